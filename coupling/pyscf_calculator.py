@@ -1,0 +1,396 @@
+"""An ASE calculator around PySCF Kohn–Sham DFT (or Hartree–Fock) for finite clusters.
+
+Units: ASE's (Å, eV, eV/Å) at the interface; PySCF works in atomic units inside. The only
+conversions are in :func:`_to_bohr` and :meth:`PySCFCalculator._store_results`, both with
+``ase.units`` constants, so energies and forces are consistent to machine precision.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import (
+    Calculator,
+    CalculatorSetupError,
+    SCFError,
+    all_changes,
+)
+from ase.units import Bohr, Hartree
+
+from .extrapolation import DensityHistory
+
+__all__ = ["PySCFCalculator"]
+
+_SCF_DIAGNOSTICS = ("converged", "scf_cycles", "scf_attempts", "scf_solver", "guess")
+
+
+def _to_bohr(positions_angstrom: np.ndarray) -> np.ndarray:
+    return np.asarray(positions_angstrom, dtype=float) / Bohr
+
+
+class PySCFCalculator(Calculator):
+    """Kohn–Sham DFT energies and forces of a non-periodic cluster with PySCF.
+
+    Restricted (RKS) for ``spin == 0`` and unrestricted (UKS) otherwise. Every SCF is
+    converged to ``conv_tol``; an SCF that does not converge is retried with stabilisers
+    (level shift and damping, then the second-order Newton solver) and, if it still fails,
+    :class:`ase.calculators.calculator.SCFError` is raised. Forces from an unconverged SCF
+    are never returned.
+
+    Between calls on slightly moved geometries (MD, optimisation), the converged densities
+    of the last steps are extrapolated (Kolafa's ASPC predictor, see
+    :mod:`coupling.extrapolation`) to start the next SCF, which typically halves the number
+    of SCF cycles.
+
+    Parameters
+    ----------
+    xc : str
+        Exchange–correlation functional in libxc/PySCF notation (``"pbe"``, ``"b3lyp"``,
+        ``"pbe0"``, ...); ``"hf"`` selects Hartree–Fock.
+    basis : str or dict
+        Gaussian basis set name known to PySCF (``"def2-svp"``, ``"6-31g*"``, ...), or a
+        per-element dict.
+    charge : int
+        Total charge of the cluster (units of e).
+    spin : int
+        ``2S = N_alpha - N_beta`` (PySCF's convention): 0 for a closed shell, 1 for a doublet.
+    **options
+        Further settings (all optional):
+
+        ``density_fit`` (bool or str, default False)
+            Density fitting (RI-J/K); a string names the auxiliary basis.
+        ``dispersion`` (str or None, default None)
+            Empirical dispersion correction, e.g. ``"d3bj"``, ``"d3zero"``, ``"d4"``
+            (needs the ``pyscf-dispersion`` package).
+        ``conv_tol`` (float, default 1e-9)
+            SCF energy convergence threshold (Hartree).
+        ``conv_tol_grad`` (float or None, default None)
+            SCF orbital-gradient threshold; PySCF's default (sqrt(conv_tol)) when None.
+        ``max_cycle`` (int, default 100)
+            SCF iterations allowed per attempt.
+        ``grids_level`` (int, default 3)
+            PySCF DFT integration grid level (0–9).
+        ``grid_response`` (bool, default True)
+            Include the derivative of the integration grid in the forces, so that forces
+            are exact derivatives of the energy (needed for energy-conserving MD).
+        ``guess`` (str, default "aspc")
+            Initial density between calls: ``"aspc"`` (extrapolated), ``"reuse"`` (last
+            density), or ``"none"`` (PySCF's atomic guess every call).
+        ``aspc_order`` (int, default 2)
+            Order K of the ASPC predictor (uses K+2 previous densities).
+        ``max_memory`` (int, default 4000)
+            Memory PySCF may use (MB).
+        ``verbose`` (int, default 0)
+            PySCF verbosity.
+
+    Notes
+    -----
+    ``results`` holds ``energy`` (eV), ``free_energy`` (eV, equal to ``energy``),
+    ``forces`` (eV/Å), and the diagnostics ``converged`` (bool), ``scf_cycles`` (total over
+    attempts), ``scf_attempts``, ``guess`` (which initial guess was used) and ``timings``
+    (seconds for ``scf``, ``gradient`` and ``total``).
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> atoms = molecule("H2O")
+    >>> atoms.calc = PySCFCalculator(xc="pbe", basis="def2-svp")
+    >>> e = atoms.get_potential_energy()  # eV
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+    default_parameters: dict[str, Any] = {
+        "xc": "pbe",
+        "basis": "def2-svp",
+        "charge": 0,
+        "spin": 0,
+        "density_fit": False,
+        "dispersion": None,
+        "conv_tol": 1e-9,
+        "conv_tol_grad": None,
+        "max_cycle": 100,
+        "grids_level": 3,
+        "grid_response": True,
+        "guess": "aspc",
+        "aspc_order": 2,
+        "max_memory": 4000,
+        "verbose": 0,
+    }
+
+    def __init__(
+        self,
+        xc: str = "pbe",
+        basis: str | dict = "def2-svp",
+        charge: int = 0,
+        spin: int = 0,
+        **options: Any,
+    ) -> None:
+        atoms = options.pop("atoms", None)
+        label = options.pop("label", None)
+        self.mf = None  #: the last converged PySCF mean-field object, for inspection
+        super().__init__(label=label, atoms=atoms)
+        self.set(xc=xc, basis=basis, charge=charge, spin=spin, **options)
+        self._validate_parameters()
+        self.history = DensityHistory(
+            mode=self.parameters["guess"], order=self.parameters["aspc_order"]
+        )
+
+    # ------------------------------------------------------------------ validation
+    def set(self, **kwargs: Any) -> dict:
+        """Change parameters; the density history is cleared when the problem changes."""
+        unknown = sorted(set(kwargs) - set(self.default_parameters))
+        if unknown:
+            raise CalculatorSetupError(
+                f"unknown PySCFCalculator option(s) {unknown}; "
+                f"known options: {sorted(self.default_parameters)}"
+            )
+        changed = super().set(**kwargs)
+        if changed and set(changed) != {"verbose"}:
+            self.reset()
+            self.mf = None
+            self._validate_parameters()
+            self.history = DensityHistory(
+                mode=self.parameters["guess"], order=self.parameters["aspc_order"]
+            )
+        return changed
+
+    def _validate_parameters(self) -> None:
+        p = self.parameters
+        for name in ("charge", "spin"):
+            if isinstance(p[name], bool) or not isinstance(p[name], int | np.integer):
+                raise CalculatorSetupError(f"{name} must be an integer, got {p[name]!r}")
+        if p["spin"] < 0:
+            raise CalculatorSetupError(f"spin (2S) must be >= 0, got {p['spin']}")
+        if not isinstance(p["xc"], str):
+            raise CalculatorSetupError(f"xc must be a string such as 'pbe', got {p['xc']!r}")
+        if p["xc"].lower() != "hf":
+            from pyscf.dft import libxc
+
+            try:
+                libxc.parse_xc(p["xc"])
+            except (KeyError, ValueError) as err:
+                raise CalculatorSetupError(
+                    f"unknown exchange-correlation functional {p['xc']!r} "
+                    "(use a libxc name such as 'pbe', 'b3lyp', 'pbe0', or 'hf')"
+                ) from err
+        if isinstance(p["basis"], str):
+            from pyscf.gto.basis import load
+
+            try:
+                load(p["basis"], "H")
+            except Exception as err:  # PySCF raises several types for a missing basis
+                raise CalculatorSetupError(
+                    f"unknown basis set {p['basis']!r}: PySCF cannot load it "
+                    "(use a name such as 'def2-svp', '6-31g*', 'cc-pvdz')"
+                ) from err
+        elif not isinstance(p["basis"], dict):
+            raise CalculatorSetupError(
+                f"basis must be a name or a per-element dict, got {type(p['basis']).__name__}"
+            )
+        if p["guess"] not in ("aspc", "reuse", "none"):
+            raise CalculatorSetupError(
+                f"guess must be 'aspc', 'reuse' or 'none', got {p['guess']!r}"
+            )
+        if int(p["max_cycle"]) < 1:
+            raise CalculatorSetupError(f"max_cycle must be >= 1, got {p['max_cycle']}")
+        if float(p["conv_tol"]) <= 0:
+            raise CalculatorSetupError(f"conv_tol must be > 0 Hartree, got {p['conv_tol']}")
+        if p["dispersion"] is not None:
+            try:
+                import pyscf.dispersion  # noqa: F401
+            except ImportError as err:
+                raise CalculatorSetupError(
+                    f"dispersion={p['dispersion']!r} needs the 'pyscf-dispersion' package "
+                    "(pip install pyscf-dispersion)"
+                ) from err
+
+    def _check_atoms(self, atoms: Atoms) -> None:
+        if len(atoms) == 0:
+            raise CalculatorSetupError("PySCFCalculator got an empty Atoms object")
+        if atoms.pbc.any():
+            raise CalculatorSetupError(
+                "PySCFCalculator computes finite (non-periodic) clusters, but atoms.pbc = "
+                f"{atoms.pbc.tolist()}; set atoms.pbc = False, or carve a cluster from the "
+                "periodic system with coupling.Regions"
+            )
+        n_electrons = int(atoms.get_atomic_numbers().sum()) - int(self.parameters["charge"])
+        spin = int(self.parameters["spin"])
+        if n_electrons <= 0:
+            raise CalculatorSetupError(
+                f"charge {self.parameters['charge']} leaves {n_electrons} electrons"
+            )
+        if (n_electrons - spin) % 2 != 0:
+            raise CalculatorSetupError(
+                f"{n_electrons} electrons cannot have spin (2S) = {spin}: an odd electron "
+                "count needs an odd spin (e.g. spin=1 for a doublet) and an even count an "
+                "even spin; change `spin` or `charge`"
+            )
+        if spin > n_electrons:
+            raise CalculatorSetupError(f"spin {spin} exceeds the {n_electrons} electrons")
+        d = atoms.get_all_distances()
+        np.fill_diagonal(d, np.inf)
+        if len(atoms) > 1 and d.min() < 0.3:
+            i, j = np.unravel_index(np.argmin(d), d.shape)
+            raise CalculatorSetupError(
+                f"atoms {i} and {j} are {d.min():.3f} Å apart: overlapping atoms"
+            )
+
+    # ------------------------------------------------------------------ PySCF objects
+    def build_mole(self, atoms: Atoms):
+        """Return the :class:`pyscf.gto.Mole` of ``atoms`` (positions converted to Bohr)."""
+        from pyscf import gto
+
+        p = self.parameters
+        mol = gto.Mole()
+        mol.atom = list(
+            zip(atoms.get_chemical_symbols(), _to_bohr(atoms.positions).tolist(), strict=True)
+        )
+        mol.unit = "Bohr"
+        mol.basis = p["basis"]
+        mol.charge = int(p["charge"])
+        mol.spin = int(p["spin"])
+        mol.verbose = int(p["verbose"])
+        mol.max_memory = int(p["max_memory"])
+        try:
+            mol.build(dump_input=False, parse_arg=False)
+        except Exception as err:
+            raise CalculatorSetupError(
+                f"PySCF could not build the molecule with basis {p['basis']!r}: {err}"
+            ) from err
+        return mol
+
+    def build_method(self, mol):
+        """Return the (unconverged) PySCF mean-field object for ``mol``."""
+        from pyscf import dft, scf
+
+        p = self.parameters
+        hf = p["xc"].lower() == "hf"
+        if p["spin"] == 0:
+            mf = scf.RHF(mol) if hf else dft.RKS(mol)
+        else:
+            mf = scf.UHF(mol) if hf else dft.UKS(mol)
+        if not hf:
+            mf.xc = p["xc"]
+            mf.grids.level = int(p["grids_level"])
+        if p["density_fit"]:
+            aux = p["density_fit"] if isinstance(p["density_fit"], str) else None
+            mf = mf.density_fit(auxbasis=aux)
+        if p["dispersion"] is not None:
+            mf.disp = p["dispersion"]
+        mf.conv_tol = float(p["conv_tol"])
+        if p["conv_tol_grad"] is not None:
+            mf.conv_tol_grad = float(p["conv_tol_grad"])
+        mf.max_cycle = int(p["max_cycle"])
+        mf.chkfile = None
+        mf.verbose = int(p["verbose"])
+        return mf
+
+    def _problem_key(self, atoms: Atoms) -> tuple:
+        p = self.parameters
+        return (
+            tuple(atoms.numbers.tolist()),
+            p["charge"],
+            p["spin"],
+            repr(p["basis"]),
+            p["xc"],
+            repr(p["density_fit"]),
+        )
+
+    # ------------------------------------------------------------------ SCF
+    def _run_scf(self, mol, dm0):
+        """Converge the SCF, retrying with stabilisers; return (mf, cycles, attempts)."""
+        cycles = 0
+
+        def count(envs):
+            nonlocal cycles
+            cycles += 1
+
+        attempts = [
+            ("diis", {}),
+            ("level_shift+damping", {"level_shift": 0.3, "damp": 0.5, "diis_start_cycle": 4}),
+            ("newton", {}),
+        ]
+        mf = None
+        dm = dm0
+        for n, (name, settings) in enumerate(attempts, start=1):
+            mf = self.build_method(mol)
+            for key, value in settings.items():
+                setattr(mf, key, value)
+            if name == "newton":
+                mf = mf.newton()
+            mf.callback = count
+            try:
+                mf.kernel(dm0=dm)
+            except (np.linalg.LinAlgError, FloatingPointError):
+                mf.converged = False
+            if mf.converged:
+                return mf, cycles, n, name
+            # continue from the best density so far when it is usable
+            dm_try = mf.make_rdm1() if mf.mo_coeff is not None else None
+            if dm_try is not None and np.all(np.isfinite(dm_try)):
+                dm = dm_try
+        raise SCFError(
+            f"PySCF SCF did not converge in {len(attempts)} attempts ({cycles} cycles in all, "
+            f"max_cycle={self.parameters['max_cycle']} per attempt; tried DIIS, level "
+            "shift + damping, second-order Newton). Check the geometry, charge and spin, "
+            "or raise max_cycle."
+        )
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: list[str] | None = None,
+        system_changes: list[str] = all_changes,
+    ) -> None:
+        """Run the SCF and (if asked) the nuclear gradient; fill ``self.results``."""
+        properties = properties or ["energy"]
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        t0 = time.perf_counter()
+        if not system_changes and self.mf is not None and "energy" in self.results:
+            # same geometry, only a property is missing (e.g. forces after the energy):
+            # reuse the converged SCF instead of solving it again
+            mf = self.mf
+            previous = self.results
+        else:
+            self._check_atoms(atoms)
+            mol = self.build_mole(atoms)
+            key = self._problem_key(atoms)
+            dm0 = self.history.guess(key, atoms.positions)
+            guess_used = "atomic" if dm0 is None else self.history.mode
+            mf, cycles, attempts, solver = self._run_scf(mol, dm0)
+            self.history.push(key, atoms.positions, mf.make_rdm1())
+            self.mf = mf
+            previous = {
+                "converged": True,
+                "scf_cycles": cycles,
+                "scf_attempts": attempts,
+                "scf_solver": solver,
+                "guess": guess_used,
+                "timings": {"scf": time.perf_counter() - t0},
+            }
+        t_scf = previous["timings"]["scf"]
+
+        forces = None
+        t_grad = 0.0
+        if "forces" in properties:
+            t1 = time.perf_counter()
+            grad = mf.nuc_grad_method()
+            if hasattr(grad, "grid_response"):
+                grad.grid_response = bool(self.parameters["grid_response"])
+            grad.verbose = 0
+            forces = -grad.kernel() * (Hartree / Bohr)
+            t_grad = time.perf_counter() - t1
+
+        energy = float(mf.e_tot) * Hartree
+        self.results = {
+            **{k: previous[k] for k in _SCF_DIAGNOSTICS},
+            "energy": energy,
+            "free_energy": energy,
+            "timings": {"scf": t_scf, "gradient": t_grad, "total": t_scf + t_grad},
+        }
+        if forces is not None:
+            self.results["forces"] = np.asarray(forces, dtype=float)

@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny molecular clusters for the DFT tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+
+@pytest.fixture
+def water_dimer() -> Atoms:
+    """A water dimer near its hydrogen-bonded minimum (Å), non-periodic."""
+    return Atoms(
+        "OHHOHH",
+        positions=[
+            [-1.551007, -0.114520, 0.000000],
+            [-1.934259, 0.762503, 0.000000],
+            [-0.599677, 0.040712, 0.000000],
+            [1.350625, 0.111469, 0.000000],
+            [1.680398, -0.373741, -0.758561],
+            [1.680398, -0.373741, 0.758561],
+        ],
+    )
+
+
+@pytest.fixture
+def water_trimer() -> Atoms:
+    """A cyclic water trimer (Å), non-periodic."""
+    return Atoms(
+        "OHHOHHOHH",
+        positions=[
+            [0.000, 1.650, 0.000],
+            [0.000, 0.680, 0.000],
+            [0.560, 1.950, 0.730],
+            [1.430, -0.830, 0.000],
+            [0.590, -1.310, 0.000],
+            [2.010, -1.020, 0.740],
+            [-1.430, -0.830, 0.000],
+            [-1.450, 0.140, 0.000],
+            [-2.020, -1.080, 0.730],
+        ],
+    )
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261125)
