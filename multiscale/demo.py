@@ -59,7 +59,7 @@ def run_demo(out: Path, n_steps: int = 12, seed: int = 7) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from ase.io.trajectory import Trajectory
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
     from ase.units import fs
     from tqdm import tqdm
@@ -68,7 +68,7 @@ def run_demo(out: Path, n_steps: int = 12, seed: int = 7) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     atoms = water_trimer()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(seed))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(seed))
     Stationary(atoms)
     atoms.calc = PySCFCalculator(xc="pbe", basis="def2-svp", conv_tol=1e-9)
     dyn = VelocityVerlet(atoms, timestep=0.5 * fs)
