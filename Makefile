@@ -6,7 +6,7 @@ MPIEXEC := $(VENV)/bin/mpiexec
 # One rank per core under MPI; no hidden threading oversubscription.
 MPI_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup demo test test-serial test-mpi bench lint format clean
+.PHONY: setup demo test test-serial test-mpi bench docs lint format clean
 
 setup:
 	@bash tools/setup_venv.sh
@@ -25,6 +25,10 @@ test-mpi: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+docs: setup
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
 
 lint: setup
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
