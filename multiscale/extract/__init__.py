@@ -1,0 +1,47 @@
+"""Extraction of transport profiles from (ML-)MD trajectories of interfaces.
+
+Concentration profiles c_i(z), local diffusion coefficients D∥(z) and D⊥(z), free energy
+F(z), charge density, potential and field, with error bars, handed to the continuum
+solver as one :class:`continuum.TransportProfile`. Analyses follow MDAnalysis's
+``AnalysisBase`` pattern over ASE trajectories (surface normal along z). Units are
+ASE's (Å, fs, e, V) here; :func:`build_transport_profile` converts to SI.
+"""
+
+from .base import AnalysisBase, Results, as_frames, resolve_selection, unwrap_positions
+from .blocking import BlockingResult, block_average
+from .density import DensityProfile
+from .diffusion import (
+    DiffusionFit,
+    MeanSquaredDisplacement,
+    ParallelDiffusionProfile,
+    PerpendicularDiffusionProfile,
+    einstein_diffusion,
+    yeh_hummer_correction,
+)
+from .electrostatics import (
+    WATER_MODELS,
+    ChargeDensityProfile,
+    atomic_charges,
+    solve_poisson_1d,
+)
+
+__all__ = [
+    "WATER_MODELS",
+    "AnalysisBase",
+    "BlockingResult",
+    "ChargeDensityProfile",
+    "DensityProfile",
+    "DiffusionFit",
+    "MeanSquaredDisplacement",
+    "ParallelDiffusionProfile",
+    "PerpendicularDiffusionProfile",
+    "Results",
+    "as_frames",
+    "atomic_charges",
+    "block_average",
+    "einstein_diffusion",
+    "resolve_selection",
+    "solve_poisson_1d",
+    "unwrap_positions",
+    "yeh_hummer_correction",
+]

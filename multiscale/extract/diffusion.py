@@ -1,0 +1,638 @@
+"""Diffusion: bulk D (Einstein relation, GLS, Yeh–Hummer), D∥(z) and D⊥(z), F(z).
+
+* :class:`MeanSquaredDisplacement` and :func:`einstein_diffusion`: MSD over all time
+  origins (FFT algorithm of :func:`tidynamics.msd`) of unwrapped positions, and a
+  generalised-least-squares fit of MSD(t) = a + 2 d D t whose covariance between lag
+  times is estimated from the particle-to-particle scatter.
+* :func:`yeh_hummer_correction`: finite-size correction of a periodic-box D.
+* :class:`ParallelDiffusionProfile`: D∥(z) from the in-plane MSD of particles that
+  stayed in a slab for the whole lag (Liu, Harder & Berne, J. Phys. Chem. B 108, 6595
+  (2004)).
+* :class:`PerpendicularDiffusionProfile`: D⊥(z) and F(z) from Hummer's Bayesian
+  propagator model (Hummer, New J. Phys. 7, 34 (2005)): a rate matrix between bins
+  obeying detailed balance is fitted by maximum likelihood to the observed transition
+  counts at several lag times and D is extrapolated in 1/lag.
+
+Units: positions in Å, times in fs, D in Å²/fs (1 Å²/fs = 1e-5 m²/s), F in kT.
+Error bars on D∥, D⊥ and F are standard errors from independent trajectory blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .base import (
+    AnalysisBase,
+    Selection,
+    bin_index,
+    check_cell_z,
+    make_edges,
+    resolve_selection,
+    unwrap_positions,
+    wrap_z,
+)
+
+__all__ = [
+    "A2_PER_FS_TO_SI",
+    "DiffusionFit",
+    "MeanSquaredDisplacement",
+    "ParallelDiffusionProfile",
+    "PerpendicularDiffusionProfile",
+    "einstein_diffusion",
+    "fit_propagator",
+    "yeh_hummer_correction",
+]
+
+#: 1 Å²/fs in m²/s
+A2_PER_FS_TO_SI = 1e-5
+
+_DIMS = {"x": [0], "y": [1], "z": [2], "xy": [0, 1], "xz": [0, 2], "yz": [1, 2], "xyz": [0, 1, 2]}
+
+
+class _PositionCollector(AnalysisBase):
+    """Collects the positions of one selection and the cell of every frame."""
+
+    def __init__(self, trajectory: Any, selection: Selection, timestep: float) -> None:
+        if timestep is None:
+            raise ValueError("timestep (fs between stored frames) is required for diffusion")
+        super().__init__(trajectory, timestep)
+        first = self._trajectory[0]
+        self.indices = resolve_selection(first, selection)
+        self._pbc = np.asarray(first.pbc, dtype=bool)
+
+    def _prepare(self) -> None:
+        self._pos = np.empty((self.n_frames, self.indices.size, 3))
+        self._cells = np.empty((self.n_frames, 3, 3))
+
+    def _single_frame(self) -> None:
+        self._pos[self._frame_index] = self._atoms.positions[self.indices]
+        self._cells[self._frame_index] = np.asarray(self._atoms.cell)
+
+
+class MeanSquaredDisplacement(_PositionCollector):
+    """Mean squared displacement over all time origins (Einstein MSD).
+
+    Parameters
+    ----------
+    trajectory : list of Atoms, ase.io.Trajectory, str or Path
+        The frames.
+    selection : str, list of str or list of int
+        Atoms to analyse (symbols or indices).
+    timestep : float
+        Time between stored frames (fs).
+    dims : {"xyz", "xy", "z", ...}
+        Cartesian components summed in the MSD.
+    unwrap : bool
+        Unwrap periodic directions by consecutive-frame minimum-image displacements
+        (correct for wrapped and for already unwrapped input).
+
+    Attributes
+    ----------
+    results.lagtimes : ndarray
+        Lag times (fs).
+    results.msd : ndarray
+        MSD (Å²) averaged over particles.
+    results.msd_per_particle : ndarray, shape (n_lags, n_particles)
+        MSD of each particle (Å²).
+    """
+
+    def __init__(
+        self,
+        trajectory: Any,
+        selection: Selection,
+        timestep: float,
+        dims: str = "xyz",
+        unwrap: bool = True,
+    ) -> None:
+        super().__init__(trajectory, selection, timestep)
+        if dims not in _DIMS:
+            raise ValueError(f"dims must be one of {list(_DIMS)}, got {dims!r}")
+        self.dims = dims
+        self.unwrap = unwrap
+
+    def _conclude(self) -> None:
+        import tidynamics
+
+        pos = self._pos
+        if self.unwrap:
+            pos = unwrap_positions(pos, self._cells, self._pbc)
+        pos = pos[:, :, _DIMS[self.dims]]
+        per = np.empty((self.n_frames, pos.shape[1]))
+        for i in range(pos.shape[1]):
+            per[:, i] = tidynamics.msd(pos[:, i, :])
+        r = self.results
+        r.lagtimes = np.arange(self.n_frames) * self.dt
+        r.msd_per_particle = per
+        r.msd = per.mean(axis=1)
+        r.ndim = len(_DIMS[self.dims])
+        r.positions = pos
+
+
+@dataclass
+class DiffusionFit:
+    """Result of :func:`einstein_diffusion`.
+
+    Attributes
+    ----------
+    D, D_err : float
+        Diffusion coefficient and its standard error (Å²/fs).
+    intercept : float
+        Fitted MSD at t = 0 (Å²).
+    fit_range : (float, float)
+        Lag-time window used (fs).
+    method : str
+        "gls" (full covariance) or "wls" (diagonal only, too few particles for GLS).
+    """
+
+    D: float
+    D_err: float
+    intercept: float
+    fit_range: tuple[float, float]
+    method: str
+
+    @property
+    def D_si(self) -> float:
+        """D in m²/s."""
+        return self.D * A2_PER_FS_TO_SI
+
+    @property
+    def D_err_si(self) -> float:
+        """Standard error of D in m²/s."""
+        return self.D_err * A2_PER_FS_TO_SI
+
+
+def einstein_diffusion(
+    msd: MeanSquaredDisplacement,
+    fit_start: float,
+    fit_stop: float,
+    n_points: int = 12,
+) -> DiffusionFit:
+    """D from the Einstein relation MSD(t) = a + 2 d D t by generalised least squares.
+
+    The MSD values at different lag times are strongly correlated (they share time
+    origins); their covariance is estimated from the scatter between particles
+    (covariance of the particle mean = per-particle covariance / N), slightly shrunk
+    towards its diagonal for stability, and used in the GLS normal equations
+    β = (XᵀC⁻¹X)⁻¹ XᵀC⁻¹ y, Var β = (XᵀC⁻¹X)⁻¹.
+
+    Parameters
+    ----------
+    msd : MeanSquaredDisplacement
+        A finished (``run()``) MSD analysis.
+    fit_start, fit_stop : float
+        Lag-time window of the linear (diffusive) regime (fs).
+    n_points : int
+        Number of lag times (evenly spaced in the window) used in the fit.
+    """
+    r = msd.results
+    if "msd" not in r:
+        raise ValueError("run the MeanSquaredDisplacement analysis first (msd.run())")
+    t = r.lagtimes
+    if not 0 <= fit_start < fit_stop <= t[-1]:
+        raise ValueError(f"fit window [{fit_start}, {fit_stop}] fs must lie inside [0, {t[-1]}] fs")
+    lags = np.unique(np.round(np.linspace(fit_start, fit_stop, n_points) / msd.dt).astype(int))
+    if lags.size < 2:
+        raise ValueError("the fit window contains fewer than 2 lag times: widen it")
+    per = r.msd_per_particle[lags]  # (n_lags, n_particles)
+    n_part = per.shape[1]
+    y = per.mean(axis=1)
+    x = np.column_stack([np.ones(lags.size), 2 * r.ndim * t[lags]])
+    cov = np.atleast_2d(np.cov(per)) / n_part if n_part > 1 else np.eye(lags.size)
+    method = "gls"
+    if n_part < 2 * lags.size:
+        cov = np.diag(np.diag(cov))
+        method = "wls"
+    else:
+        shrink = min(1.0, lags.size / n_part)
+        cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov))
+    cov += np.eye(lags.size) * 1e-12 * max(np.trace(cov), 1e-300)
+    ci_x = np.linalg.solve(cov, x)
+    a = x.T @ ci_x
+    beta = np.linalg.solve(a, ci_x.T @ y)
+    var = np.linalg.inv(a)
+    return DiffusionFit(
+        D=float(beta[1]),
+        D_err=float(np.sqrt(var[1, 1])),
+        intercept=float(beta[0]),
+        fit_range=(float(t[lags[0]]), float(t[lags[-1]])),
+        method=method,
+    )
+
+
+def yeh_hummer_correction(
+    D_pbc: float, box_length: float, viscosity: float, temperature: float
+) -> float:
+    """Infinite-system D from a cubic periodic box (Yeh & Hummer, JPC B 108, 15873 (2004)).
+
+    D∞ = D_PBC + ξ k_B T / (6 π η L), ξ = 2.837297.
+
+    Parameters
+    ----------
+    D_pbc : float
+        Diffusion coefficient in the periodic box (m²/s).
+    box_length : float
+        Cubic box edge L (m).
+    viscosity : float
+        Shear viscosity η (Pa·s).
+    temperature : float
+        Temperature T (K).
+
+    Returns
+    -------
+    float
+        D∞ (m²/s).
+    """
+    from ase.units import _k
+
+    for name, v in (
+        ("box_length", box_length),
+        ("viscosity", viscosity),
+        ("temperature", temperature),
+    ):
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be > 0 (SI units), got {v}")
+    xi = 2.837297
+    return float(D_pbc + xi * _k * temperature / (6 * np.pi * viscosity * box_length))
+
+
+class _ZBinned(_PositionCollector):
+    """Positions of a selection plus their z bins; common to the D(z) analyses."""
+
+    def __init__(
+        self,
+        trajectory: Any,
+        selection: Selection,
+        timestep: float,
+        bin_width: float,
+        z_range: tuple[float, float] | None,
+        bins: int | None,
+        lags: Sequence[int],
+        n_blocks: int,
+    ) -> None:
+        super().__init__(trajectory, selection, timestep)
+        first = self._trajectory[0]
+        self.edges = make_edges(first, bin_width, z_range, bins)
+        self._lz = check_cell_z(first)
+        lags = np.unique(np.asarray(lags, dtype=int))
+        if lags.size == 0 or lags.min() < 1:
+            raise ValueError(f"lags must be positive integers (frames), got {lags.tolist()}")
+        self.lags = lags
+        if int(n_blocks) < 2:
+            raise ValueError(f"n_blocks must be >= 2 for error bars, got {n_blocks}")
+        self.n_blocks = int(n_blocks)
+
+    def _binned(self) -> np.ndarray:
+        z = wrap_z(self._pos[:, :, 2], self._lz, bool(self._pbc[2]))
+        return bin_index(z, self.edges)
+
+    def _blocks(self) -> list[slice]:
+        n = self.n_frames // self.n_blocks
+        if n <= self.lags.max():
+            raise ValueError(
+                f"{self.n_frames} frames in {self.n_blocks} blocks leave {n} frames per block, "
+                f"not more than the longest lag ({self.lags.max()}): use fewer blocks, shorter "
+                "lags or a longer trajectory"
+            )
+        return [slice(i * n, (i + 1) * n) for i in range(self.n_blocks)]
+
+
+def _run_lengths(b: np.ndarray) -> np.ndarray:
+    """Number of consecutive frames from t on (t included) spent in bin b[t]."""
+    run = np.ones(b.shape, dtype=np.int64)
+    same = b[1:] == b[:-1]
+    for t in range(b.shape[0] - 2, -1, -1):
+        run[t] = np.where(same[t], run[t + 1] + 1, 1)
+    return run
+
+
+class ParallelDiffusionProfile(_ZBinned):
+    """D∥(z) by the survival-conditioned in-plane MSD (Liu, Harder & Berne 2004).
+
+    For each bin, the in-plane MSD is averaged over (origin, particle) pairs where the
+    particle stayed in the bin for the whole lag; D∥ is a quarter of the slope of that
+    MSD against lag time (weighted by the number of survivors; intercept free, so a
+    ballistic offset does not bias it). Lags at which the survival probability P(τ) is
+    below ``min_survival`` are not used.
+
+    Parameters
+    ----------
+    trajectory : list of Atoms, ase.io.Trajectory, str or Path
+        Frames with the surface normal along z.
+    selection : str, list of str or list of int
+        Atoms of one species.
+    timestep : float
+        Time between stored frames (fs).
+    bin_width : float
+        Slab width (Å).
+    z_range : (float, float), optional
+        Range along z (Å), default the whole cell.
+    bins : int, optional
+        Number of bins instead of ``bin_width``.
+    lags : sequence of int
+        Lag times in frames of the run.
+    n_blocks : int
+        Independent trajectory blocks for the standard error.
+    min_survival : float
+        Smallest survival probability at which a lag is used.
+
+    Attributes
+    ----------
+    results.z : ndarray
+        Bin centres (Å).
+    results.D, results.D_err : ndarray
+        D∥(z) and its standard error (Å²/fs); NaN where too few particles survived.
+    results.survival : ndarray, shape (n_lags, n_bins)
+        Survival probability P(τ) per bin.
+    results.msd : ndarray, shape (n_lags, n_bins)
+        Survival-conditioned in-plane MSD (Å²).
+    """
+
+    def __init__(
+        self,
+        trajectory: Any,
+        selection: Selection,
+        timestep: float,
+        bin_width: float = 1.0,
+        z_range: tuple[float, float] | None = None,
+        bins: int | None = None,
+        lags: Sequence[int] = tuple(range(1, 11)),
+        n_blocks: int = 8,
+        min_survival: float = 0.05,
+    ) -> None:
+        super().__init__(trajectory, selection, timestep, bin_width, z_range, bins, lags, n_blocks)
+        if not 0 <= min_survival < 1:
+            raise ValueError(f"min_survival must be in [0, 1), got {min_survival}")
+        self.min_survival = min_survival
+
+    def _estimate(self, xy: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        nb = self.edges.size - 1
+        run = _run_lengths(b)
+        n_l = self.lags.size
+        msd = np.full((n_l, nb), np.nan)
+        surv = np.zeros((n_l, nb))
+        n_s = np.zeros((n_l, nb))
+        for j, lag in enumerate(self.lags):
+            b0 = b[:-lag]
+            inside = b0 >= 0
+            stay = inside & (run[:-lag] > lag)
+            d2 = np.sum((xy[lag:] - xy[:-lag]) ** 2, axis=-1)
+            n0 = np.bincount(b0[inside], minlength=nb)
+            n_s[j] = np.bincount(b0[stay], minlength=nb)
+            s2 = np.bincount(b0[stay], weights=d2[stay], minlength=nb)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                msd[j] = s2 / n_s[j]
+                surv[j] = n_s[j] / n0
+        t = self.lags * self.dt
+        D = np.full(nb, np.nan)
+        for k in range(nb):
+            ok = (surv[:, k] >= self.min_survival) & (n_s[:, k] >= 10)
+            if ok.sum() >= 2:
+                w = n_s[ok, k]
+                tt, yy = t[ok], msd[ok, k]
+                tm, ym = np.average(tt, weights=w), np.average(yy, weights=w)
+                slope = np.sum(w * (tt - tm) * (yy - ym)) / np.sum(w * (tt - tm) ** 2)
+                D[k] = slope / 4.0
+        return D, msd, surv
+
+    def _conclude(self) -> None:
+        b = self._binned()
+        xy = unwrap_positions(self._pos, self._cells, self._pbc)[:, :, :2]
+        D, msd, surv = self._estimate(xy, b)
+        per_block = np.array([self._estimate(xy[s], b[s])[0] for s in self._blocks()])
+        r = self.results
+        r.edges = self.edges
+        r.z = 0.5 * (self.edges[1:] + self.edges[:-1])
+        r.lagtimes = self.lags * self.dt
+        r.D = D
+        r.D_err = np.std(per_block, axis=0, ddof=1) / np.sqrt(self.n_blocks)
+        r.D_blocks = per_block
+        r.msd = msd
+        r.survival = surv
+
+
+# ----------------------------------------------------------------------------- Hummer
+def _unpack(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    f = np.concatenate([[0.0], x[: n - 1]])
+    return f, np.exp(x[n - 1 :])
+
+
+def _propagator_nll(x: np.ndarray, counts: np.ndarray, n_total: float) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood per transition and its analytic gradient.
+
+    Rate model (Hummer 2005): R_{i±1,i} = D_{i±1/2}/Δz² · exp(−(F_{i±1} − F_i)/2kT).
+    With p_i ∝ exp(−F_i/kT), S = p^{-1/2} R p^{1/2} is symmetric tridiagonal with
+    off-diagonal D/Δz², so the propagator exp(Rτ) = p^{1/2} V e^{Λτ} Vᵀ p^{-1/2} follows
+    from one symmetric tridiagonal eigenproblem. Parameters x: F_1..F_{n-1} (kT, F_0 = 0)
+    and ln(D τ/Δz²) at the n−1 interfaces. The gradient uses the Daleckii–Krein formula
+    for the derivative of a matrix function.
+    """
+    from scipy.linalg import eigh_tridiagonal
+
+    n = counts.shape[0]
+    f, a = _unpack(x, n)
+    delta = np.diff(f)
+    u = np.exp(-delta / 2)  # leaving i to the right
+    v = np.exp(delta / 2)  # leaving i+1 to the left
+    diag = np.zeros(n)
+    diag[:-1] -= a * u
+    diag[1:] -= a * v
+    lam, vec = eigh_tridiagonal(diag, a)
+    lam = np.minimum(lam, 0.0)  # ≤ 0 for a rate matrix; clip round-off
+    el = np.exp(lam)
+    m = (vec * el) @ vec.T
+    m = np.maximum(m, 1e-300)
+    nz = counts > 0
+    ll = np.sum(counts[nz] * np.log(m[nz])) + 0.5 * np.sum(counts * (f[None, :] - f[:, None]))
+    g = np.where(nz, counts / m, 0.0)
+    dl = lam[:, None] - lam[None, :]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        gam = np.where(
+            np.abs(dl) > 1e-10,
+            (el[:, None] - el[None, :]) / np.where(dl == 0, 1, dl),
+            np.exp(0.5 * (lam[:, None] + lam[None, :])),
+        )
+    h = vec @ (gam * (vec.T @ g @ vec)) @ vec.T
+    hd = np.diag(h)
+    hoff = np.diag(h, 1) + np.diag(h, -1)
+    d_lna = a * (hoff - hd[:-1] * u - hd[1:] * v)
+    d_delta = 0.5 * a * (hd[:-1] * u - hd[1:] * v)
+    d_f = np.zeros(n)
+    d_f[1:] += d_delta
+    d_f[:-1] -= d_delta
+    d_f += 0.5 * (counts.sum(axis=0) - counts.sum(axis=1))
+    grad = np.concatenate([d_f[1:], d_lna])
+    return -ll / n_total, -grad / n_total
+
+
+def fit_propagator(
+    counts: np.ndarray, x0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximum-likelihood rate model for a matrix of transition counts at one lag.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (n, n)
+        ``counts[i, j]``: number of observed transitions from bin j to bin i over the lag.
+    x0 : ndarray, optional
+        Starting parameters (as returned in the third output).
+
+    Returns
+    -------
+    F : ndarray, shape (n,)
+        Free energy per bin (kT), F_0 = 0.
+    Dt : ndarray, shape (n - 1,)
+        D·τ/Δz² at the bin interfaces (dimensionless).
+    x : ndarray
+        The optimised parameter vector.
+    """
+    from scipy.optimize import minimize
+
+    counts = np.asarray(counts, dtype=float)
+    n = counts.shape[0]
+    occ = counts.sum(axis=0) + counts.sum(axis=1)
+    if np.any(occ == 0):
+        empty = np.flatnonzero(occ == 0).tolist()
+        raise ValueError(f"bins {empty} were never visited: narrow z_range or use wider bins")
+    if x0 is None:
+        f0 = -np.log(occ / occ.sum())
+        f0 -= f0[0]
+        # uniform D from the mean squared bin displacement, <Δk²> ≈ 2 D τ/Δz²
+        k = np.arange(n)
+        msd_bins = np.sum(counts * (k[:, None] - k[None, :]) ** 2) / counts.sum()
+        x0 = np.concatenate([f0[1:], np.full(n - 1, np.log(max(msd_bins / 2, 1e-3)))])
+    bounds = [(-50, 50)] * (n - 1) + [(-25, 8)] * (n - 1)
+    res = minimize(
+        _propagator_nll,
+        x0,
+        args=(counts, counts.sum()),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9},
+    )
+    f, a = _unpack(res.x, n)
+    return f, a, res.x
+
+
+class PerpendicularDiffusionProfile(_ZBinned):
+    """D⊥(z) and F(z) from Hummer's Bayesian propagator model.
+
+    Transition counts between z bins are collected at each lag τ (all time origins);
+    the rate matrix of a discretised Smoluchowski equation with detailed balance is
+    fitted to them by maximum likelihood (the mode of Hummer's posterior with flat
+    priors). Because the coarse bins make short-lag estimates lag dependent, D is fitted
+    as D(τ) = D∞ + c/τ across the lags and extrapolated to 1/τ → 0 (with one lag, the
+    single estimate is returned). F is the average over lags. Standard errors come from
+    the same procedure repeated on ``n_blocks`` independent trajectory blocks.
+
+    Parameters
+    ----------
+    trajectory : list of Atoms, ase.io.Trajectory, str or Path
+        Frames with the surface normal along z.
+    selection : str, list of str or list of int
+        Atoms of one species.
+    timestep : float
+        Time between stored frames (fs).
+    bin_width : float
+        Bin width (Å); bins must be uniform.
+    z_range : (float, float), optional
+        Range along z (Å), default the whole cell. Transitions that leave it are not
+        counted: choose a range bounded by walls, or expect a bias near its ends.
+    bins : int, optional
+        Number of bins instead of ``bin_width``.
+    lags : sequence of int
+        Lag times in frames of the run.
+    n_blocks : int
+        Independent trajectory blocks for the standard errors.
+    extrapolate : bool
+        Extrapolate D in 1/τ (needs at least two lags).
+
+    Attributes
+    ----------
+    results.z : ndarray
+        Bin centres (Å). ``results.z_interfaces``: interfaces where D is defined (Å).
+    results.D_interfaces, results.D_interfaces_err : ndarray
+        D⊥ at the interfaces (Å²/fs).
+    results.D, results.D_err : ndarray
+        D⊥ interpolated to the bin centres (Å²/fs).
+    results.free_energy, results.free_energy_err : ndarray
+        F(z) in kT, minimum shifted to zero.
+    results.D_lags : ndarray, shape (n_lags, n - 1)
+        D⊥ at each lag before extrapolation (Å²/fs).
+    """
+
+    def __init__(
+        self,
+        trajectory: Any,
+        selection: Selection,
+        timestep: float,
+        bin_width: float = 0.5,
+        z_range: tuple[float, float] | None = None,
+        bins: int | None = None,
+        lags: Sequence[int] = (2, 4, 8),
+        n_blocks: int = 8,
+        extrapolate: bool = True,
+    ) -> None:
+        super().__init__(trajectory, selection, timestep, bin_width, z_range, bins, lags, n_blocks)
+        if extrapolate and self.lags.size < 2:
+            raise ValueError("extrapolate=True needs at least two lags (or set extrapolate=False)")
+        self.extrapolate = extrapolate
+
+    def _counts(self, b: np.ndarray, lag: int) -> np.ndarray:
+        nb = self.edges.size - 1
+        src, dst = b[:-lag].ravel(), b[lag:].ravel()
+        ok = (src >= 0) & (dst >= 0)
+        flat = np.bincount(dst[ok] * nb + src[ok], minlength=nb * nb)
+        return flat.reshape(nb, nb).astype(float)
+
+    def _estimate(self, b: np.ndarray, x0s: list | None) -> tuple[np.ndarray, ...]:
+        dz = self.edges[1] - self.edges[0]
+        nb = self.edges.size - 1
+        fs, ds, xs = [], [], []
+        for j, lag in enumerate(self.lags):
+            x0 = None if x0s is None else x0s[j]
+            if x0 is None and xs:  # warm start from the previous lag, D τ/Δz² rescaled
+                x0 = xs[-1].copy()
+                x0[nb - 1 :] += np.log(lag / self.lags[j - 1])
+            f, a, x = fit_propagator(self._counts(b, lag), x0)
+            fs.append(f - f.min())
+            ds.append(a * dz**2 / (lag * self.dt))
+            xs.append(x)
+        ds = np.array(ds)
+        if self.extrapolate:
+            inv = 1.0 / (self.lags * self.dt)
+            design = np.column_stack([np.ones_like(inv), inv])
+            coef = np.linalg.lstsq(design, ds, rcond=None)[0]
+            d_final = coef[0]
+        else:
+            d_final = ds[-1]
+        f_mean = np.mean(fs, axis=0)
+        return d_final, f_mean - f_mean.min(), ds, xs
+
+    def _conclude(self) -> None:
+        widths = np.diff(self.edges)
+        if not np.allclose(widths, widths[0]):
+            raise ValueError("the propagator model needs uniform bins")
+        b = self._binned()
+        d, f, ds, xs = self._estimate(b, None)
+        blocks = [self._estimate(b[s], xs) for s in self._blocks()]
+        d_b = np.array([x[0] for x in blocks])
+        f_b = np.array([x[1] for x in blocks])
+        sq = np.sqrt(self.n_blocks)
+        r = self.results
+        r.edges = self.edges
+        r.z = 0.5 * (self.edges[1:] + self.edges[:-1])
+        r.z_interfaces = self.edges[1:-1]
+        r.lagtimes = self.lags * self.dt
+        r.D_interfaces = d
+        r.D_interfaces_err = np.std(d_b, axis=0, ddof=1) / sq
+        r.D = np.interp(r.z, r.z_interfaces, d)
+        r.D_err = np.interp(r.z, r.z_interfaces, r.D_interfaces_err)
+        r.D_lags = ds
+        r.D_blocks = d_b
+        r.free_energy = f
+        r.free_energy_err = np.std(f_b - f_b.mean(axis=1, keepdims=True), axis=0, ddof=1) / sq
