@@ -1,0 +1,399 @@
+"""Starting structures for ML-MD: aqueous electrolyte boxes and metal–water interfaces.
+
+Concentration convention (used everywhere in this module): a concentration ``c`` in mol/L is
+moles of salt per litre of *water volume*, the volume the ``n_water`` molecules occupy as pure
+water at the given density, not the box volume (which also holds the ions and, for an
+interface, the metal slab). So ``n_salt = round(c · N_A · V_water)``. The box is then made
+larger than ``V_water`` by the salt's apparent molar volume at infinite dilution, so that the
+water keeps its density.
+
+Molecules are inserted one by one at random positions with random orientations drawn from a
+seeded :class:`numpy.random.Generator` (same seed, same structure), rejecting trials that
+bring atoms closer than ``min_distance`` to atoms already placed. The result is a sensible
+start for a short equilibration, not an equilibrated liquid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.build import bcc110, fcc100, fcc111, molecule
+from ase.data import atomic_numbers
+from ase.neighborlist import neighbor_list
+from ase.units import _Nav
+from scipy.spatial.transform import Rotation
+
+__all__ = [
+    "SALTS",
+    "SLABS",
+    "Salt",
+    "build_electrolyte",
+    "build_interface",
+    "check_min_distance",
+    "n_salt_for",
+]
+
+WATER_MOLAR_MASS = 18.015  # g/mol
+LITRE_IN_A3 = 1e27  # Å^3 per L
+
+
+@dataclass(frozen=True)
+class Salt:
+    """A fully dissociated salt ``cation_{nu_cation} anion_{nu_anion}``.
+
+    Attributes
+    ----------
+    cation, anion : str
+        Element symbols of the (monatomic) ions.
+    nu_cation, nu_anion : int
+        Ions per formula unit (charge neutrality: ``nu_cation·z_cation = nu_anion·|z_anion|``).
+    charges : tuple of int
+        Formal charges (e) of cation and anion; stored in ``atoms.arrays["initial_charges"]``.
+    apparent_molar_volume : float
+        Apparent molar volume at infinite dilution, cm³/mol (298 K), used to size the box.
+    solubility : float
+        Saturation concentration at 298 K in mol per litre of water (≈ mol/kg); higher
+        concentrations are rejected as impossible.
+    """
+
+    cation: str
+    anion: str
+    nu_cation: int
+    nu_anion: int
+    charges: tuple[int, int]
+    apparent_molar_volume: float
+    solubility: float
+
+
+# Apparent molar volumes: Millero, Chem. Rev. 71, 147 (1971); solubilities: CRC Handbook.
+SALTS: dict[str, Salt] = {
+    "NaCl": Salt("Na", "Cl", 1, 1, (1, -1), 16.6, 6.1),
+    "KCl": Salt("K", "Cl", 1, 1, (1, -1), 26.8, 4.8),
+    "LiCl": Salt("Li", "Cl", 1, 1, (1, -1), 17.0, 19.6),
+    "CaCl2": Salt("Ca", "Cl", 1, 2, (2, -1), 17.8, 7.3),
+}
+
+# facet -> (ase.build function, crystal structure the element must have)
+SLABS = {"fcc111": fcc111, "fcc100": fcc100, "bcc110": bcc110}
+MIN_LAYERS = 3
+
+
+def _get_salt(salt: str) -> Salt:
+    if salt not in SALTS:
+        raise ValueError(f"unknown salt {salt!r}; choose one of {sorted(SALTS)}")
+    return SALTS[salt]
+
+
+def _water_volume_A3(n_water: int, density: float) -> float:
+    """Volume (Å^3) of ``n_water`` molecules of pure water at ``density`` (g/cm^3)."""
+    return n_water * WATER_MOLAR_MASS / (density * _Nav) * 1e24
+
+
+def n_salt_for(concentration: float, n_water: int, salt: str = "NaCl", density: float = 0.997):
+    """Number of formula units of ``salt`` giving ``concentration`` with ``n_water`` waters.
+
+    Parameters
+    ----------
+    concentration : float
+        Salt concentration, mol per litre of water volume (see module docstring).
+    n_water : int
+        Number of water molecules.
+    salt : str
+        Key of :data:`SALTS`.
+    density : float
+        Density of pure water, g/cm^3, defining the water volume.
+
+    Returns
+    -------
+    int
+        ``round(c · N_A · V_water)``.
+
+    Raises
+    ------
+    ValueError
+        Negative, non-finite or supersaturated concentration; a positive concentration too
+        low to give one formula unit for this many waters.
+    """
+    s = _get_salt(salt)
+    if not np.isfinite(concentration) or concentration < 0:
+        raise ValueError(f"concentration must be a finite number >= 0 mol/L, got {concentration}")
+    if concentration > s.solubility:
+        raise ValueError(
+            f"{concentration} mol/L of {salt} is impossible: above its solubility "
+            f"(~{s.solubility} mol per L of water at 298 K); choose a lower concentration"
+        )
+    if n_water < 1:
+        raise ValueError(f"n_water must be >= 1, got {n_water}")
+    if density <= 0:
+        raise ValueError(f"density must be > 0 g/cm^3, got {density}")
+    v_water_L = _water_volume_A3(n_water, density) / LITRE_IN_A3
+    n = round(concentration * _Nav * v_water_L)
+    if concentration > 0 and n == 0:
+        need = int(np.ceil(0.5 / (concentration * _Nav * v_water_L / n_water)))
+        raise ValueError(
+            f"{concentration} mol/L with {n_water} waters gives less than half a formula unit of "
+            f"{salt}; use at least n_water={need} (or a higher concentration)"
+        )
+    return n
+
+
+def check_min_distance(atoms: Atoms, min_distance: float = 0.6) -> None:
+    """Raise if any two atoms (periodic images included) are closer than ``min_distance``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure to check (minimum image / all images within the cutoff under PBC).
+    min_distance : float
+        Smallest allowed interatomic distance, Å.
+
+    Raises
+    ------
+    ValueError
+        Naming the closest offending pair, its distance, and what to do.
+    """
+    if len(atoms) < 2:
+        return
+    i, j, d = neighbor_list("ijd", atoms, min_distance)
+    if len(d):
+        k = int(np.argmin(d))
+        raise ValueError(
+            f"atoms {i[k]} ({atoms[i[k]].symbol}) and {j[k]} ({atoms[j[k]].symbol}) overlap: "
+            f"{d[k]:.3f} Å apart (< {min_distance} Å); fix the structure (remove duplicates, "
+            "check the cell) before running MD"
+        )
+
+
+def _fill(
+    atoms: Atoms,
+    origin: np.ndarray,
+    lengths: np.ndarray,
+    n_water: int,
+    ions: list[str],
+    rng: np.random.Generator,
+    min_distance: float,
+    centre_distance: float = 2.5,
+    max_tries: int = 2000,
+) -> Atoms:
+    """Add ``n_water`` randomly oriented waters and ``ions`` to ``atoms`` inside a region.
+
+    Random sequential insertion: a molecule's centre (O or ion) is drawn uniformly in the
+    region and kept if it is ``centre_distance`` Å from the other centres and a random
+    orientation keeps all its atoms ``min_distance`` Å from the atoms already there. Written
+    by hand: packmol is not a Python dependency and ase.build has no liquid builder.
+    """
+    water = molecule("H2O")
+    water.positions -= water.positions[0]  # O at the origin
+    kinds = ["H2O"] * n_water + list(ions)
+    kinds = [kinds[k] for k in rng.permutation(len(kinds))]
+    out = atoms.copy()
+    centres = Atoms(cell=atoms.cell, pbc=atoms.pbc)
+    for kind in kinds:
+        for _ in range(max_tries):
+            centre = origin + rng.uniform(0.0, 1.0, 3) * lengths
+            if len(centres) and not _clear(centres, Atoms("X", [centre]), centre_distance):
+                continue
+            if kind == "H2O":
+                rot = Rotation.random(rng=rng)
+                mol = Atoms("OH2", positions=centre + rot.apply(water.positions))
+            else:
+                mol = Atoms(kind, positions=[centre])
+            if len(out) == 0 or _clear(out, mol, min_distance):
+                break
+        else:
+            raise ValueError(
+                f"could not place a {kind} {min_distance} Å from its neighbours after "
+                f"{max_tries} tries; lower the density or min_distance"
+            )
+        out += mol
+        centres += Atoms("X", [centre])
+    return out
+
+
+def _clear(atoms: Atoms, mol: Atoms, min_distance: float) -> bool:
+    """True if no atom of ``mol`` is within ``min_distance`` of ``atoms`` (minimum image)."""
+    d = mol.positions[:, None, :] - atoms.positions[None, :, :]
+    cell = atoms.cell.array
+    inv = np.linalg.inv(cell)
+    frac = d @ inv
+    frac -= np.round(frac) * atoms.pbc  # minimum image (valid for the orthorhombic cells built)
+    d = frac @ cell
+    return bool(np.min(np.einsum("ijk,ijk->ij", d, d)) >= min_distance**2)
+
+
+def _ions(salt: Salt, n_salt: int) -> list[str]:
+    return [salt.cation] * (salt.nu_cation * n_salt) + [salt.anion] * (salt.nu_anion * n_salt)
+
+
+def _set_charges(atoms: Atoms, salt: Salt) -> None:
+    q = np.zeros(len(atoms))
+    q[atoms.numbers == atomic_numbers[salt.cation]] = salt.charges[0]
+    q[atoms.numbers == atomic_numbers[salt.anion]] = salt.charges[1]
+    atoms.set_initial_charges(q)
+
+
+def build_electrolyte(
+    salt: str = "NaCl",
+    concentration: float = 1.0,
+    n_water: int = 64,
+    density: float = 0.997,
+    seed: int = 0,
+    min_distance: float = 1.5,
+) -> Atoms:
+    """A cubic periodic box of water with dissolved salt.
+
+    Parameters
+    ----------
+    salt : str
+        One of :data:`SALTS` ("NaCl", "KCl", "LiCl", "CaCl2").
+    concentration : float
+        Salt concentration in mol per litre of water volume (not box volume), ≥ 0.
+    n_water : int
+        Number of water molecules.
+    density : float
+        Density of the water, g/cm^3 (0.997 at 298 K).
+    seed : int
+        Seed of the random placement; the same seed gives the same structure.
+    min_distance : float
+        Smallest distance, Å, between atoms of different molecules at placement.
+
+    Returns
+    -------
+    ase.Atoms
+        Periodic cubic cell; formal ion charges in ``initial_charges``; ``info`` records
+        salt, concentration (mol/L of water), n_salt, water and box volumes (Å^3).
+
+    Raises
+    ------
+    ValueError
+        Unknown salt, impossible concentration, too few waters for one formula unit.
+    """
+    s = _get_salt(salt)
+    n_salt = n_salt_for(concentration, n_water, salt, density)
+    v_water = _water_volume_A3(n_water, density)
+    v_box = v_water + n_salt * s.apparent_molar_volume * 1e24 / _Nav
+    length = v_box ** (1 / 3)
+    box = Atoms(cell=[length] * 3, pbc=True)
+    rng = np.random.default_rng(seed)
+    atoms = _fill(
+        box, np.zeros(3), np.full(3, length), n_water, _ions(s, n_salt), rng, min_distance
+    )
+    _set_charges(atoms, s)
+    atoms.info.update(
+        salt=salt, concentration_mol_per_L_water=concentration, n_salt=n_salt, n_water=n_water,
+        water_volume_A3=v_water, box_volume_A3=v_box, seed=seed,
+    )  # fmt: skip
+    check_min_distance(atoms, 0.5 * min_distance)
+    return atoms
+
+
+def build_interface(
+    metal: str = "Cu",
+    facet: str = "fcc111",
+    size: tuple[int, int] = (4, 4),
+    layers: int = 4,
+    water_thickness: float = 15.0,
+    salt: str | None = "NaCl",
+    concentration: float = 1.0,
+    gap: float = 2.5,
+    vacuum: float = 0.0,
+    density: float = 0.997,
+    seed: int = 0,
+    min_distance: float = 1.5,
+) -> Atoms:
+    """A metal slab with a water (+ salt) film, periodic in x and y.
+
+    The slab (built by :mod:`ase.build`, orthogonal cell) lies at the bottom of the cell; water
+    fills ``water_thickness`` Å above it, starting ``gap`` Å above the top metal layer, and
+    the cell closes ``gap + vacuum`` Å above the water, so with ``vacuum=0`` the film is
+    sandwiched between the slab and its periodic image. The cell is periodic in all three
+    directions (set ``vacuum`` > 0 for a free water surface).
+
+    Parameters
+    ----------
+    metal : str
+        Element symbol of the metal (e.g. "Cu", "Pt", "Au" for fcc; "Fe", "W" for bcc).
+    facet : str
+        "fcc111", "fcc100" or "bcc110".
+    size : tuple of int
+        Surface repeats (nx, ny); ny must be even for fcc111/bcc110 orthogonal cells.
+    layers : int
+        Metal layers, at least 3 (a thinner slab has no bulk-like middle).
+    water_thickness : float
+        Thickness of the water region, Å (at least 6 Å).
+    salt : str or None
+        Salt to dissolve (key of :data:`SALTS`) or None for pure water.
+    concentration : float
+        Salt concentration, mol per litre of water volume (the water region), ≥ 0.
+    gap : float
+        Distance from the top metal layer to the water region, Å.
+    vacuum : float
+        Extra empty space above the water film, Å.
+    density : float
+        Water density, g/cm^3, fixing the number of waters in the region.
+    seed : int
+        Seed of the random placement.
+    min_distance : float
+        Smallest distance, Å, between atoms of different molecules at placement.
+
+    Returns
+    -------
+    ase.Atoms
+        Slab atoms first (tagged 1), then water and ions (tag 0).
+
+    Raises
+    ------
+    ValueError
+        Unknown facet, too few layers, too thin water film, impossible concentration.
+    """
+    if facet not in SLABS:
+        raise ValueError(f"unknown facet {facet!r}; choose one of {sorted(SLABS)}")
+    if layers < MIN_LAYERS:
+        raise ValueError(
+            f"slab too thin: {layers} layers; use layers >= {MIN_LAYERS} so the slab has a "
+            "bulk-like interior"
+        )
+    if water_thickness < 6.0:
+        raise ValueError(f"water_thickness={water_thickness} Å is too thin; use at least 6 Å")
+    if gap < 1.5 or vacuum < 0:
+        raise ValueError(f"need gap >= 1.5 Å and vacuum >= 0 Å, got gap={gap}, vacuum={vacuum}")
+    try:
+        slab = SLABS[facet](
+            metal, size=(*size, layers), vacuum=None, orthogonal=True, periodic=True
+        )
+    except (ValueError, KeyError, NotImplementedError) as err:
+        raise ValueError(f"cannot build a {facet} slab of {metal} with size {size}: {err}") from err
+    slab.positions[:, 2] -= slab.positions[:, 2].min()
+    z_top = slab.positions[:, 2].max()
+    cell = slab.cell.array.copy()
+    cell[2] = [0, 0, z_top + 2 * gap + water_thickness + vacuum]
+    slab.set_cell(cell)
+    slab.pbc = True
+    slab.set_tags(1)
+    lengths = np.array([cell[0, 0], cell[1, 1], water_thickness])
+    v_water = float(np.prod(lengths))
+    # number of waters filling the region at the density, less the ions' apparent volume
+    n_water = round(v_water * density * 1e-24 * _Nav / WATER_MOLAR_MASS)
+    ions: list[str] = []
+    n_salt = 0
+    if salt is not None:
+        s = _get_salt(salt)
+        n_salt = n_salt_for(concentration, n_water, salt, density)
+        # keep the water at its density: remove the volume the ions take
+        n_water -= round(n_salt * s.apparent_molar_volume * density / WATER_MOLAR_MASS)
+        n_salt = n_salt_for(concentration, n_water, salt, density)
+        ions = _ions(s, n_salt)
+    rng = np.random.default_rng(seed)
+    origin = np.array([0.0, 0.0, z_top + gap])
+    atoms = _fill(slab, origin, lengths, n_water, ions, rng, min_distance)
+    if salt is not None:
+        _set_charges(atoms, SALTS[salt])
+    atoms.info.update(
+        metal=metal, facet=facet, layers=layers, salt=salt, n_salt=n_salt, n_water=n_water,
+        concentration_mol_per_L_water=concentration if salt else 0.0,
+        water_volume_A3=_water_volume_A3(n_water, density), seed=seed,
+    )  # fmt: skip
+    check_min_distance(atoms, 0.5 * min_distance)
+    return atoms

@@ -1,0 +1,457 @@
+"""Thermostatted or NVE molecular dynamics with trajectories, checkpoints and blow-up detection.
+
+The integrators are ASE's (:class:`ase.md.langevin.Langevin`, :class:`ase.md.bussi.Bussi`,
+:class:`ase.md.verlet.VelocityVerlet`); this module adds what a long production run needs:
+
+* **Trajectory** in ASE ``.traj`` or extended XYZ, positions *unwrapped*: the integrators never
+  wrap positions into the cell and neither does this runner, so displacements (MSD, diffusion)
+  can be taken straight from the file.
+* **Checkpoints** written atomically (temporary file + :func:`os.replace`) holding positions,
+  momenta, step count, the thermostat's random-generator state (a
+  :class:`numpy.random.Generator`; ASE 3.29's Langevin draws two ``standard_normal((N, 3))``
+  arrays per step from ``self.rng``, Bussi a normal and a gamma variate), and how many
+  trajectory frames / log lines belong to that state. A killed run resumes from the last
+  checkpoint and continues bit-for-bit as if it had never stopped; trajectory frames and log
+  lines written after that checkpoint are cut off on resume so nothing is duplicated.
+* **Blow-up detection**: non-finite or larger-than-``max_force`` forces, or a temperature above
+  ``max_temperature_K``, stop the run with :class:`MDBlowUpError`; the last good frame is
+  written to ``last_good.traj`` next to the trajectory.
+* A tqdm progress bar.
+
+Choices made explicit: Langevin is built with ``fixcm=False`` (ASE's ``fixcm=True`` is
+deprecated and does not sample the canonical distribution exactly); with ``fix_com=True``
+(default) an :class:`ase.constraints.FixCom` constraint keeps the centre of mass fixed
+instead, which removes 3 degrees of freedom from the temperature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.constraints import FixCom
+from ase.io import Trajectory, read, write
+from ase.md.bussi import Bussi
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
+from ase.md.verlet import VelocityVerlet
+from ase.parallel import DummyMPI
+from tqdm.auto import tqdm
+
+from .builders import check_min_distance
+
+__all__ = ["MDBlowUpError", "MDResult", "MDRunner", "MDSettings"]
+
+ENSEMBLES = ("langevin", "bussi", "nve")
+TRAJ_FORMATS = {"traj": "trajectory.traj", "extxyz": "trajectory.extxyz"}
+THERMO_HEADER = "# step time_fs epot_eV ekin_eV temperature_K etot_eV"
+
+
+class MDBlowUpError(RuntimeError):
+    """The dynamics ran away (forces or temperature); ``last_good`` is the path of the last
+    good frame and ``step`` the step at which the runaway was detected."""
+
+    def __init__(self, message: str, step: int, last_good: Path):
+        super().__init__(message)
+        self.step = step
+        self.last_good = last_good
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """What a run does; stored in the checkpoint and checked on resume.
+
+    Attributes
+    ----------
+    timestep_fs : float
+        Time step, fs (see :func:`multiscale.md.estimate_timestep`).
+    ensemble : str
+        "langevin", "bussi" or "nve".
+    temperature_K : float
+        Thermostat target, K (ignored for NVE).
+    friction_per_fs : float
+        Langevin friction, 1/fs (0.01/fs = 10/ps).
+    taut_fs : float
+        Bussi coupling time, fs.
+    seed : int
+        Seeds the initial velocities and the thermostat noise.
+    initial_temperature_K : float or None
+        Maxwell–Boltzmann velocities at this temperature, K, for a fresh start; None keeps the
+        momenta the atoms already have.
+    fix_com : bool
+        Add :class:`ase.constraints.FixCom` (centre of mass fixed).
+    traj_interval : int
+        Steps between trajectory frames.
+    checkpoint_interval : int
+        Steps between checkpoints (a checkpoint is also written at the end).
+    traj_format : str
+        "traj" (ASE binary) or "extxyz".
+    max_force : float
+        Largest allowed atomic force, eV/Å, before the run is declared blown up.
+    max_temperature_K : float or None
+        Largest allowed instantaneous temperature, K; None means 10× the target (or the
+        initial temperature for NVE), at least 1000 K.
+    """
+
+    timestep_fs: float
+    ensemble: str = "langevin"
+    temperature_K: float = 300.0
+    friction_per_fs: float = 0.01
+    taut_fs: float = 100.0
+    seed: int = 0
+    initial_temperature_K: float | None = 300.0
+    fix_com: bool = True
+    traj_interval: int = 10
+    checkpoint_interval: int = 100
+    traj_format: str = "traj"
+    max_force: float = 50.0
+    max_temperature_K: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
+        if self.traj_format not in TRAJ_FORMATS:
+            raise ValueError(f"traj_format must be one of {sorted(TRAJ_FORMATS)}")
+        for name in ("timestep_fs", "friction_per_fs", "taut_fs", "max_force"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if self.ensemble != "nve" and not self.temperature_K > 0:
+            raise ValueError(f"temperature_K must be > 0 K, got {self.temperature_K}")
+        for name in ("traj_interval", "checkpoint_interval"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be an integer >= 1")
+        if not isinstance(self.seed, int | np.integer) or self.seed < 0:
+            raise TypeError(f"seed must be a non-negative int, got {self.seed!r}")
+
+    @property
+    def temperature_limit_K(self) -> float:
+        """The temperature above which the run is declared blown up, K."""
+        if self.max_temperature_K is not None:
+            return self.max_temperature_K
+        ref = self.temperature_K if self.ensemble != "nve" else self.initial_temperature_K or 0
+        return max(10.0 * ref, 1000.0)
+
+
+@dataclass
+class MDResult:
+    """Outcome of :meth:`MDRunner.run`.
+
+    Attributes
+    ----------
+    atoms : ase.Atoms
+        The final state (the same object that was passed in).
+    steps : int
+        Total steps done, counting those before a resume.
+    resumed_from : int or None
+        Step of the checkpoint the run resumed from, None for a fresh start.
+    trajectory : pathlib.Path
+    checkpoint : pathlib.Path
+    thermo : ndarray, shape (n, 6)
+        step, time (fs), E_pot (eV), E_kin (eV), T (K), E_tot (eV) at every step written.
+    """
+
+    atoms: Atoms
+    steps: int
+    resumed_from: int | None
+    trajectory: Path
+    checkpoint: Path
+    thermo: np.ndarray
+
+
+def _atomic_write_npz(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class MDRunner:
+    """Run (and resume) MD of ``atoms`` with its attached calculator, writing to ``output_dir``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        System with a calculator attached (any ASE calculator). Moved in place.
+    output_dir : str or Path
+        Where ``trajectory.traj``/``.extxyz``, ``thermo.dat``, ``checkpoint.npz`` and (after a
+        blow-up) ``last_good.traj`` go. A checkpoint found there is resumed.
+    settings : MDSettings
+        What to run.
+    comm : MPI communicator or None
+        Communicator of *this* trajectory (ranks sharing one parallel calculator); files are
+        written by its rank 0. None: serial (use this for independent replicas, one per rank).
+    progress : bool
+        Show a tqdm progress bar.
+    callback : callable or None
+        ``callback(step, atoms)`` after every step (e.g. a custom monitor).
+    min_distance : float
+        Atoms closer than this (Å) at the start are rejected as overlapping.
+    """
+
+    def __init__(
+        self,
+        atoms: Atoms,
+        output_dir: str | Path,
+        settings: MDSettings,
+        comm=None,
+        progress: bool = True,
+        callback: Callable[[int, Atoms], None] | None = None,
+        min_distance: float = 0.5,
+    ):
+        if not isinstance(atoms, Atoms):
+            raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+        if atoms.calc is None:
+            raise ValueError("atoms has no calculator; attach one (atoms.calc = ...) first")
+        if not isinstance(settings, MDSettings):
+            raise TypeError("settings must be an MDSettings")
+        check_min_distance(atoms, min_distance)
+        self.atoms = atoms
+        self.settings = settings
+        self.comm = comm if comm is not None else DummyMPI()
+        self.master = self.comm.rank == 0
+        self.progress = progress
+        self.callback = callback
+        self.dir = Path(output_dir)
+        if self.master:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        self.traj_path = self.dir / TRAJ_FORMATS[settings.traj_format]
+        self.thermo_path = self.dir / "thermo.dat"
+        self.ckpt_path = self.dir / "checkpoint.npz"
+        self.last_good_path = self.dir / "last_good.traj"
+        seeds = np.random.SeedSequence(settings.seed).spawn(2)
+        self._velocity_rng = np.random.default_rng(seeds[0])
+        self.rng = np.random.default_rng(seeds[1])
+        if settings.fix_com and not any(isinstance(c, FixCom) for c in atoms.constraints):
+            atoms.set_constraint([*atoms.constraints, FixCom()])
+
+    # -- dynamics ---------------------------------------------------------------------------
+    def _make_dynamics(self):
+        s = self.settings
+        dt = s.timestep_fs * units.fs
+        if s.ensemble == "langevin":
+            return Langevin(
+                self.atoms, dt, temperature_K=s.temperature_K,
+                friction=s.friction_per_fs / units.fs, fixcm=False, rng=self.rng, comm=self.comm,
+            )  # fmt: skip
+        if s.ensemble == "bussi":
+            return Bussi(
+                self.atoms, dt, temperature_K=s.temperature_K, taut=s.taut_fs * units.fs,
+                rng=self.rng, comm=self.comm,
+            )  # fmt: skip
+        return VelocityVerlet(self.atoms, dt, comm=self.comm)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _write_checkpoint(self, step: int, n_frames: int, n_thermo: int, dyn) -> None:
+        if not self.master:
+            return
+        _atomic_write_npz(
+            self.ckpt_path,
+            step=step,
+            positions=self.atoms.get_positions(),
+            momenta=self.atoms.get_momenta(),
+            cell=self.atoms.cell.array,
+            numbers=self.atoms.numbers,
+            rng_state=json.dumps(self.rng.bit_generator.state),
+            transferred_energy=getattr(dyn, "transferred_energy", 0.0),
+            n_frames=n_frames,
+            n_thermo=n_thermo,
+            settings=json.dumps(asdict(self.settings)),
+        )
+
+    def _load_checkpoint(self) -> dict | None:
+        if not self.ckpt_path.exists():
+            return None
+        with np.load(self.ckpt_path) as data:
+            ck = {k: data[k] for k in data.files}
+        saved = json.loads(str(ck["settings"]))
+        mine = asdict(self.settings)
+        for key in ("timestep_fs", "ensemble", "temperature_K", "friction_per_fs", "taut_fs"):
+            if saved[key] != mine[key]:
+                raise ValueError(
+                    f"checkpoint {self.ckpt_path} was written with {key}={saved[key]!r} but this "
+                    f"run has {key}={mine[key]!r}; use the same settings or another output_dir"
+                )
+        if not np.array_equal(ck["numbers"], self.atoms.numbers):
+            raise ValueError(
+                f"checkpoint {self.ckpt_path} holds a different system (atomic numbers differ); "
+                "use another output_dir"
+            )
+        return ck
+
+    def _truncate_outputs(self, n_frames: int, n_thermo: int) -> None:
+        """Drop frames / log lines written after the checkpoint (the run died before the next)."""
+        if not self.master:
+            return
+        if self.traj_path.exists():
+            fmt = "traj" if self.settings.traj_format == "traj" else "extxyz"
+            frames = read(self.traj_path, index=":", format=fmt) if n_frames else []
+            if len(frames) != n_frames:
+                tmp = self.traj_path.with_name("tmp_" + self.traj_path.name)
+                if fmt == "traj":
+                    with Trajectory(tmp, "w", master=True) as traj:
+                        for f in frames[:n_frames]:
+                            traj.write(f)
+                else:
+                    write(tmp, frames[:n_frames], format="extxyz")
+                os.replace(tmp, self.traj_path)
+        if self.thermo_path.exists():
+            lines = self.thermo_path.read_text().splitlines()
+            body = [ln for ln in lines if not ln.startswith("#")][:n_thermo]
+            tmp = self.thermo_path.with_name("thermo.dat.tmp")
+            tmp.write_text("\n".join([THERMO_HEADER, *body]) + "\n")
+            os.replace(tmp, self.thermo_path)
+
+    # -- output -----------------------------------------------------------------------------
+    def _write_frame(self) -> None:
+        if not self.master:
+            return
+        if self.settings.traj_format == "traj":
+            with Trajectory(self.traj_path, "a", master=True) as traj:
+                traj.write(self.atoms)
+        else:
+            write(self.traj_path, self.atoms, format="extxyz", append=True)
+
+    def _thermo_row(self, step: int) -> list[float]:
+        a = self.atoms
+        epot = a.get_potential_energy()
+        ekin = a.get_kinetic_energy()
+        return [
+            step,
+            step * self.settings.timestep_fs,
+            epot,
+            ekin,
+            a.get_temperature(),
+            epot + ekin,
+        ]
+
+    def _check(self, step: int, last_good: Atoms | None) -> None:
+        forces = self.atoms.get_forces()
+        finite = bool(np.all(np.isfinite(forces)))
+        fmax = float(np.max(np.linalg.norm(forces, axis=1))) if finite else np.inf
+        temp = self.atoms.get_temperature()
+        limit_t = self.settings.temperature_limit_K
+        why = None
+        if not np.all(np.isfinite(self.atoms.positions)) or not np.isfinite(fmax):
+            why = "non-finite positions or forces"
+        elif fmax > self.settings.max_force:
+            why = f"max force {fmax:.3g} eV/Å > max_force={self.settings.max_force} eV/Å"
+        elif not temp <= limit_t:
+            why = f"temperature {temp:.4g} K > {limit_t:.4g} K"
+        if why is None:
+            return
+        if self.master and last_good is not None:
+            write(self.last_good_path, last_good, format="traj")
+        raise MDBlowUpError(
+            f"MD blew up at step {step}: {why}. The last good frame is in {self.last_good_path}. "
+            "Reduce the time step (see multiscale.md.estimate_timestep), check the starting "
+            "structure for overlaps, or check the calculator.",
+            step=step,
+            last_good=self.last_good_path,
+        )
+
+    # -- main loop --------------------------------------------------------------------------
+    def run(self, steps: int) -> MDResult:
+        """Advance until ``steps`` steps in total have been done, resuming if possible.
+
+        Parameters
+        ----------
+        steps : int
+            Total number of steps of the run (including those before a resume).
+
+        Returns
+        -------
+        MDResult
+
+        Raises
+        ------
+        MDBlowUpError
+            Forces or temperature ran away (the last good frame is kept).
+        """
+        if int(steps) != steps or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps}")
+        s = self.settings
+        ck = self._load_checkpoint()
+        if ck is not None:
+            start = int(ck["step"])
+            if start > steps:
+                raise ValueError(f"checkpoint is at step {start}, beyond steps={steps}")
+            self.atoms.set_cell(ck["cell"])
+            self.atoms.set_positions(ck["positions"], apply_constraint=False)
+            self.atoms.set_momenta(ck["momenta"], apply_constraint=False)
+            self.rng.bit_generator.state = json.loads(str(ck["rng_state"]))
+            n_frames, n_thermo = int(ck["n_frames"]), int(ck["n_thermo"])
+            self._truncate_outputs(n_frames, n_thermo)
+        else:
+            start, n_frames, n_thermo = 0, 0, 0
+            if self.master:
+                for p in (self.traj_path, self.thermo_path):
+                    p.unlink(missing_ok=True)
+            if s.initial_temperature_K is not None:
+                # comm given explicitly: ASE's default (world) would impose rank 0's draw
+                thermalize_momenta(
+                    self.atoms, s.initial_temperature_K, comm=self.comm, rng=self._velocity_rng
+                )
+                Stationary(self.atoms)
+        dyn = self._make_dynamics()
+        dyn.nsteps = start  # so ASE does not redo its step-0 bookkeeping on resume
+        if ck is not None and hasattr(dyn, "transferred_energy"):
+            dyn.transferred_energy = float(ck["transferred_energy"])
+        thermo_rows: list[list[float]] = []
+        thermo_fh = None
+        if self.master:
+            new = not self.thermo_path.exists()
+            thermo_fh = open(self.thermo_path, "a")  # closed in finally
+            if new:
+                thermo_fh.write(THERMO_HEADER + "\n")
+        last_good: Atoms | None = None
+        bar = tqdm(
+            total=steps, initial=start, unit="step", disable=not (self.progress and self.master),
+            desc=f"MD {s.ensemble}",
+        )  # fmt: skip
+        try:
+            if start == 0:
+                self._check(0, None)
+            for _ in dyn.irun(steps - start) if steps > start else []:
+                step = dyn.nsteps
+                if step > start or start == 0:
+                    if step > start:
+                        self._check(step, last_good)
+                        bar.update(1)
+                    if step % s.traj_interval == 0:
+                        self._write_frame()
+                        n_frames += 1
+                    row = self._thermo_row(step)
+                    thermo_rows.append(row)
+                    if thermo_fh is not None:
+                        thermo_fh.write(" ".join(f"{v:.10g}" for v in row) + "\n")
+                        thermo_fh.flush()
+                    n_thermo += 1
+                    if step % s.checkpoint_interval == 0 or step == steps:
+                        self._write_checkpoint(step, n_frames, n_thermo, dyn)
+                    last_good = self.atoms.copy()
+                    if step % 10 == 0:
+                        bar.set_postfix(T=f"{row[4]:.0f} K")
+                    if self.callback is not None and step > start:
+                        self.callback(step, self.atoms)
+            if steps == start and ck is None:
+                self._write_checkpoint(0, n_frames, n_thermo, dyn)
+        finally:
+            bar.close()
+            if thermo_fh is not None:
+                thermo_fh.close()
+        return MDResult(
+            atoms=self.atoms,
+            steps=max(steps, start),
+            resumed_from=start if ck is not None else None,
+            trajectory=self.traj_path,
+            checkpoint=self.ckpt_path,
+            thermo=np.array(thermo_rows).reshape(-1, 6),
+        )
