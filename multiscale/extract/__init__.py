@@ -24,6 +24,8 @@ from .electrostatics import (
     atomic_charges,
     solve_poisson_1d,
 )
+from .plotting import plot_transport_profile
+from .profile_builder import build_transport_profile, extract_transport_profile
 
 __all__ = [
     "WATER_MODELS",
@@ -39,7 +41,10 @@ __all__ = [
     "as_frames",
     "atomic_charges",
     "block_average",
+    "build_transport_profile",
     "einstein_diffusion",
+    "extract_transport_profile",
+    "plot_transport_profile",
     "resolve_selection",
     "solve_poisson_1d",
     "unwrap_positions",

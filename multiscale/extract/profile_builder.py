@@ -1,0 +1,255 @@
+"""Assemble extraction results into a :class:`continuum.TransportProfile` (SI units).
+
+Conversions: z Å → m (1e-10); number density 1/Å³ → mol/m³ (1e30/N_A); D Å²/fs → m²/s
+(1e-5); φ V → V; E V/Å → V/m (1e10); F kT → J/mol (R T).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from ase.units import _k, _Nav
+
+from continuum import TransportProfile
+
+from .density import DensityProfile
+from .diffusion import (
+    A2_PER_FS_TO_SI,
+    ParallelDiffusionProfile,
+    PerpendicularDiffusionProfile,
+)
+from .electrostatics import ChargeDensityProfile
+
+__all__ = ["build_transport_profile", "extract_transport_profile"]
+
+ANGSTROM = 1e-10  # m
+
+
+def _finished(analysis: Any, name: str) -> None:
+    if not getattr(analysis, "results", None):
+        raise ValueError(f"{name} has no results: call .run() on it first")
+
+
+def _on_grid(z: np.ndarray, z_src: np.ndarray, y: np.ndarray, what: str) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise ValueError(
+            f"{what} is undefined at z = {np.round(z_src[bad], 3).tolist()} Å (too few samples): "
+            "use wider bins, a narrower z_range or a longer trajectory"
+        )
+    if z_src.shape == z.shape and np.allclose(z_src, z):
+        return y
+    return np.interp(z, z_src, y)  # constant beyond the ends
+
+
+def build_transport_profile(
+    density: DensityProfile,
+    diffusion: Mapping[str, PerpendicularDiffusionProfile],
+    charges: Mapping[str, int],
+    temperature: float,
+    diffusion_parallel: Mapping[str, ParallelDiffusionProfile] | None = None,
+    electrostatics: ChargeDensityProfile | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> TransportProfile:
+    """Combine finished analyses into a :class:`continuum.TransportProfile`.
+
+    The grid is the density profile's bin centres; D profiles computed on other bins are
+    interpolated onto it (held constant beyond their ends). The free energy is
+    F_i(z) = −RT ln(c_i(z)/⟨c_i⟩), with ⟨c_i⟩ the grid average, and its error RT δc/c.
+
+    Parameters
+    ----------
+    density : DensityProfile
+        Finished concentration analysis; its species names define the profile's species.
+    diffusion : mapping of str to PerpendicularDiffusionProfile
+        D⊥ analysis per species (the D of a 1D Nernst–Planck model across the interface).
+    charges : mapping of str to int
+        Charge number per species (e).
+    temperature : float
+        Temperature (K).
+    diffusion_parallel : mapping of str to ParallelDiffusionProfile, optional
+        D∥ analysis per species.
+    electrostatics : ChargeDensityProfile, optional
+        Source of φ(z) and E(z).
+    provenance : mapping, optional
+        Extra JSON-serialisable provenance merged into the profile's.
+    """
+    _finished(density, "density")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be > 0 K, got {temperature}")
+    names = list(density.species)
+    for what, table in (("diffusion", diffusion), ("charges", charges)):
+        missing = [n for n in names if n not in table]
+        if missing:
+            raise ValueError(f"{what} is missing species {missing} (density has {names})")
+    rd = density.results
+    z = rd.z
+    conc = np.array([rd.concentration[n] for n in names])
+    conc_err = np.array([rd.concentration_err[n] for n in names])
+    if np.any(conc <= 0):
+        bad = [n for n, c in zip(names, conc, strict=True) if np.any(c <= 0)]
+        raise ValueError(
+            f"species {bad} have empty bins, so D and F are undefined there: restrict z_range "
+            "to the region the species visits"
+        )
+    d, d_err, prov_d = [], [], {}
+    for n in names:
+        _finished(diffusion[n], f"diffusion[{n!r}]")
+        r = diffusion[n].results
+        d.append(_on_grid(z, r.z, r.D, f"D_perp of {n}") * A2_PER_FS_TO_SI)
+        d_err.append(_on_grid(z, r.z, r.D_err, f"D_perp error of {n}") * A2_PER_FS_TO_SI)
+        prov_d[n] = {
+            "lags_fs": r.lagtimes.tolist(),
+            "bin_width_A": float(r.edges[1] - r.edges[0]),
+            "n_blocks": diffusion[n].n_blocks,
+            "extrapolated": diffusion[n].extrapolate,
+        }
+    rt = _k * _Nav * temperature  # J/mol
+    with np.errstate(divide="ignore"):
+        free = -rt * np.log(conc / conc.mean(axis=1, keepdims=True))
+    kw: dict[str, Any] = {
+        "z": z * ANGSTROM,
+        "species": names,
+        "charges": [int(charges[n]) for n in names],
+        "concentration": conc,
+        "diffusion": np.array(d),
+        "temperature": float(temperature),
+        "concentration_err": conc_err if np.all(np.isfinite(conc_err)) else None,
+        "diffusion_err": np.array(d_err),
+        "free_energy": free,
+        "free_energy_err": rt * conc_err / conc if np.all(np.isfinite(conc_err)) else None,
+    }
+    if diffusion_parallel is not None:
+        dp, dp_err = [], []
+        for n in names:
+            if n not in diffusion_parallel:
+                raise ValueError(f"diffusion_parallel is missing species {n!r}")
+            _finished(diffusion_parallel[n], f"diffusion_parallel[{n!r}]")
+            r = diffusion_parallel[n].results
+            dp.append(_on_grid(z, r.z, r.D, f"D_parallel of {n}") * A2_PER_FS_TO_SI)
+            dp_err.append(_on_grid(z, r.z, r.D_err, f"D_parallel error of {n}") * A2_PER_FS_TO_SI)
+        kw["diffusion_parallel"] = np.array(dp)
+        kw["diffusion_parallel_err"] = np.array(dp_err)
+    prov_e = None
+    if electrostatics is not None:
+        _finished(electrostatics, "electrostatics")
+        r = electrostatics.results
+        kw["potential"] = _on_grid(z, r.z, r.potential, "potential")
+        kw["field"] = _on_grid(z, r.z, r.field, "field") * 1e10
+        if np.all(np.isfinite(r.potential_err)):
+            kw["potential_err"] = _on_grid(z, r.z, r.potential_err, "potential error")
+            kw["field_err"] = _on_grid(z, r.z, r.field_err, "field error") * 1e10
+        prov_e = {"boundary": r.boundary, "bin_width_A": float(r.edges[1] - r.edges[0])}
+    from multiscale import __version__
+
+    prov: dict[str, Any] = {
+        "code": f"multiscale.extract {__version__}",
+        "n_frames": int(density.n_frames),
+        "timestep_fs": density.dt,
+        "density_bin_width_A": float(rd.edges[1] - rd.edges[0]),
+        "diffusion_perp": "Hummer Bayesian propagator (maximum likelihood), blocks for errors",
+        "diffusion_perp_settings": prov_d,
+        "free_energy": "-RT ln(c/<c>) from the concentration profile",
+        "errors": "one standard error: blocking (c, phi, E), independent blocks (D)",
+    }
+    if diffusion_parallel is not None:
+        prov["diffusion_parallel"] = "Liu-Harder-Berne survival-conditioned in-plane MSD"
+    if prov_e is not None:
+        prov["electrostatics"] = prov_e
+    prov.update(dict(provenance or {}))
+    kw["provenance"] = prov
+    return TransportProfile(**kw)
+
+
+def extract_transport_profile(
+    trajectory: Any,
+    species: Mapping[str, tuple[Any, int]],
+    timestep: float,
+    temperature: float,
+    bin_width: float = 0.5,
+    z_range: tuple[float, float] | None = None,
+    lags: tuple[int, ...] = (4, 8, 16),
+    n_blocks: int = 8,
+    parallel: bool = True,
+    charges: Any = None,
+    water_model: str | None = None,
+    boundary: str = "dipole",
+    progress: bool = False,
+    provenance: Mapping[str, Any] | None = None,
+) -> TransportProfile:
+    """Run every analysis on a trajectory and return the :class:`TransportProfile`.
+
+    Parameters
+    ----------
+    trajectory : list of Atoms, ase.io.Trajectory, str or Path
+        Frames with the surface normal along z, periodic in x and y.
+    species : mapping of str to (selection, int)
+        ``{name: (selection, charge number)}``, e.g. ``{"Na+": ("Na", 1)}``.
+    timestep : float
+        Time between stored frames (fs).
+    temperature : float
+        Temperature (K).
+    bin_width : float
+        Bin width (Å) for every profile.
+    z_range : (float, float), optional
+        Range along z (Å) that every species visits; default the whole cell.
+    lags : tuple of int
+        Lag times (frames) for the propagator and the survival MSD.
+    n_blocks : int
+        Independent blocks for the D error bars.
+    parallel : bool
+        Also compute D∥(z).
+    charges : mapping, array or str, optional
+        Charges for ρ(z) (see :func:`~multiscale.extract.electrostatics.atomic_charges`);
+        without them φ and E are not computed.
+    water_model : str, optional
+        Water charge model added to a symbol mapping, e.g. ``"SPC/E"``.
+    boundary : {"dipole", "periodic", "open"}
+        Poisson boundary condition (``"open"`` when ``z_range`` is a sub-range).
+    progress : bool
+        Show progress bars.
+    provenance : mapping, optional
+        Extra provenance (e.g. level of theory of the MD).
+    """
+    frames = trajectory
+    sel = {n: s for n, (s, _q) in species.items()}
+    charge_numbers = {n: q for n, (_s, q) in species.items()}
+    density = DensityProfile(frames, sel, bin_width=bin_width, z_range=z_range, timestep=timestep)
+    density.run(progress=progress)
+    frames = density._trajectory  # read a file once
+    perp = {
+        n: PerpendicularDiffusionProfile(
+            frames, s, timestep, bin_width=bin_width, z_range=z_range, lags=lags, n_blocks=n_blocks
+        ).run(progress=progress)
+        for n, s in sel.items()
+    }
+    par = None
+    if parallel:
+        par = {
+            n: ParallelDiffusionProfile(
+                frames,
+                s,
+                timestep,
+                bin_width=bin_width,
+                z_range=z_range,
+                lags=lags,
+                n_blocks=n_blocks,
+            ).run(progress=progress)
+            for n, s in sel.items()
+        }
+    elec = None
+    if charges is not None:
+        elec = ChargeDensityProfile(
+            frames,
+            charges,
+            water_model=water_model,
+            boundary=boundary,
+            bin_width=bin_width,
+            z_range=z_range,
+        ).run(progress=progress)
+    return build_transport_profile(
+        density, perp, charge_numbers, temperature, par, elec, provenance=provenance
+    )
