@@ -144,10 +144,11 @@ def estimate_timestep(
             lam = float(eigsh(op, k=1, which="LA", tol=tol, v0=rng.standard_normal(n))[0][0])
     finally:
         work.set_positions(x0)
-    if not lam > 0:
+    if not lam > 0 or omega_to_wavenumber(np.sqrt(lam)) < 1.0:
         raise ValueError(
-            f"largest mass-weighted Hessian eigenvalue is {lam:.3e} eV/(Å² amu), not positive; "
-            "the configuration has no vibrations to resolve (check the calculator)"
+            f"largest mass-weighted Hessian eigenvalue is {lam:.3e} eV/(Å² amu), not positive "
+            "(below 1 cm^-1); the configuration has no vibrations to resolve (check the "
+            "calculator and that the atoms interact)"
         )
     omega = float(np.sqrt(lam))
     dt = safety * 2.0 / omega
