@@ -145,7 +145,8 @@ class DiffusionFit:
     fit_range : (float, float)
         Lag-time window used (fs).
     method : str
-        "gls" (full covariance) or "wls" (diagonal only, too few particles for GLS).
+        "gls" (full covariance), "wls" (diagonal only: too few particles for GLS) or
+        "ols" (ordinary least squares).
     """
 
     D: float
@@ -170,6 +171,7 @@ def einstein_diffusion(
     fit_start: float,
     fit_stop: float,
     n_points: int = 12,
+    method: str = "gls",
 ) -> DiffusionFit:
     """D from the Einstein relation MSD(t) = a + 2 d D t by generalised least squares.
 
@@ -187,7 +189,13 @@ def einstein_diffusion(
         Lag-time window of the linear (diffusive) regime (fs).
     n_points : int
         Number of lag times (evenly spaced in the window) used in the fit.
+    method : {"gls", "ols"}
+        Generalised least squares (default), or ordinary least squares (what the
+        MDAnalysis documentation does) with its error bar from the same covariance,
+        Var β = (XᵀX)⁻¹ XᵀCX (XᵀX)⁻¹.
     """
+    if method not in ("gls", "ols"):
+        raise ValueError(f'method must be "gls" or "ols", got {method!r}')
     r = msd.results
     if "msd" not in r:
         raise ValueError("run the MeanSquaredDisplacement analysis first (msd.run())")
@@ -202,18 +210,23 @@ def einstein_diffusion(
     y = per.mean(axis=1)
     x = np.column_stack([np.ones(lags.size), 2 * r.ndim * t[lags]])
     cov = np.atleast_2d(np.cov(per)) / n_part if n_part > 1 else np.eye(lags.size)
-    method = "gls"
+    cov_raw = cov
     if n_part < 2 * lags.size:
         cov = np.diag(np.diag(cov))
-        method = "wls"
+        method = "wls" if method == "gls" else method
     else:
         shrink = min(1.0, lags.size / n_part)
         cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov))
     cov += np.eye(lags.size) * 1e-12 * max(np.trace(cov), 1e-300)
-    ci_x = np.linalg.solve(cov, x)
-    a = x.T @ ci_x
-    beta = np.linalg.solve(a, ci_x.T @ y)
-    var = np.linalg.inv(a)
+    if method == "ols":  # sandwich with the unshrunk covariance (no inverse needed)
+        xtx_inv = np.linalg.inv(x.T @ x)
+        beta = xtx_inv @ x.T @ y
+        var = xtx_inv @ x.T @ cov_raw @ x @ xtx_inv
+    else:
+        ci_x = np.linalg.solve(cov, x)
+        a = x.T @ ci_x
+        beta = np.linalg.solve(a, ci_x.T @ y)
+        var = np.linalg.inv(a)
     return DiffusionFit(
         D=float(beta[1]),
         D_err=float(np.sqrt(var[1, 1])),
