@@ -121,7 +121,7 @@ def solve_poisson_1d(
     z_dipole : float, optional
         Position of the dipole layer (Å) for ``"dipole"``; default the left edge.
     neutral_tol : float
-        Largest |net charge per area| (e/Å²) accepted as neutral for periodic variants.
+        Largest absolute net charge per area (e/Å²) accepted as neutral for periodic variants.
 
     Returns
     -------
