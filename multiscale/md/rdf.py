@@ -270,7 +270,7 @@ def compare_rdf(
     pair = tuple(pair)
     if pair not in a.samples or pair not in b.samples:
         raise ValueError(f"pair {pair} not computed in both results; pass it to compute_rdf")
-    if not np.allclose(a.edges, b.edges):
+    if a.edges.shape != b.edges.shape or not np.allclose(a.edges, b.edges):
         raise ValueError("the two RDFs have different bins; use the same r_max and n_bins")
     stat, p = block_permutation_test(
         a.samples[pair], b.samples[pair], n_blocks, n_permutations, seed
