@@ -133,5 +133,5 @@ def test_bad_input_gives_clear_errors():
         compare_rdf(res, res, AR, n_blocks=10)
     with pytest.raises(ValueError, match="periodic frames"):
         compute_rdf([Atoms("Ar2", positions=[[0, 0, 0], [2, 0, 0]])], [AR])
-    with pytest.raises(ValueError, match="not enough Ne"):
+    with pytest.raises(ValueError, match="pair Ar-Ne: not enough Ar/Ne atoms"):
         compute_rdf([atoms], [("Ar", "Ne")])
