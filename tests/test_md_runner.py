@@ -69,23 +69,27 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("ensemble", ["langevin", "bussi", "nve"])
-def test_killed_run_resumes_bit_for_bit(tmp_path: Path, ensemble: str):
+@pytest.mark.parametrize(
+    ("ensemble", "kill_at"),
+    [("langevin", N + 7), ("bussi", N + 7), ("nve", N + 7), ("langevin", 5)],
+)
+def test_killed_run_resumes_bit_for_bit(tmp_path: Path, ensemble: str, kill_at: int):
     straight = MDRunner(cu_system(), tmp_path / "straight", settings(ensemble), progress=False)
     ref = straight.run(2 * N)
 
     out = tmp_path / "killed"
     script = KILL_SCRIPT.format(
-        tests=str(Path(__file__).parent), kill_at=N + 7, out=str(out), ensemble=ensemble,
+        tests=str(Path(__file__).parent), kill_at=kill_at, out=str(out), ensemble=ensemble,
         total=2 * N,
     )  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    # the killed run got past the checkpoint at N and wrote frames beyond it
-    assert len(read(out / "trajectory.traj", ":")) > len(range(0, N + 1, 3))
+    # the killed run wrote frames beyond its last checkpoint (at 0 or N)
+    last_checkpoint = N * (kill_at // N)
+    assert len(read(out / "trajectory.traj", ":")) > len(range(0, last_checkpoint + 1, 3))
 
     resumed = MDRunner(cu_system(), out, settings(ensemble), progress=False).run(2 * N)
-    assert resumed.resumed_from == N
+    assert resumed.resumed_from == last_checkpoint
     assert resumed.steps == 2 * N
     np.testing.assert_allclose(resumed.atoms.positions, ref.atoms.positions, rtol=0, atol=1e-12)
     np.testing.assert_allclose(resumed.atoms.get_momenta(), ref.atoms.get_momenta(), atol=1e-12)

@@ -411,38 +411,43 @@ class MDRunner:
             thermo_fh = open(self.thermo_path, "a")  # closed in finally
             if new:
                 thermo_fh.write(THERMO_HEADER + "\n")
-        last_good: Atoms | None = None
+        last_good: Atoms | None = self.atoms.copy() if ck is not None else None
         bar = tqdm(
             total=steps, initial=start, unit="step", disable=not (self.progress and self.master),
             desc=f"MD {s.ensemble}",
         )  # fmt: skip
+        fresh = ck is None
+
+        def record(step: int) -> None:
+            nonlocal n_frames, n_thermo, last_good
+            if step % s.traj_interval == 0:
+                self._write_frame()
+                n_frames += 1
+            row = self._thermo_row(step)
+            thermo_rows.append(row)
+            if thermo_fh is not None:
+                thermo_fh.write(" ".join(f"{v:.10g}" for v in row) + "\n")
+                thermo_fh.flush()
+            n_thermo += 1
+            if step % s.checkpoint_interval == 0 or step == steps:
+                self._write_checkpoint(step, n_frames, n_thermo, dyn)
+            last_good = self.atoms.copy()
+            if step % 10 == 0:
+                bar.set_postfix(T=f"{row[4]:.0f} K")
+
         try:
-            if start == 0:
+            if fresh:
                 self._check(0, None)
-            for _ in dyn.irun(steps - start) if steps > start else []:
+                record(0)
+            for _ in dyn.irun(steps - start):
                 step = dyn.nsteps
-                if step > start or start == 0:
-                    if step > start:
-                        self._check(step, last_good)
-                        bar.update(1)
-                    if step % s.traj_interval == 0:
-                        self._write_frame()
-                        n_frames += 1
-                    row = self._thermo_row(step)
-                    thermo_rows.append(row)
-                    if thermo_fh is not None:
-                        thermo_fh.write(" ".join(f"{v:.10g}" for v in row) + "\n")
-                        thermo_fh.flush()
-                    n_thermo += 1
-                    if step % s.checkpoint_interval == 0 or step == steps:
-                        self._write_checkpoint(step, n_frames, n_thermo, dyn)
-                    last_good = self.atoms.copy()
-                    if step % 10 == 0:
-                        bar.set_postfix(T=f"{row[4]:.0f} K")
-                    if self.callback is not None and step > start:
-                        self.callback(step, self.atoms)
-            if steps == start and ck is None:
-                self._write_checkpoint(0, n_frames, n_thermo, dyn)
+                if step == start:  # ASE yields once before the first step
+                    continue
+                self._check(step, last_good)
+                bar.update(1)
+                record(step)
+                if self.callback is not None:
+                    self.callback(step, self.atoms)
         finally:
             bar.close()
             if thermo_fh is not None:
