@@ -526,7 +526,7 @@ def fit_propagator(
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9},
+        options={"maxiter": 5000, "ftol": 1e-11, "gtol": 1e-7},
     )
     f, a = _unpack(res.x, n)
     return f, a, res.x
