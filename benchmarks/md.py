@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from multiscale.md import MDRunner, MDSettings, build_electrolyte, build_interface
+from multiscale.md import (
+    MDRunner,
+    MDSettings,
+    build_electrolyte,
+    build_interface,
+    estimate_timestep,
+)
 
 HERE = Path(__file__).parent
 
@@ -84,6 +90,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5, help="timed MD steps per system")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--only", nargs="*", help="subset of systems (names as in the table)")
+    parser.add_argument(
+        "--timestep", action="store_true",
+        help="also estimate the stable time step (Lanczos, ~50 force calls) of each system",
+    )  # fmt: skip
     args = parser.parse_args()
     factory, description = make_calculator(args.calculator)
     rows = []
@@ -95,8 +105,11 @@ def main() -> int:
             sps, sec = steps_per_second(
                 atoms, factory(), args.warmup, args.steps, Path(tmp) / str(k)
             )
-            rows.append((name, len(atoms), atoms.get_chemical_formula(), sps, sec))
+            est = estimate_timestep(atoms) if args.timestep else None
+            rows.append((name, len(atoms), atoms.get_chemical_formula(), sps, sec, est))
             print(f"{name}: {len(atoms)} atoms, {sps:.3g} steps/s ({sec:.3g} s/step)", flush=True)
+            if est is not None:
+                print(f"  {est}", flush=True)
     lines = [
         "## MD throughput (benchmarks/md.py)",
         "",
@@ -105,9 +118,13 @@ def main() -> int:
         f"{args.steps} timed steps after {args.warmup} warm-up steps, 1 M NaCl (per litre of",
         f"water). Machine: {platform.machine()}, 2 cores shared with other work (indicative).",
         "",
-        "| system | atoms | composition | MD steps/s | s/step |",
-        "|---|---|---|---|---|",
-        *[f"| {n} | {na} | {f} | {s:.3g} | {t:.3g} |" for n, na, f, s, t in rows],
+        "| system | atoms | composition | MD steps/s | s/step | ω_max (cm⁻¹) → dt (fs) |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {n} | {na} | {f} | {s:.3g} | {t:.3g} | "
+            + (f"{e.wavenumber_cm1:.0f} → {e.dt_fs:.2f} |" if e else "not run |")
+            for n, na, f, s, t, e in rows
+        ],
         "",
     ]
     out = HERE / "results" / "md.md"

@@ -97,6 +97,8 @@ def test_killed_run_resumes_bit_for_bit(tmp_path: Path, ensemble: str, kill_at: 
     a = read(tmp_path / "straight" / "trajectory.traj", ":")
     b = read(out / "trajectory.traj", ":")
     assert len(a) == len(b) == len(range(0, 2 * N + 1, 3))
+    resumed.plot(tmp_path / "thermo.png")
+    assert (tmp_path / "thermo.png").stat().st_size > 1000
     for fa, fb in zip(a, b, strict=True):
         np.testing.assert_allclose(fa.positions, fb.positions, rtol=0, atol=1e-12)
     ta = np.loadtxt(tmp_path / "straight" / "thermo.dat")

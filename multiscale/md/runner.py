@@ -163,6 +163,30 @@ class MDResult:
     checkpoint: Path
     thermo: np.ndarray
 
+    def plot(self, path) -> None:
+        """Save temperature (K) and total/potential energy (eV) against time (fs) to ``path``.
+
+        Reads the whole ``thermo.dat`` (all segments of a resumed run), not only this call's
+        rows.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        data = np.loadtxt(self.trajectory.parent / "thermo.dat", ndmin=2)
+        fig, (ax_t, ax_e) = plt.subplots(2, 1, sharex=True, figsize=(6, 4.5))
+        ax_t.plot(data[:, 1], data[:, 4], lw=0.8)
+        ax_t.set_ylabel("T (K)")
+        ax_e.plot(data[:, 1], data[:, 5] - data[0, 5], lw=0.8, label="E_tot - E_tot(0)")
+        ax_e.plot(data[:, 1], data[:, 2] - data[0, 2], lw=0.8, label="E_pot - E_pot(0)")
+        ax_e.set_xlabel("time (fs)")
+        ax_e.set_ylabel("energy (eV)")
+        ax_e.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
 
 def _atomic_write_npz(path: Path, **arrays) -> None:
     tmp = path.with_name(path.name + ".tmp")
