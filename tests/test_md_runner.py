@@ -45,10 +45,10 @@ def cu_system() -> Atoms:
     return atoms
 
 
-def settings(ensemble: str) -> MDSettings:
+def settings(ensemble: str, fmt: str = "traj") -> MDSettings:
     return MDSettings(
         timestep_fs=5.0, ensemble=ensemble, temperature_K=500.0, seed=42,
-        initial_temperature_K=500.0, traj_interval=3, checkpoint_interval=N,
+        initial_temperature_K=500.0, traj_interval=3, checkpoint_interval=N, traj_format=fmt,
     )  # fmt: skip
 
 
@@ -63,39 +63,48 @@ KILL_SCRIPT = textwrap.dedent(
         if step == {kill_at}:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flushing: a real kill
 
-    runner = MDRunner(cu_system(), {out!r}, settings({ensemble!r}), progress=False, callback=die)
+    runner = MDRunner(
+        cu_system(), {out!r}, settings({ensemble!r}, {fmt!r}), progress=False, callback=die
+    )
     runner.run({total})
     """
 )
 
 
 @pytest.mark.parametrize(
-    ("ensemble", "kill_at"),
-    [("langevin", N + 7), ("bussi", N + 7), ("nve", N + 7), ("langevin", 5)],
+    ("ensemble", "kill_at", "fmt"),
+    [
+        ("langevin", N + 7, "traj"),
+        ("bussi", N + 7, "traj"),
+        ("nve", N + 7, "traj"),
+        ("langevin", 5, "traj"),  # killed before the first checkpoint after step 0
+        ("langevin", N + 7, "extxyz"),
+    ],
 )
-def test_killed_run_resumes_bit_for_bit(tmp_path: Path, ensemble: str, kill_at: int):
-    straight = MDRunner(cu_system(), tmp_path / "straight", settings(ensemble), progress=False)
+def test_killed_run_resumes_bit_for_bit(tmp_path: Path, ensemble: str, kill_at: int, fmt: str):
+    straight = MDRunner(cu_system(), tmp_path / "straight", settings(ensemble, fmt), progress=False)
     ref = straight.run(2 * N)
 
     out = tmp_path / "killed"
     script = KILL_SCRIPT.format(
-        tests=str(Path(__file__).parent), kill_at=kill_at, out=str(out), ensemble=ensemble,
+        tests=str(Path(__file__).parent), kill_at=kill_at, out=str(out), ensemble=ensemble, fmt=fmt,
         total=2 * N,
     )  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     # the killed run wrote frames beyond its last checkpoint (at 0 or N)
     last_checkpoint = N * (kill_at // N)
-    assert len(read(out / "trajectory.traj", ":")) > len(range(0, last_checkpoint + 1, 3))
+    traj_name = f"trajectory.{fmt}"
+    assert len(read(out / traj_name, ":")) > len(range(0, last_checkpoint + 1, 3))
 
-    resumed = MDRunner(cu_system(), out, settings(ensemble), progress=False).run(2 * N)
+    resumed = MDRunner(cu_system(), out, settings(ensemble, fmt), progress=False).run(2 * N)
     assert resumed.resumed_from == last_checkpoint
     assert resumed.steps == 2 * N
     np.testing.assert_allclose(resumed.atoms.positions, ref.atoms.positions, rtol=0, atol=1e-12)
     np.testing.assert_allclose(resumed.atoms.get_momenta(), ref.atoms.get_momenta(), atol=1e-12)
     # trajectory and thermo log: same frames, nothing duplicated
-    a = read(tmp_path / "straight" / "trajectory.traj", ":")
-    b = read(out / "trajectory.traj", ":")
+    a = read(tmp_path / "straight" / traj_name, ":")
+    b = read(out / traj_name, ":")
     assert len(a) == len(b) == len(range(0, 2 * N + 1, 3))
     resumed.plot(tmp_path / "thermo.png")
     assert (tmp_path / "thermo.png").stat().st_size > 1000

@@ -314,17 +314,31 @@ class MDRunner:
         """Drop frames / log lines written after the checkpoint (the run died before the next)."""
         if not self.master:
             return
+        fmt = self.settings.traj_format
+        if not self.traj_path.exists() and n_frames:
+            raise ValueError(
+                f"{self.traj_path} is missing but the checkpoint expects {n_frames} frames; "
+                "restore the trajectory or start in a new output_dir"
+            )
         if self.traj_path.exists():
-            fmt = "traj" if self.settings.traj_format == "traj" else "extxyz"
-            frames = read(self.traj_path, index=":", format=fmt) if n_frames else []
-            if len(frames) != n_frames:
+            if fmt == "traj":
+                with Trajectory(self.traj_path) as traj:
+                    total = len(traj)  # complete frames only (ULM updates its index last)
+            # extxyz has no index: always rewrite its first n_frames (a kill may leave half a frame)
+            if fmt == "extxyz" or total != n_frames:
+                frames = read(self.traj_path, index=f":{n_frames}", format=fmt) if n_frames else []
+                if len(frames) != n_frames:
+                    raise ValueError(
+                        f"{self.traj_path} has {len(frames)} frames but the checkpoint expects "
+                        f"{n_frames}; restore the trajectory or start in a new output_dir"
+                    )
                 tmp = self.traj_path.with_name("tmp_" + self.traj_path.name)
                 if fmt == "traj":
                     with Trajectory(tmp, "w", master=True) as traj:
-                        for f in frames[:n_frames]:
+                        for f in frames:
                             traj.write(f)
                 else:
-                    write(tmp, frames[:n_frames], format="extxyz")
+                    write(tmp, frames, format="extxyz")
                 os.replace(tmp, self.traj_path)
         if self.thermo_path.exists():
             lines = self.thermo_path.read_text().splitlines()
