@@ -86,8 +86,9 @@ def estimate_timestep(
         "lanczos" (Hessian-vector products, 2 force calls each) or "hessian" (full
         finite-difference Hessian, 6N force calls; for small systems).
     delta : float
-        Finite-difference displacement, Å (for "lanczos", the length of the mass-weighted
-        displacement vector scaled to Å·amu^½ / √m_min).
+        Finite-difference step, Å: no atom moves by more than ``delta`` along any Cartesian
+        axis (the displacement is a mass-weighted vector scaled so the lightest atom's
+        largest possible move is ``delta``).
     tol : float
         Relative tolerance of the Lanczos eigenvalue.
 
