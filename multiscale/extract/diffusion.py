@@ -25,6 +25,10 @@ from typing import Any
 
 import numpy as np
 
+# imported at module level so that their BLAS is loaded before threadpool_limits below
+from scipy.linalg import eigh_tridiagonal
+from scipy.optimize import minimize
+
 from .base import (
     AnalysisBase,
     Selection,
@@ -443,8 +447,6 @@ def _propagator_nll(x: np.ndarray, counts: np.ndarray, n_total: float) -> tuple[
     and ln(D τ/Δz²) at the n−1 interfaces. The gradient uses the Daleckii–Krein formula
     for the derivative of a matrix function.
     """
-    from scipy.linalg import eigh_tridiagonal
-
     n = counts.shape[0]
     f, a = _unpack(x, n)
     delta = np.diff(f)
@@ -503,8 +505,6 @@ def fit_propagator(
     x : ndarray
         The optimised parameter vector.
     """
-    from scipy.optimize import minimize
-
     counts = np.asarray(counts, dtype=float)
     n = counts.shape[0]
     occ = counts.sum(axis=0) + counts.sum(axis=1)
@@ -632,8 +632,12 @@ class PerpendicularDiffusionProfile(_ZBinned):
         if not np.allclose(widths, widths[0]):
             raise ValueError("the propagator model needs uniform bins")
         b = self._binned()
-        d, f, ds, xs = self._estimate(b, None)
-        blocks = [self._estimate(b[s], xs) for s in self._blocks()]
+        from threadpoolctl import threadpool_limits  # a dependency of MDAnalysis
+
+        # the fits are thousands of tiny BLAS calls: threading them is ~5-10x slower here
+        with threadpool_limits(limits=1, user_api="blas"):
+            d, f, ds, xs = self._estimate(b, None)
+            blocks = [self._estimate(b[s], xs) for s in self._blocks()]
         d_b = np.array([x[0] for x in blocks])
         f_b = np.array([x[1] for x in blocks])
         sq = np.sqrt(self.n_blocks)
