@@ -60,6 +60,11 @@ def test_reads_trajectory_files_like_memory(tmp_path):
         a = DensityProfile(tmp_path / name, {"Na": "Na"}, bin_width=2.0).run().results
         b = DensityProfile(frames, {"Na": "Na"}, bin_width=2.0).run().results
         np.testing.assert_allclose(a.number_density["Na"], b.number_density["Na"], rtol=1e-12)
+    from ase.io import Trajectory
+
+    with Trajectory(tmp_path / "t.traj") as traj:  # an open ASE trajectory, with a progress bar
+        c = DensityProfile(traj, {"Na": "Na"}, bin_width=2.0).run(progress=True).results
+    np.testing.assert_allclose(c.number_density["Na"], b.number_density["Na"], rtol=1e-12)
 
 
 def test_run_slicing():
