@@ -184,6 +184,20 @@ def main() -> None:
         / np.max(dens.results.number_density[s])
         for s in ("Na", "Cl")
     )
+    # the residual is MDAnalysis's float32 coordinates at bin edges: same input, same bins
+    frames32 = []
+    for f in frames:
+        g = f.copy()
+        g.positions = g.positions.astype(np.float32).astype(float)
+        frames32.append(g)
+    dens32 = DensityProfile(frames32, {"Na": "Na", "Cl": "Cl"}, bin_width=0.5).run()
+    dev_n32 = max(
+        np.max(
+            np.abs(dens32.results.number_density[s] - mda_out[f"ld_{s}"].results.z.mass_density * k)
+        )
+        / np.max(dens32.results.number_density[s])
+        for s in ("Na", "Cl")
+    )
     rho_mda = sum(mda_out[f"ld_{s}"].results.z.charge_density for s in ("Na", "Cl")) * k
     dev_rho = np.max(np.abs(elec.results.charge_density - rho_mda)) / np.max(np.abs(rho_mda))
     dev_msd = max(
@@ -227,7 +241,8 @@ def main() -> None:
         "",
         "Same numbers: largest deviation from MDAnalysis, relative to the profile maximum,",
         f"{dev_n:.1e} (number density), {dev_rho:.1e} (charge density); MSD, relative per lag,",
-        f"{dev_msd:.1e} (MDAnalysis works in float32). Potential drop across the slab "
+        f"{dev_msd:.1e} (MDAnalysis works in float32; given float32-rounded positions too, our",
+        f"number densities agree to {dev_n32:.0e}). Potential drop across the slab "
         f"φ(L) − φ(0) = {phi[-1] - phi[0]:.1f} V",
         "(ideal ions without mutual electrostatics, in vacuum permittivity: large by design).",
         "",
