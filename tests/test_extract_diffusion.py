@@ -186,5 +186,10 @@ def test_diffusion_input_errors(bd_frames):
         PerpendicularDiffusionProfile(bd_frames[:10], "Na", timestep=1.0, lags=(0, 2))
     with pytest.raises(ValueError, match="frames per block"):
         PerpendicularDiffusionProfile(bd_frames[:40], "Na", timestep=1.0, lags=(4, 8)).run()
+    low = [Atoms("Na", positions=[[1, 1, 1 + 0.1 * (i % 7)]], cell=[5, 5, 10]) for i in range(80)]
+    for a in low:
+        a.pbc = [True, True, False]
+    with pytest.raises(ValueError, match="never visited: narrow z_range"):
+        PerpendicularDiffusionProfile(low, "Na", 1.0, bin_width=1.0, lags=(1, 2), n_blocks=2).run()
     with pytest.raises(ValueError, match="two lags"):
         PerpendicularDiffusionProfile(bd_frames[:10], "Na", timestep=1.0, lags=(4,))

@@ -637,7 +637,14 @@ class PerpendicularDiffusionProfile(_ZBinned):
         # the fits are thousands of tiny BLAS calls: threading them is ~5-10x slower here
         with threadpool_limits(limits=1, user_api="blas"):
             d, f, ds, xs = self._estimate(b, None)
-            blocks = [self._estimate(b[s], xs) for s in self._blocks()]
+            blocks = []
+            for k, s in enumerate(self._blocks()):
+                try:
+                    blocks.append(self._estimate(b[s], xs))
+                except ValueError as err:
+                    raise ValueError(
+                        f"trajectory block {k} of {self.n_blocks}: {err}; or use fewer blocks"
+                    ) from err
         d_b = np.array([x[0] for x in blocks])
         f_b = np.array([x[1] for x in blocks])
         sq = np.sqrt(self.n_blocks)
