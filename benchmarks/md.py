@@ -131,6 +131,9 @@ def main() -> int:
             for n, na, f, s, t, e in rows
         ],
         "",
+        "ω_max (`--timestep`): Lanczos on the mass-weighted Hessian at the configuration reached",
+        "after the timed steps (a freshly built, unequilibrated structure), safety 0.2.",
+        "",
     ]
     out = HERE / "results" / "md.md"
     out.parent.mkdir(exist_ok=True)
