@@ -1,0 +1,59 @@
+"""Carve a non-periodic cluster of whole molecules/ions around one atom.
+
+Written here because coupling.Regions (which will own cluster carving) did not exist yet; it
+should replace this function once it does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import natural_cutoffs, neighbor_list
+
+
+def carve_cluster(atoms: Atoms, center: int, radius: float) -> tuple[Atoms, np.ndarray]:
+    """Return the whole molecules with any atom within ``radius`` of atom ``center``.
+
+    Molecules are the connected components of ASE's covalent-radius bond graph, so ions stay
+    single atoms and waters stay whole. Under periodic boundary conditions the atoms are
+    unwrapped to the minimum image of ``center``, and the cluster is returned non-periodic.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The configuration (positions in Å).
+    center : int
+        Index of the central atom.
+    radius : float
+        Selection radius in Å (minimum-image distance from ``center``).
+
+    Returns
+    -------
+    cluster : ase.Atoms
+        The carved cluster, ``pbc=False``, centred on ``center`` in a zero cell.
+    indices : numpy.ndarray
+        Indices into ``atoms`` of the cluster atoms, in the cluster's order.
+    """
+    if not 0 <= center < len(atoms):
+        raise ValueError(f"center={center} is not an atom index of a {len(atoms)}-atom system.")
+    if radius <= 0:
+        raise ValueError(f"radius must be positive (Å), got {radius}.")
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms))
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(atoms)
+    _, mol = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)))
+    d = atoms.get_distances(center, range(n), mic=True, vector=True)
+    near = np.linalg.norm(d, axis=1) <= radius
+    indices = np.flatnonzero(np.isin(mol, np.unique(mol[near])))
+    pos = atoms.positions[center] + d[indices]
+    # keep molecules whole: unwrap each atom to its minimum image relative to its molecule's
+    # atom nearest to the centre
+    for m in np.unique(mol[indices]):
+        sel = indices[mol[indices] == m]
+        anchor = sel[np.argmin(np.linalg.norm(d[sel], axis=1))]
+        rel = atoms.get_distances(anchor, sel, mic=True, vector=True)
+        pos[np.isin(indices, sel)] = atoms.positions[center] + d[anchor] + rel
+    cluster = Atoms(atoms.numbers[indices], positions=pos, pbc=False)
+    return cluster, indices
