@@ -1,0 +1,137 @@
+"""On-the-fly active learning: committee MD, force-uncertainty trigger, PySCF label, retrain.
+
+Every label (extxyz) and the MD state are persisted atomically after each step, so a kill loses
+at most the step in flight and a restart neither loses nor duplicates a label.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.md.langevin import Langevin
+from tqdm import tqdm
+
+from multiscale.mlip.carve import carve_cluster
+from multiscale.mlip.labels import _atomic_write
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def run_active_learning(
+    atoms: Atoms,
+    make_committee: Callable[[Sequence[Atoms]], Calculator],
+    make_ref_calc: Callable[[Atoms], Calculator],
+    workdir: str | os.PathLike,
+    threshold: float,
+    n_steps: int,
+    timestep: float = 0.5,
+    temperature: float = 300.0,
+    friction: float = 0.01,
+    radius: float = 3.5,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[Atoms]:
+    """Run committee Langevin MD and label high-uncertainty clusters with the reference.
+
+    At every step the committee's largest per-atom force deviation (``max_force_std``, eV/Å)
+    is compared with ``threshold``; above it, a cluster of whole molecules within ``radius``
+    of that atom is carved, labelled by ``make_ref_calc``, appended to ``labels.extxyz``, and
+    ``make_committee`` is called on all labels to retrain before the step is taken.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Starting configuration (Å); used only when ``workdir`` holds no checkpoint.
+    make_committee : callable
+        ``make_committee(labels)`` returns a calculator whose ``results`` contain
+        ``max_force_std`` and ``force_std`` (e.g. a retrained :class:`CommitteeCalculator`).
+    make_ref_calc : callable
+        ``make_ref_calc(cluster)`` returns the reference (e.g. ``coupling.PySCFCalculator``).
+    workdir : path-like
+        Holds ``labels.extxyz``, ``md.extxyz`` (checkpoint) and ``state.json``.
+    threshold : float
+        Trigger on the largest per-atom force standard deviation, eV/Å.
+    n_steps : int
+        Total MD steps (including those done before a restart).
+    timestep : float
+        MD time step, fs.
+    temperature : float
+        Langevin temperature, K.
+    friction : float
+        Langevin friction, 1/fs.
+    radius : float
+        Carving radius, Å.
+    seed : int
+        Random seed; the noise of step k uses ``seed + k``, so a restart reproduces the run.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    list of ase.Atoms
+        All labels, each with ``info["step"]``, ``info["center"]``, ``info["max_force_std"]``
+        and ``info["model_version"]`` (the committee version that triggered it).
+    """
+    if threshold <= 0:
+        raise ValueError(f"threshold must be a positive force deviation in eV/Å, got {threshold}.")
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    lab_path, md_path, st_path = work / "labels.extxyz", work / "md.extxyz", work / "state.json"
+    labels = ase.io.read(lab_path, ":") if lab_path.exists() else []
+    if st_path.exists():
+        step = json.loads(st_path.read_text())["step"]
+        atoms = ase.io.read(md_path)
+    else:
+        step, atoms = 0, atoms.copy()
+    committee = make_committee(labels)
+    version = len(labels)
+    bar = tqdm(total=n_steps, initial=step, desc="active learning", disable=not progress)
+    while step < n_steps:
+        atoms.calc = committee
+        atoms.get_forces()
+        res = committee.results
+        if res["max_force_std"] > threshold and not any(a.info["step"] == step for a in labels):
+            center = int(np.argmax(res["force_std"]))
+            cluster, _ = carve_cluster(atoms, center, radius)
+            ref = cluster.copy()
+            ref.calc = make_ref_calc(cluster)
+            e, f = ref.get_potential_energy(), np.array(ref.get_forces())
+            cluster.info.update(
+                step=step, center=center, max_force_std=res["max_force_std"], model_version=version
+            )
+            cluster.calc = SinglePointCalculator(cluster, energy=e, forces=f)
+            labels.append(cluster)
+            _atomic_write(lab_path, labels)
+        if len(labels) != version:
+            committee = make_committee(labels)
+            version = len(labels)
+            atoms.calc = committee
+        dyn = Langevin(
+            atoms,
+            timestep * units.fs,
+            temperature_K=temperature,
+            friction=friction / units.fs,
+            fixcm=False,
+            rng=np.random.default_rng(seed + step),
+        )
+        dyn.run(1)
+        step += 1
+        snapshot = atoms.copy()  # positions and momenta only; no committee results
+        snapshot.calc = None
+        _atomic_write(md_path, [snapshot])
+        _write_json(st_path, {"step": step, "n_labels": len(labels)})
+        bar.update(1)
+    bar.close()
+    return labels
