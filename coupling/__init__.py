@@ -8,3 +8,26 @@ from .extrapolation import DensityHistory, aspc_coefficients
 from .pyscf_calculator import PySCFCalculator
 
 __all__ = ["DensityHistory", "PySCFCalculator", "aspc_coefficients"]
+
+# QM/ML force mixing (issue 3)
+from .continuity import ContinuityReport, ForceContinuityMonitor, check_force_continuity
+from .embedding import TIP3P_CHARGES, EmbeddedPySCFCalculator, PointChargeEmbedding
+from .force_mixing import ForceMixingCalculator
+from .regions import QMCluster, Regions, RegionState
+from .switching import SWITCHING_FUNCTIONS, SwitchingFunction, get_switching
+
+__all__ += [
+    "SWITCHING_FUNCTIONS",
+    "TIP3P_CHARGES",
+    "ContinuityReport",
+    "EmbeddedPySCFCalculator",
+    "ForceContinuityMonitor",
+    "ForceMixingCalculator",
+    "PointChargeEmbedding",
+    "QMCluster",
+    "RegionState",
+    "Regions",
+    "SwitchingFunction",
+    "check_force_continuity",
+    "get_switching",
+]

@@ -1,0 +1,250 @@
+"""QM/ML force mixing with smooth switching: one ASE calculator for a QM core in an ML environment.
+
+For every configuration the regions are recomputed (:class:`coupling.Regions`), the ML
+calculator is run on the full system and the QM calculator on the carved, capped,
+non-periodic cluster (core + switching shell + buffer). The forces are mixed atom by atom,
+
+.. math::
+
+    \\mathbf F_i = w_i\\,\\mathbf F_i^\\mathrm{QM} + (1 - w_i)\\,\\mathbf F_i^\\mathrm{ML},
+
+and the net force is corrected (``momentum="conserve"``) so that it equals the ML net force,
+the correction being shared in proportion to the weights:
+
+.. math::
+
+    \\mathbf F_i \\leftarrow \\mathbf F_i - \\frac{w_i}{\\sum_j w_j}
+    \\Big(\\sum_k \\mathbf F_k - \\sum_k \\mathbf F_k^\\mathrm{ML}\\Big).
+
+ML-only atoms (``w = 0``) keep their ML forces; for an isolated system or a periodic ML model
+the ML net force is zero, so the corrected mixed forces conserve momentum.
+
+Force mixing has no energy: the mixed forces are not the gradient of any function, so there
+is no conserved quantity and MD must be thermostatted (e.g. :class:`ase.md.langevin.Langevin`).
+This calculator therefore implements only ``forces``; asking for the energy raises
+:class:`ase.calculators.calculator.PropertyNotImplementedError`.
+
+References: N. Bernstein, J. R. Kermode, G. Csányi, Rep. Prog. Phys. 72, 026501 (2009).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import (
+    CalculationFailed,
+    Calculator,
+    CalculatorSetupError,
+    all_changes,
+)
+from ase.geometry import get_distances
+
+from .embedding import PointChargeEmbedding
+from .regions import Regions
+from .switching import SwitchingFunction, get_switching
+
+__all__ = ["ForceMixingCalculator"]
+
+_MOMENTUM = ("conserve", "none")
+
+
+def _check_forces_calculator(calc: Any, role: str) -> None:
+    if not isinstance(calc, Calculator) and not hasattr(calc, "get_forces"):
+        raise CalculatorSetupError(f"{role} must be an ASE calculator, got {type(calc).__name__}")
+    props = getattr(calc, "implemented_properties", None)
+    if props is not None and "forces" not in props:
+        raise CalculatorSetupError(
+            f"{role} ({type(calc).__name__}) cannot give forces (implemented_properties = "
+            f"{list(props)}); force mixing needs forces on every atom"
+        )
+
+
+class ForceMixingCalculator(Calculator):
+    """Mixed QM/ML forces with a smooth switching shell, recomputed every call (adaptive).
+
+    Parameters
+    ----------
+    qm_calc : ase.calculators.calculator.Calculator
+        Calculator for the non-periodic QM cluster, e.g. :class:`coupling.PySCFCalculator`
+        (its ``charge``/``spin`` must be those of the cluster). Forces in eV/Å.
+    ml_calc : ase.calculators.calculator.Calculator
+        Calculator for the full (possibly periodic) system, e.g. an MLIP. Forces in eV/Å.
+    regions : Regions
+        Region definition (radii in Å); updated at every call.
+    switching : str or SwitchingFunction
+        Switching function of the shell (default ``"quintic"``, C2); replaces the one of
+        ``regions``.
+    momentum : {"conserve", "none"}
+        ``"conserve"`` (default): weighted net-force correction (see module docstring);
+        ``"none"``: raw mixed forces.
+    embedding : PointChargeEmbedding, optional
+        Electrostatic embedding of the environment (atoms outside the cluster) as point
+        charges in the QM Hamiltonian; needs a QM calculator with ``set_point_charges`` such
+        as :class:`coupling.EmbeddedPySCFCalculator`.
+
+    Notes
+    -----
+    ``results`` holds ``forces`` (eV/Å) and the diagnostics ``weights``, ``labels`` (see
+    :mod:`coupling.regions`), ``qm_forces`` (eV/Å; QM forces scattered to the system, zero
+    outside the cluster, links redistributed, forces on embedding charges included for those
+    atoms), ``ml_forces`` (eV/Å), ``cluster_indices``, ``cluster_size`` (atoms, links
+    included), ``link_atoms`` (``(inside, outside)`` pairs), ``net_force_correction`` (eV/Å,
+    the vector removed), ``n_point_charges`` and ``timings`` (seconds: ``regions``, ``ml``,
+    ``qm``, ``mixing``, ``total``). The last :class:`coupling.regions.QMCluster` is kept as
+    :attr:`cluster`.
+    """
+
+    implemented_properties = ["forces"]
+
+    def __init__(
+        self,
+        qm_calc: Calculator,
+        ml_calc: Calculator,
+        regions: Regions,
+        switching: str | SwitchingFunction = "quintic",
+        momentum: str = "conserve",
+        embedding: PointChargeEmbedding | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_forces_calculator(qm_calc, "qm_calc")
+        _check_forces_calculator(ml_calc, "ml_calc")
+        if not isinstance(regions, Regions):
+            raise CalculatorSetupError(
+                f"regions must be a coupling.Regions, got {type(regions).__name__}"
+            )
+        if momentum not in _MOMENTUM:
+            raise CalculatorSetupError(f"momentum must be one of {_MOMENTUM}, got {momentum!r}")
+        if embedding is not None:
+            if not isinstance(embedding, PointChargeEmbedding):
+                raise CalculatorSetupError(
+                    "embedding must be None or a coupling.PointChargeEmbedding, got "
+                    f"{type(embedding).__name__}"
+                )
+            embedding.check_calculators(qm_calc, ml_calc)
+        try:
+            self.switching = get_switching(switching)
+        except (ValueError, TypeError) as err:
+            raise CalculatorSetupError(str(err)) from err
+        self.qm_calc = qm_calc
+        self.ml_calc = ml_calc
+        self.regions = regions
+        regions.switching = self.switching
+        self.momentum = momentum
+        self.embedding = embedding
+        self.cluster = None  #: the last carved :class:`coupling.regions.QMCluster`
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: list[str] | None = None,
+        system_changes: list[str] = all_changes,
+    ) -> None:
+        """Compute the mixed forces of ``atoms`` and fill :attr:`results`."""
+        super().calculate(atoms, properties or ["forces"], system_changes)
+        atoms = self.atoms
+        n = len(atoms)
+        t_start = time.perf_counter()
+        try:
+            state = self.regions.update(atoms, self.switching)
+        except ValueError as err:
+            raise CalculationFailed(f"force mixing: {err}") from err
+        t_regions = time.perf_counter() - t_start
+
+        t0 = time.perf_counter()
+        ml_atoms = atoms.copy()
+        ml_atoms.calc = self.ml_calc
+        ml_forces = np.array(ml_atoms.get_forces(), dtype=float)
+        t_ml = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        qm_forces = np.zeros((n, 3))
+        cluster = None
+        n_charges = 0
+        if len(state.cluster):
+            try:
+                cluster = self.regions.carve(atoms, state.cluster)
+            except ValueError as err:
+                raise CalculationFailed(f"force mixing: {err}") from err
+            env = self._embed(atoms, cluster) if self.embedding is not None else None
+            qm_atoms = cluster.atoms
+            qm_atoms.calc = self.qm_calc
+            f_cluster = np.array(qm_atoms.get_forces(), dtype=float)
+            qm_forces = cluster.scatter_forces(f_cluster, n)
+            if env is not None and len(env):
+                n_charges = len(env)
+                qm_forces[env] += self.qm_calc.results["point_charge_forces"]
+        self.cluster = cluster
+        t_qm = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        w = state.weights[:, None]
+        forces = w * qm_forces + (1.0 - w) * ml_forces
+        correction = np.zeros(3)
+        if self.momentum == "conserve" and state.weights.sum() > 0:
+            correction = forces.sum(axis=0) - ml_forces.sum(axis=0)
+            forces -= (state.weights / state.weights.sum())[:, None] * correction
+        t_mix = time.perf_counter() - t0
+
+        self.results = {
+            "forces": forces,
+            "weights": state.weights.copy(),
+            "labels": state.labels.copy(),
+            "qm_forces": qm_forces,
+            "ml_forces": ml_forces,
+            "cluster_indices": state.cluster.copy(),
+            "cluster_size": 0 if cluster is None else len(cluster.atoms),
+            "link_atoms": np.zeros((0, 2), int) if cluster is None else cluster.link_pairs,
+            "net_force_correction": correction,
+            "n_point_charges": n_charges,
+            "timings": {
+                "regions": t_regions,
+                "ml": t_ml,
+                "qm": t_qm,
+                "mixing": t_mix,
+                "total": time.perf_counter() - t_start,
+            },
+        }
+
+    def _embed(self, atoms: Atoms, cluster) -> np.ndarray:
+        """Set the environment point charges on the QM calculator; return their indices."""
+        n = len(atoms)
+        inside = np.zeros(n, dtype=bool)
+        inside[cluster.indices] = True
+        inside[cluster.link_pairs[:, 1]] = True  # a capped partner is not also a charge
+        env = np.flatnonzero(~inside)
+        anchor = int(self.regions.state.core[0])
+        if atoms.pbc.any():
+            vec, _ = get_distances(
+                atoms.positions[anchor], atoms.positions[env], cell=atoms.cell, pbc=atoms.pbc
+            )
+            pos = atoms.positions[anchor] + vec[0]
+        else:
+            pos = atoms.positions[env].copy()
+        if len(env) and atoms.pbc.any():
+            # keep molecules whole around their atom nearest to the anchor
+            mol = self.regions.state.molecule_ids[env]
+            dist = np.linalg.norm(pos - atoms.positions[anchor], axis=1)
+            for m in np.unique(mol):
+                sel = np.flatnonzero(mol == m)
+                if len(sel) > 1:
+                    a = sel[np.argmin(dist[sel])]
+                    rel, _ = get_distances(
+                        atoms.positions[env[a]],
+                        atoms.positions[env[sel]],
+                        cell=atoms.cell,
+                        pbc=atoms.pbc,
+                    )
+                    pos[sel] = pos[a] + rel[0]
+        if self.embedding.cutoff is not None and len(env):
+            _, d = get_distances(pos, cluster.atoms.positions)
+            mol = self.regions.state.molecule_ids[env]
+            near_mol = np.unique(mol[d.min(axis=1) <= self.embedding.cutoff])
+            keep = np.isin(mol, near_mol)
+            env, pos = env[keep], pos[keep]
+        q = self.embedding.atom_charges(atoms, self.ml_calc)[env]
+        self.qm_calc.set_point_charges(pos, q)
+        return env
