@@ -1,0 +1,1225 @@
+"""``NernstPlanckProblem``: (Poisson–)Nernst–Planck on DOLFINx with PETSc SNES.
+
+Physics (SI; docs/continuum.md has the derivation and references). Species i with charge
+z_i, diffusion coefficient D_i(x) and excess chemical potential F_i(x) move with the flux
+
+    J_i = −D_i c_i ∇(ln c_i + z_i F φ / RT + F_i / RT),      ∂c_i/∂t + ∇·J_i = s_i,
+
+and the potential φ is either prescribed (e.g. from MD) or solved from Poisson's equation
+
+    −∇·(ε0 ε_r ∇φ) = F Σ z_i c_i + ρ_fixed.
+
+Numerics. The unknowns are u_i = ln(c_i / c_i^ref) (positivity-preserving log
+concentrations) and φ̂ = φ / V_T (V_T = RT/F). Lengths are scaled by L (default: the Debye
+length λ_D), time by L²/D_ref, so the dimensionless Poisson equation reads
+−(λ_D/L)² ∇̂·(ε̂ ∇̂φ̂) = Σ z_i c_i / c_0 with c_0 = Σ z_i² c_i^ref. The mesh itself stays in
+metres; inside the forms ∇̂ = L∇ and dx̂ = dx / L^d. The nonlinear system is solved with
+PETSc SNES (Newton with a backtracking line search, MUMPS LU by default); failures raise
+:class:`ConvergenceError` with the SNES reason, after continuation in the applied
+potentials has been tried. Every number that goes into the UFL forms is a
+``fem.Constant`` or a ``fem.Function``, so problems of the same structure share one
+compiled form (JIT cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dolfinx_solver  # noqa: F401  (must precede dolfinx: provides PETSc/MPI)
+import numpy as np
+import ufl
+from dolfinx import fem, la
+from dolfinx.fem.petsc import NonlinearProblem
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from .constants import EPSILON_0, FARADAY, GAS_CONSTANT, thermal_voltage
+from .geometry import Domain
+from .species import ButlerVolmer, Species
+
+__all__ = [
+    "ConvergenceError",
+    "NernstPlanckProblem",
+    "SolveResult",
+    "TransientResult",
+]
+
+_COUNTER = itertools.count()
+
+#: SNES defaults: Newton with backtracking line search, direct LU (MUMPS).
+DEFAULT_PETSC_OPTIONS: dict[str, object] = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "bt",
+    "snes_rtol": 1e-10,
+    "snes_atol": 1e-10,
+    "snes_stol": 1e-14,
+    "snes_max_it": 50,
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+_REASONS = {
+    getattr(PETSc.SNES.ConvergedReason, k): k
+    for k in dir(PETSc.SNES.ConvergedReason)
+    if not k.startswith("_") and isinstance(getattr(PETSc.SNES.ConvergedReason, k), int)
+}
+
+
+class ConvergenceError(RuntimeError):
+    """The nonlinear solver did not converge.
+
+    Attributes
+    ----------
+    reason : str
+        PETSc SNES converged reason (e.g. ``"DIVERGED_LINE_SEARCH"``).
+    iterations : int
+        Newton iterations of the last attempt.
+    """
+
+    def __init__(self, message: str, reason: str = "", iterations: int = 0):
+        super().__init__(message)
+        self.reason = reason
+        self.iterations = iterations
+
+
+@dataclass
+class SolveResult:
+    """Outcome of :meth:`NernstPlanckProblem.solve` (steady state).
+
+    Attributes
+    ----------
+    converged : bool
+        Always True when returned (failures raise :class:`ConvergenceError`).
+    iterations : int
+        Newton iterations, all continuation steps included.
+    reason : str
+        SNES converged reason of the final solve.
+    continuation : list of (float, int)
+        (load factor, Newton iterations) of every continuation step; empty when the
+        direct solve converged.
+    wall_time : float
+        Seconds.
+    """
+
+    converged: bool
+    iterations: int
+    reason: str
+    continuation: list[tuple[float, int]] = field(default_factory=list)
+    wall_time: float = 0.0
+
+
+@dataclass
+class TransientResult:
+    """Outcome of :meth:`NernstPlanckProblem.run` (time integration).
+
+    Attributes
+    ----------
+    converged : bool
+        True when ``t_end`` was reached.
+    times : ndarray
+        Accepted times (s), starting at the initial time.
+    steps : ndarray
+        Accepted time steps (s).
+    iterations : ndarray
+        Newton iterations per accepted step.
+    rejected : int
+        Steps rejected (error estimate above tolerance or SNES failure) and retried.
+    fluxes : dict
+        ``{(species, boundary): ndarray}`` outward flux at each accepted time for the
+        boundaries in ``record`` (SI, see :meth:`NernstPlanckProblem.flux`).
+    currents : dict
+        ``{boundary: ndarray}`` ionic current out of the solution (SI).
+    wall_time : float
+        Seconds.
+    """
+
+    converged: bool
+    times: np.ndarray
+    steps: np.ndarray
+    iterations: np.ndarray
+    rejected: int
+    fluxes: dict[tuple[str, str], np.ndarray]
+    currents: dict[str, np.ndarray]
+    wall_time: float = 0.0
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
+
+
+def _max_over(comm, value: float) -> float:
+    return float(comm.allreduce(value, op=MPI.MAX))
+
+
+class NernstPlanckProblem:
+    """Steady and transient (Poisson–)Nernst–Planck problem on a :class:`Domain`.
+
+    Parameters
+    ----------
+    domain : Domain
+        Mesh (m) with named boundaries.
+    species : sequence of Species
+        The mobile species (names, charges, D in m²/s, bulk concentrations in mol/m³).
+    temperature : float
+        Temperature (K).
+    potential : "poisson", callable, float or None
+        ``"poisson"``: solve for φ (V) with Poisson's equation. A callable of ``x``
+        (shape (3, n), m) or a number: the prescribed potential φ(x) (V), e.g. from MD.
+        None: no electric field (φ = 0).
+    permittivity : float or callable
+        Relative permittivity ε_r (dimensionless), constant or a function of ``x``.
+    degree : int
+        Lagrange degree of the unknowns (1, 2 or 3).
+    length_scale : float, optional
+        L (m) for the nondimensionalisation. Default: the Debye length of the reference
+        concentrations when Poisson is solved, otherwise the largest side of the domain.
+    fixed_charge : float, callable or UFL expression, optional
+        Immobile charge density ρ_fixed (C/m³) in Poisson's equation; a UFL expression is
+        written in the SI coordinates ``ufl.SpatialCoordinate(domain.mesh)``.
+    petsc_options : dict, optional
+        SNES/KSP options that override :data:`DEFAULT_PETSC_OPTIONS` (no prefix).
+
+    Notes
+    -----
+    Boundaries without a condition are impermeable (zero flux) and uncharged (zero normal
+    displacement). After :meth:`solve` or :meth:`run` the attributes ``converged``,
+    ``iterations`` and ``reason`` describe the last nonlinear solve.
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        species: Sequence[Species],
+        *,
+        temperature: float = 298.15,
+        potential: str | float | Callable[[np.ndarray], np.ndarray] | None = "poisson",
+        permittivity: float | Callable[[np.ndarray], np.ndarray] = 78.46,
+        degree: int = 1,
+        length_scale: float | None = None,
+        fixed_charge: float | Callable[[np.ndarray], np.ndarray] | None = None,
+        petsc_options: dict | None = None,
+    ) -> None:
+        if not isinstance(domain, Domain):
+            raise TypeError(f"domain must be a continuum.Domain, got {type(domain).__name__}")
+        species = list(species)
+        if not species or not all(isinstance(s, Species) for s in species):
+            raise TypeError("species must be a non-empty sequence of continuum.Species")
+        names = [s.name for s in species]
+        if len(set(names)) != len(names):
+            raise ValueError(f"species names must be unique, got {names}")
+        if degree not in (1, 2, 3):
+            raise ValueError(f"degree must be 1, 2 or 3, got {degree}")
+        if isinstance(potential, str) and potential != "poisson":
+            raise ValueError(
+                "potential must be 'poisson', a number or function of x (V), or None; "
+                f"got {potential!r}"
+            )
+        if not (_is_number(permittivity) or callable(permittivity)):
+            raise TypeError("permittivity must be a number or a function of x (relative)")
+        if _is_number(permittivity) and not permittivity > 0:
+            raise ValueError(f"permittivity must be > 0 (relative), got {permittivity}")
+        self.domain = domain
+        self.comm = domain.comm
+        self.species = species
+        self.names = names
+        self.temperature = float(temperature)
+        self.thermal_voltage = thermal_voltage(self.temperature)
+        self.degree = int(degree)
+        self.solves_poisson = potential == "poisson"
+        charges = np.array([s.charge for s in species], dtype=float)
+        cref = np.array([s.concentration for s in species])
+        if self.solves_poisson and not np.any(charges != 0):
+            raise ValueError("potential='poisson' needs at least one charged species")
+        self.charges = charges
+        self.reference_concentrations = cref
+        s_ion = float(np.sum(charges**2 * cref))
+        self._c0 = s_ion if s_ion > 0 else float(cref.max())
+
+        msh = domain.mesh
+        tdim = domain.dim
+        # unknowns: ln(c_i/c_ref) for each species, then φ/V_T when Poisson is solved
+        self.n_fields = len(species) + (1 if self.solves_poisson else 0)
+        if self.n_fields == 1:  # a single species without Poisson: a scalar space
+            self._V = fem.functionspace(msh, ("Lagrange", self.degree))
+            self._Q = self._V
+            imap = self._V.dofmap.index_map
+            self._maps = [np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)]
+        else:
+            self._V = fem.functionspace(msh, ("Lagrange", self.degree, (self.n_fields,)))
+            collapsed = [self._V.sub(i).collapse() for i in range(self.n_fields)]
+            self._Q = collapsed[0][0]  # scalar Lagrange space numbered like V's blocks
+            self._maps = [np.asarray(m).reshape(-1) for _, m in collapsed]
+            if any(not np.array_equal(m, self._maps[0] + i) for i, m in enumerate(self._maps)):
+                raise RuntimeError("unexpected DOLFINx block layout of the unknowns")
+        self._DG = fem.functionspace(msh, ("DG", self.degree))
+
+        # permittivity (reference value = its maximum) and the Debye length
+        if _is_number(permittivity):
+            self._eps_ref = float(permittivity)
+            self._eps_fn = None
+        else:
+            eps = self._dg_function(permittivity, "permittivity")
+            self._check_positive(eps, "permittivity")
+            self._eps_ref = _max_over(self.comm, float(np.max(eps.x.array, initial=0.0)))
+            eps.x.array[:] /= self._eps_ref
+            self._eps_fn = eps
+        self.debye_length = (
+            float(
+                np.sqrt(
+                    EPSILON_0
+                    * self._eps_ref
+                    * GAS_CONSTANT
+                    * self.temperature
+                    / (FARADAY**2 * s_ion)
+                )
+            )
+            if s_ion > 0
+            else None
+        )
+        lo, hi = domain.bounding_box()
+        extent = float(np.max(hi - lo))
+        if length_scale is None:
+            length_scale = self.debye_length if self.solves_poisson else extent
+        if not (_is_number(length_scale) and length_scale > 0):
+            raise ValueError(f"length_scale must be > 0 (m), got {length_scale}")
+        self.length_scale = float(length_scale)
+
+        # diffusion coefficients: DG functions (steps at mesh nodes are kept) or numbers
+        self._D_fn: list[fem.Function | None] = []
+        dmax = []
+        for s in species:
+            if callable(s.diffusion):
+                f = self._dg_function(s.diffusion, f"diffusion of {s.name}")
+                self._check_positive(f, f"diffusion of {s.name}")
+                self._D_fn.append(f)
+                dmax.append(_max_over(self.comm, float(np.max(f.x.array, initial=0.0))))
+            else:
+                self._D_fn.append(None)
+                dmax.append(s.diffusion)
+        self.diffusion_scale = float(max(dmax))
+        for f in self._D_fn:
+            if f is not None:
+                f.x.array[:] /= self.diffusion_scale
+        self.time_scale = self.length_scale**2 / self.diffusion_scale
+
+        # excess chemical potential F_i/RT and prescribed potential φ/V_T (Lagrange)
+        rt = GAS_CONSTANT * self.temperature
+        self._mu_fn: list[fem.Function | None] = []
+        for s in species:
+            if s.free_energy is None:
+                self._mu_fn.append(None)
+            else:
+                f = self._q_function(s.free_energy, f"free_energy of {s.name}")
+                f.x.array[:] /= rt
+                self._mu_fn.append(f)
+        self._phi_fn = None
+        if potential is not None and not self.solves_poisson:
+            if not (_is_number(potential) or callable(potential)):
+                raise TypeError("a prescribed potential must be a number or a function of x (V)")
+            self._phi_fn = self._q_function(potential, "potential")
+            self._phi_fn.x.array[:] /= self.thermal_voltage
+        self._rho_fn = None
+        if fixed_charge is not None:
+            if not self.solves_poisson:
+                raise ValueError("fixed_charge enters Poisson's equation: use potential='poisson'")
+            if isinstance(fixed_charge, ufl.core.expr.Expr):
+                self._rho_fn = self._const(1.0 / (FARADAY * self._c0)) * fixed_charge
+            else:
+                self._rho_fn = self._q_function(fixed_charge, "fixed_charge")
+                self._rho_fn.x.array[:] /= FARADAY * self._c0
+
+        self.w = fem.Function(self._V, name="state")
+        self._w_old = fem.Function(self._V, name="previous")
+        self._sources: list[list] = [[] for _ in species]
+        self._conc_bc: dict[tuple[int, str], object] = {}
+        self._flux_bc: dict[tuple[int, str], object] = {}
+        self._pot_bc: dict[str, object] = {}
+        self._charge_bc: dict[str, object] = {}
+        self._electrodes: dict[str, tuple[ButlerVolmer, float]] = {}
+        self._petsc_options = dict(DEFAULT_PETSC_OPTIONS)
+        if petsc_options:
+            self._petsc_options.update(petsc_options)
+        self._built = False
+        self._load = 1.0
+        self.time = 0.0
+        self.converged = False
+        self.iterations = 0
+        self.reason = ""
+        self._indicator_cache: dict[str, np.ndarray] = {}
+        self._scalar_forms: dict[tuple, fem.Form] = {}
+        self._vtx = None
+        self._out: list[fem.Function] | None = None
+        self._tdim = tdim
+
+    # ------------------------------------------------------------------ helpers
+    def _species_index(self, name: str) -> int:
+        if not isinstance(name, str):
+            raise TypeError(f"species must be given by name (str), got {type(name).__name__}")
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ValueError(f"unknown species {name!r}; this problem has {self.names}") from None
+
+    def _dg_function(self, value, what: str) -> fem.Function:
+        """Interpolate ``value`` into DG_k, evaluating just inside each cell.
+
+        Discontinuous coefficients (a step of D or ε_r at a mesh node) are then kept on both
+        sides. DOLFINx interpolation would evaluate at the shared node for both cells, so the
+        points are moved towards the cell centroid by 1e-9 of the cell size (done by hand).
+        """
+        f = fem.Function(self._DG, name=what)
+        if _is_number(value):
+            f.x.array[:] = float(value)
+            return f
+        if not callable(value):
+            raise TypeError(f"{what} must be a number or a function of x")
+        dofmap = self._DG.dofmap.list
+        xd = self._DG.tabulate_dof_coordinates()
+        centroid = xd[dofmap].mean(axis=1, keepdims=True)
+        pts = (xd[dofmap] + 1e-9 * (centroid - xd[dofmap])).reshape(-1, 3)
+        vals = np.asarray(value(pts.T), dtype=float).reshape(-1)
+        if vals.size != pts.shape[0]:
+            raise ValueError(f"{what}: the function of x must return one value per point")
+        f.x.array[dofmap.reshape(-1)] = vals
+        f.x.scatter_forward()
+        self._check_finite(f, what)
+        return f
+
+    def _q_function(self, value, what: str) -> fem.Function:
+        f = fem.Function(self._Q, name=what)
+        if _is_number(value):
+            f.x.array[:] = float(value)
+        elif callable(value):
+            f.interpolate(lambda x: np.asarray(value(x), dtype=float).reshape(-1))
+        else:
+            raise TypeError(
+                f"{what} must be a number or a function of x, got {type(value).__name__}"
+            )
+        self._check_finite(f, what)
+        return f
+
+    def _check_finite(self, f: fem.Function, what: str) -> None:
+        bad = int(not np.all(np.isfinite(f.x.array)))
+        if self.comm.allreduce(bad, op=MPI.MAX):
+            raise ValueError(f"{what} has NaN or infinite values")
+
+    def _check_positive(self, f: fem.Function, what: str) -> None:
+        bad = int(np.any(f.x.array <= 0))
+        if self.comm.allreduce(bad, op=MPI.MAX):
+            raise ValueError(f"{what} must be > 0 everywhere")
+
+    def _require_unbuilt(self) -> None:
+        if self._built:
+            raise ValueError(
+                "boundary conditions and sources must be set before the first solve(); "
+                "create a new NernstPlanckProblem to change them (values of existing "
+                "conditions can be changed with update_potential / update_electrode)"
+            )
+
+    def _check_boundary(self, boundary: str) -> str:
+        self.domain.tag(boundary)  # ValueError listing the names
+        return boundary
+
+    # ------------------------------------------------------------------ set-up API
+    def set_concentration(self, species: str, boundary: str, value: float | Callable) -> None:
+        """Dirichlet condition c = ``value`` (mol/m³, > 0; number or function of x)."""
+        self._require_unbuilt()
+        i = self._species_index(species)
+        self._check_boundary(boundary)
+        if (i, boundary) in self._flux_bc:
+            raise ValueError(f"{species} already has a flux condition on {boundary!r}")
+        if _is_number(value) and not value > 0:
+            raise ValueError(
+                f"concentration of {species} on {boundary!r} must be > 0 mol/m^3 (log "
+                f"unknowns); use a small positive value such as 1e-6 instead of {value}"
+            )
+        self._conc_bc[(i, boundary)] = value
+
+    def set_flux(self, species: str, boundary: str, value: float | Callable) -> None:
+        """Prescribed outward normal flux J·n = ``value`` (mol m⁻² s⁻¹; negative = inflow)."""
+        self._require_unbuilt()
+        i = self._species_index(species)
+        self._check_boundary(boundary)
+        if (i, boundary) in self._conc_bc:
+            raise ValueError(f"{species} already has a concentration condition on {boundary!r}")
+        if not (_is_number(value) or callable(value)):
+            raise TypeError("flux must be a number or a function of x (mol m^-2 s^-1)")
+        self._flux_bc[(i, boundary)] = value
+
+    def set_potential(self, boundary: str, value: float | Callable) -> None:
+        """Dirichlet condition φ = ``value`` (V) on ``boundary`` (Poisson only)."""
+        self._require_unbuilt()
+        if not self.solves_poisson:
+            raise ValueError("the potential is prescribed: set_potential needs potential='poisson'")
+        self._check_boundary(boundary)
+        if boundary in self._charge_bc or boundary in self._electrodes:
+            raise ValueError(f"{boundary!r} already has a charge or electrode condition")
+        if not (_is_number(value) or callable(value)):
+            raise TypeError("potential must be a number or a function of x (V)")
+        self._pot_bc[boundary] = value
+
+    def set_surface_charge(self, boundary: str, value: float | Callable) -> None:
+        """Surface charge density σ (C/m²) of a wall: ε0 ε_r ∂φ/∂n = σ (Poisson only)."""
+        self._require_unbuilt()
+        if not self.solves_poisson:
+            raise ValueError("surface charge enters Poisson's equation: use potential='poisson'")
+        self._check_boundary(boundary)
+        if boundary in self._pot_bc or boundary in self._electrodes:
+            raise ValueError(f"{boundary!r} already has a potential or electrode condition")
+        self._charge_bc[boundary] = value
+
+    def add_electrode(self, boundary: str, kinetics: ButlerVolmer, potential: float) -> None:
+        """Butler–Volmer electrode on ``boundary`` held at metal ``potential`` E (V).
+
+        The product species (``kinetics.species``) enters the solution with the flux
+        i/(nF); the other species see a blocking wall. With Poisson, the metal charge is
+        C_S (E − φ_s) (Stern layer, ``kinetics.stern_capacitance`` required).
+        """
+        self._require_unbuilt()
+        if not isinstance(kinetics, ButlerVolmer):
+            raise TypeError("kinetics must be a continuum.ButlerVolmer")
+        self._check_boundary(boundary)
+        i = self._species_index(kinetics.species)
+        if (i, boundary) in self._conc_bc or (i, boundary) in self._flux_bc:
+            raise ValueError(f"{kinetics.species} already has a condition on {boundary!r}")
+        if boundary in self._pot_bc or boundary in self._charge_bc:
+            raise ValueError(f"{boundary!r} already has a potential or charge condition")
+        if self.solves_poisson and kinetics.stern_capacitance is None:
+            raise ValueError(
+                "with potential='poisson' the electrode needs a Stern layer: give "
+                "ButlerVolmer(stern_capacitance=...) in F/m^2 (e.g. 0.1-0.3)"
+            )
+        if not _is_number(potential):
+            raise TypeError("electrode potential must be a number (V)")
+        self._electrodes[boundary] = (kinetics, float(potential))
+
+    def add_source(self, species: str, value: float | Callable | ufl.core.expr.Expr) -> None:
+        """Volume source s_i (mol m⁻³ s⁻¹): a number, a function of x, or a UFL expression
+        in the SI coordinates :attr:`x`."""
+        self._require_unbuilt()
+        i = self._species_index(species)
+        self._sources[i].append(value)
+
+    def set_initial(self, species: str, value: float | Callable) -> None:
+        """Initial (or initial-guess) concentration (mol/m³, > 0; number or function of x)."""
+        i = self._species_index(species)
+        f = self._q_function(value, f"initial concentration of {species}")
+        self._check_positive(f, f"initial concentration of {species}")
+        self.w.x.array[self._maps[i]] = np.log(f.x.array / self.reference_concentrations[i])
+        self.w.x.scatter_forward()
+
+    def set_initial_potential(self, value: float | Callable) -> None:
+        """Initial guess of the potential (V) when Poisson is solved."""
+        if not self.solves_poisson:
+            raise ValueError("the potential is prescribed; nothing to initialise")
+        f = self._q_function(value, "initial potential")
+        self.w.x.array[self._maps[-1]] = f.x.array / self.thermal_voltage
+        self.w.x.scatter_forward()
+
+    @property
+    def x(self) -> ufl.SpatialCoordinate:
+        """SI coordinates (m) as a UFL expression, for sources in manufactured solutions."""
+        return ufl.SpatialCoordinate(self.domain.mesh)
+
+    # ------------------------------------------------------------------ forms
+    def _phi_hat(self):
+        if self.solves_poisson:
+            return self._components(self.w)[-1]
+        if self._phi_fn is not None:
+            return self._phi_fn
+        return None
+
+    def _source_expr(self, i: int, value):
+        scale = self._const(
+            self.length_scale**2 / (self.diffusion_scale * self.reference_concentrations[i])
+        )
+        if isinstance(value, ufl.core.expr.Expr):
+            return scale * value
+        return scale * self._q_function(value, f"source of {self.names[i]}")
+
+    def _const(self, value) -> fem.Constant:
+        return fem.Constant(self.domain.mesh, PETSc.ScalarType(value))
+
+    def _build(self) -> None:
+        if self._built:
+            return
+        msh = self.domain.mesh
+        d = self._tdim
+        L = self.length_scale
+        n_sp = len(self.species)
+        if self.solves_poisson and not (self._pot_bc or self._electrodes):
+            raise ValueError(
+                "the potential is fixed only up to a constant: give set_potential(...) on at "
+                "least one boundary, or an electrode with a Stern layer"
+            )
+        k = self.degree
+        dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": 2 * k + 1})
+        ds = ufl.Measure(
+            "ds",
+            domain=msh,
+            subdomain_data=self.domain.facet_tags,
+            metadata={"quadrature_degree": 2 * k + 1},
+        )
+        Lc = self._const(L)
+        vol = self._const(L ** (-d))  # dx̂ = dx / L^d
+        surf = self._const(L ** (1 - d))  # dŝ = ds / L^(d-1)
+        self._idt = self._const(0.0)  # 1/Δt̂ (0: steady state)
+
+        def grad(f):
+            return Lc * ufl.grad(f)
+
+        w = self._components(self.w)
+        w_old = self._components(self._w_old)
+        v = self._components(ufl.TestFunction(self._V))
+        zc = self._const(self.charges)
+        cratio = self._const(self.reference_concentrations / self._c0)
+        dconst = self._const(
+            [
+                0.0 if f is not None else s.diffusion / self.diffusion_scale
+                for s, f in zip(self.species, self._D_fn, strict=True)
+            ]
+        )
+        phi = self._phi_hat()
+        forms = []
+        self._flux_forms: dict[tuple[int, str], ufl.Form] = {}
+        self._bc_funcs: list[tuple[fem.Function, np.ndarray]] = []  # (g, target) for load
+        bcs = []
+        for i, s in enumerate(self.species):
+            u = w[i]
+            c, c_old = ufl.exp(u), ufl.exp(w_old[i])
+            D = self._D_fn[i] if self._D_fn[i] is not None else dconst[i]
+            mu = u
+            if phi is not None and s.charge != 0:
+                mu = mu + zc[i] * phi
+            if self._mu_fn[i] is not None:
+                mu = mu + self._mu_fn[i]
+            Fi = (
+                (self._idt * (c - c_old) * v[i] + D * c * ufl.inner(grad(mu), grad(v[i])))
+                * vol
+                * dx
+            )
+            for src in self._sources[i]:
+                Fi -= self._source_expr(i, src) * v[i] * vol * dx
+            for (j, name), value in self._flux_bc.items():
+                if j == i:
+                    q = self._q_function(value, f"flux of {s.name} on {name}")
+                    q.x.array[:] *= L / (self.diffusion_scale * self.reference_concentrations[i])
+                    term = q * surf * ds(self.domain.tag(name))
+                    self._flux_forms[(i, name)] = term
+                    Fi += q * v[i] * surf * ds(self.domain.tag(name))
+            forms.append(Fi)
+            for (j, name), value in self._conc_bc.items():
+                if j == i:
+                    g = self._q_function(value, f"concentration of {s.name} on {name}")
+                    self._check_positive(g, f"concentration of {s.name} on {name!r}")
+                    g.x.array[:] = np.log(g.x.array / self.reference_concentrations[i])
+                    bcs.append(self._dirichlet(i, g, name))
+        # electrodes: Butler–Volmer flux of the product, Stern layer in Poisson
+        self._electrode_data = {}
+        extra = [0 * v[0] * vol * dx for _ in range(self.n_fields)]
+        for name, (kin, E) in self._electrodes.items():
+            p = self._species_index(kin.species)
+            vt = self.thermal_voltage
+            # [E/V_T, E_eq/V_T, α_a, α_c, c_ref,p/c*, ĵ0, Ĉ_S]
+            j0 = (
+                kin.exchange_current_density
+                / (kin.electrons * FARADAY)
+                * L
+                / (self.diffusion_scale * self.reference_concentrations[p])
+            )
+            cs_hat = (
+                0.0
+                if kin.stern_capacitance is None
+                else kin.stern_capacitance * vt / (FARADAY * self._c0 * L)
+            )
+            par = self._const(
+                [
+                    E / vt,
+                    kin.equilibrium_potential / vt,
+                    kin.alpha_anodic,
+                    kin.alpha_cathodic,
+                    self.reference_concentrations[p] / kin.reference_concentration,
+                    j0,
+                    cs_hat,
+                ]
+            )
+            phis = phi if phi is not None else 0.0
+            eta = par[0] - phis - par[1]
+            jhat = par[5] * (
+                ufl.exp(par[2] * eta) - par[4] * ufl.exp(w[p]) * ufl.exp(-par[3] * eta)
+            )
+            tag = self.domain.tag(name)
+            extra[p] += -jhat * v[p] * surf * ds(tag)  # outward flux = −production
+            self._flux_forms[(p, name)] = -jhat * surf * ds(tag)
+            if self.solves_poisson:
+                extra[-1] += -par[6] * (par[0] - phis) * v[-1] * surf * ds(tag)
+                self._flux_forms[("charge", name)] = par[6] * (par[0] - phis) * surf * ds(tag)
+            self._electrode_data[name] = (kin, E, par, jhat * surf * ds(tag), p)
+        for i in range(n_sp):
+            forms[i] = forms[i] + extra[i]
+        if self.solves_poisson:
+            lam2 = self._const((self.debye_length / L) ** 2)
+            q = v[n_sp]
+            eps = self._eps_fn if self._eps_fn is not None else 1.0
+            rho = sum(zc[i] * cratio[i] * ufl.exp(w[i]) for i in range(n_sp))
+            if self._rho_fn is not None:
+                rho = rho + self._rho_fn
+            P = (lam2 * eps * ufl.inner(grad(phi), grad(q)) - rho * q) * vol * dx + extra[-1]
+            for name, value in self._charge_bc.items():
+                sig = self._q_function(value, f"surface charge on {name}")
+                sig.x.array[:] /= FARADAY * self._c0 * L
+                P -= sig * q * surf * ds(self.domain.tag(name))
+                self._flux_forms[("charge", name)] = sig * surf * ds(self.domain.tag(name))
+            forms.append(P)
+            for name, value in self._pot_bc.items():
+                g = self._q_function(value, f"potential on {name}")
+                g.x.array[:] /= self.thermal_voltage
+                bcs.append(self._dirichlet(n_sp, g, name))
+                self._bc_funcs.append((g, g.x.array.copy()))
+        self._F_ufl = sum(forms[1:], forms[0])
+        self._bcs = bcs
+        prefix = f"nernstplanck{next(_COUNTER)}_"
+        self._problem = NonlinearProblem(
+            self._F_ufl,
+            self.w,
+            bcs=bcs,
+            petsc_options_prefix=prefix,
+            petsc_options=self._petsc_options,
+        )
+        self._built = True
+        self._set_load(self._load)
+
+    def _components(self, f) -> list:
+        """Components of a (vector-valued) unknown or test function, one per field."""
+        if self.n_fields == 1:
+            return [f]
+        return [f[i] for i in range(self.n_fields)]
+
+    def _dirichlet(self, i: int, g: fem.Function, boundary: str) -> fem.DirichletBC:
+        facets = self.domain.facets(boundary)
+        fdim = self._tdim - 1
+        if self.n_fields == 1:
+            return fem.dirichletbc(g, fem.locate_dofs_topological(self._V, fdim, facets))
+        dofs = fem.locate_dofs_topological((self._V.sub(i), self._Q), fdim, facets)
+        return fem.dirichletbc(g, dofs, self._V.sub(i))
+
+    # ------------------------------------------------------------------ load
+    def _has_load(self) -> bool:
+        return bool(self._bc_funcs) or bool(self._electrodes)
+
+    def _set_load(self, s: float) -> None:
+        """Scale the applied potentials: Dirichlet φ = s φ_D, E = E_eq + s (E − E_eq)."""
+        self._load = s
+        for g, target in self._bc_funcs:
+            g.x.array[:] = s * target
+        for kin, E, par, _, _ in self._electrode_data.values():
+            par.value[0] = (
+                kin.equilibrium_potential + s * (E - kin.equilibrium_potential)
+            ) / self.thermal_voltage
+
+    def update_potential(self, boundary: str, value: float) -> None:
+        """Change the Dirichlet potential (V, a number) of ``boundary`` between solves."""
+        if boundary not in self._pot_bc:
+            raise ValueError(f"{boundary!r} has no potential condition; set_potential first")
+        if not _is_number(value):
+            raise TypeError("potential must be a number (V)")
+        self._pot_bc[boundary] = float(value)
+        if self._built:
+            idx = list(self._pot_bc).index(boundary)
+            g, _ = self._bc_funcs[idx]
+            self._bc_funcs[idx] = (g, np.full_like(g.x.array, value / self.thermal_voltage))
+            self._set_load(self._load)
+
+    def update_electrode(self, boundary: str, potential: float) -> None:
+        """Change the metal potential E (V) of the electrode on ``boundary`` between solves."""
+        if boundary not in self._electrodes:
+            raise ValueError(f"{boundary!r} has no electrode; add_electrode first")
+        if not _is_number(potential):
+            raise TypeError("electrode potential must be a number (V)")
+        kin, _ = self._electrodes[boundary]
+        self._electrodes[boundary] = (kin, float(potential))
+        if self._built:
+            k, _, par, form, p = self._electrode_data[boundary]
+            self._electrode_data[boundary] = (k, float(potential), par, form, p)
+            self._set_load(self._load)
+
+    # ------------------------------------------------------------------ solving
+    def _newton(self) -> tuple[bool, int, str]:
+        snes = self._problem.solver
+        self._problem.solve()
+        reason = snes.getConvergedReason()
+        its = snes.getIterationNumber()
+        self.w.x.scatter_forward()
+        ok = reason > 0 and bool(np.all(np.isfinite(self.w.x.array)))
+        ok = bool(self.comm.allreduce(int(ok), op=MPI.MIN))
+        return ok, its, _REASONS.get(reason, str(reason))
+
+    def solve(self, *, continuation: bool = True, min_step: float = 1e-3) -> SolveResult:
+        """Solve the steady state; return a :class:`SolveResult` (also set as attributes).
+
+        The current state is the initial guess. If Newton fails and there are applied
+        potentials (Dirichlet φ, electrode potentials), they are ramped from the rest state
+        (φ_D = 0, E = E_eq) to their values, halving the step on failure.
+
+        Parameters
+        ----------
+        continuation : bool
+            Try continuation when the direct solve fails.
+        min_step : float
+            Smallest continuation step (fraction of the full load) before giving up.
+
+        Raises
+        ------
+        ConvergenceError
+            With the SNES reason, when even continuation fails.
+        """
+        t0 = time.perf_counter()
+        self._build()
+        self._idt.value = 0.0
+        start = self.w.x.array.copy()
+        self._set_load(1.0)
+        ok, its, reason = self._newton()
+        total, steps = its, []
+        if not ok:
+            if not (continuation and self._has_load()):
+                self.w.x.array[:] = start
+                raise ConvergenceError(
+                    f"Newton did not converge ({reason} after {its} iterations); refine the "
+                    "mesh near walls, give a better initial guess (set_initial) or relax "
+                    "the applied potentials",
+                    reason,
+                    its,
+                )
+            self.w.x.array[:] = start
+            s, step = 0.0, 0.25
+            self._set_load(0.0)
+            ok, its, reason = self._newton()
+            total += its
+            steps.append((0.0, its))
+            if not ok:
+                self.w.x.array[:] = start
+                raise ConvergenceError(
+                    f"Newton did not converge even without applied potentials ({reason}); "
+                    "check the boundary conditions and the initial guess",
+                    reason,
+                    its,
+                )
+            while s < 1.0:
+                trial = min(1.0, s + step)
+                keep = self.w.x.array.copy()
+                self._set_load(trial)
+                ok, its, reason = self._newton()
+                total += its
+                if ok:
+                    s = trial
+                    steps.append((s, its))
+                    if its <= 6:
+                        step *= 2.0
+                else:
+                    self.w.x.array[:] = keep
+                    step *= 0.5
+                    if step < min_step:
+                        self._set_load(s)
+                        raise ConvergenceError(
+                            f"continuation stalled at {s:.4g} of the applied potential "
+                            f"({reason}); refine the mesh or lower the potentials",
+                            reason,
+                            its,
+                        )
+        self.converged, self.iterations, self.reason = True, total, reason
+        self._w_old.x.array[:] = self.w.x.array
+        return SolveResult(True, total, reason, steps, time.perf_counter() - t0)
+
+    def run(
+        self,
+        t_end: float,
+        *,
+        dt: float | None = None,
+        tol: float = 1e-3,
+        dt_min: float | None = None,
+        dt_max: float | None = None,
+        record: Sequence[str] = (),
+        output: str | Path | None = None,
+        write_every: int = 1,
+        progress: bool = True,
+    ) -> TransientResult:
+        """Integrate in time from the current state to ``t_end`` (s), implicit Euler with
+        adaptive steps.
+
+        The local error of a step is estimated from the difference between the implicit
+        Euler solution and the linear extrapolation of the last two states,
+        e ≈ Δt_n/(Δt_n + Δt_{n−1}) ‖u_{n+1} − u_pred‖_∞, in units of ln c and kT/e; steps
+        with e > ``tol`` are rejected and Δt is adapted by 0.9 (tol/e)^{1/2} within [0.2, 2].
+        A step whose Newton solve fails is retried with half the step.
+
+        Parameters
+        ----------
+        t_end : float
+            Final time (s).
+        dt : float, optional
+            First step (s); default t_end/1000.
+        tol : float
+            Local error tolerance (relative concentration change / kT/e).
+        dt_min, dt_max : float, optional
+            Step limits (s); defaults t_end·1e-12 and t_end/10.
+        record : sequence of str
+            Boundaries whose fluxes and current are recorded at each accepted step.
+        output : path, optional
+            Directory: ``fields.bp`` (VTX, c in mol/m³ and φ in V at accepted steps) and
+            ``history.csv`` (time, step, iterations, recorded fluxes; flushed every step,
+            so nothing is lost when the run is killed).
+        write_every : int
+            Write fields every this many accepted steps (the last one is always written).
+        progress : bool
+            Show a progress bar (rank 0).
+
+        Raises
+        ------
+        ConvergenceError
+            When the step falls below ``dt_min``.
+        """
+        if not (_is_number(t_end) and t_end > self.time):
+            raise ValueError(
+                f"t_end must be a number > the current time {self.time} s, got {t_end}"
+            )
+        if not tol > 0:
+            raise ValueError(f"tol must be > 0, got {tol}")
+        for b in record:
+            self._check_boundary(b)
+        t0 = time.perf_counter()
+        self._build()
+        span = t_end - self.time
+        dt = span / 1000 if dt is None else float(dt)
+        dt_min = span * 1e-12 if dt_min is None else float(dt_min)
+        dt_max = span / 10 if dt_max is None else float(dt_max)
+        if not (0 < dt_min <= dt_max):
+            raise ValueError("need 0 < dt_min <= dt_max (s)")
+        dt = min(max(dt, dt_min), dt_max)
+        self._set_load(1.0)
+        rank0 = self.comm.rank == 0
+        out_dir = None
+        writer = None
+        csv_file = None
+        if output is not None:
+            out_dir = Path(output)
+            if rank0:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            self.comm.barrier()
+            writer = self._open_vtx(out_dir / "fields.bp")
+            writer.write(self.time)
+            if rank0:
+                csv_file = open(out_dir / "history.csv", "w", newline="")
+                header = ["time_s", "dt_s", "newton_iterations"]
+                header += [f"flux[{s}@{b}]" for b in record for s in self.names]
+                header += [f"current[{b}]" for b in record]
+                csv.writer(csv_file).writerow(header)
+                csv_file.flush()
+        bar = None
+        if progress and rank0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(
+                total=span,
+                unit="s",
+                desc="NernstPlanck",
+                bar_format="{l_bar}{bar}| t={n:.3g}/{total:.3g} s [{elapsed}<{remaining}]",
+            )
+        times, steps, iters = [self.time], [], []
+        fluxes: dict[tuple[str, str], list[float]] = {
+            (s, b): [] for b in record for s in self.names
+        }
+        currents: dict[str, list[float]] = {b: [] for b in record}
+        prev = None  # (state, dt) of the previous accepted step
+        rejected = 0
+        n_acc = 0
+        try:
+            while self.time < t_end * (1 - 1e-12):
+                dt = min(dt, t_end - self.time)
+                u_n = self.w.x.array.copy()
+                self._w_old.x.array[:] = u_n
+                self._idt.value = self.time_scale / dt
+                ok, its, reason = self._newton()
+                if not ok:
+                    self.w.x.array[:] = u_n
+                    rejected += 1
+                    dt *= 0.5
+                    if dt < dt_min:
+                        raise ConvergenceError(
+                            f"time step fell below dt_min={dt_min:g} s at t={self.time:g} s "
+                            f"({reason})",
+                            reason,
+                            its,
+                        )
+                    continue
+                factor = 2.0
+                if prev is not None:
+                    u_prev, dt_prev = prev
+                    pred = u_n + dt * (u_n - u_prev) / dt_prev
+                    diff = np.max(np.abs(self.w.x.array - pred), initial=0.0)
+                    err = self.comm.allreduce(diff, op=MPI.MAX) * dt / (dt + dt_prev)
+                    factor = min(2.0, max(0.2, 0.9 * np.sqrt(tol / max(err, 1e-300))))
+                    if err > tol and dt > dt_min:
+                        self.w.x.array[:] = u_n
+                        rejected += 1
+                        dt = max(dt * factor, dt_min)
+                        continue
+                self.time += dt
+                n_acc += 1
+                prev = (u_n, dt)
+                times.append(self.time)
+                steps.append(dt)
+                iters.append(its)
+                row = [self.time, dt, its]
+                for b in record:
+                    for s in self.names:
+                        fluxes[(s, b)].append(self.flux(s, b))
+                        row.append(fluxes[(s, b)][-1])
+                for b in record:
+                    currents[b].append(self.current(b))
+                    row.append(currents[b][-1])
+                if csv_file is not None:
+                    csv.writer(csv_file).writerow([f"{r:.12g}" for r in row])
+                    csv_file.flush()
+                if writer is not None and (
+                    n_acc % write_every == 0 or self.time >= t_end * (1 - 1e-12)
+                ):
+                    self._update_output()
+                    writer.write(self.time)
+                if bar is not None:
+                    bar.update(dt)
+                dt = min(max(dt * factor, dt_min), dt_max)
+        finally:
+            if bar is not None:
+                bar.close()
+            if csv_file is not None:
+                csv_file.close()
+            if writer is not None:
+                writer.close()
+        self._w_old.x.array[:] = self.w.x.array
+        self.converged, self.iterations, self.reason = True, int(np.sum(iters)), "t_end reached"
+        return TransientResult(
+            True,
+            np.array(times),
+            np.array(steps),
+            np.array(iters, dtype=int),
+            rejected,
+            {k: np.array(v) for k, v in fluxes.items()},
+            {k: np.array(v) for k, v in currents.items()},
+            time.perf_counter() - t0,
+        )
+
+    # ------------------------------------------------------------------ results
+    def concentration(self, species: str) -> fem.Function:
+        """c_i (mol/m³) as a Lagrange function (a new copy)."""
+        i = self._species_index(species)
+        f = fem.Function(self._Q, name=species)
+        f.x.array[:] = self.reference_concentrations[i] * np.exp(self.w.x.array[self._maps[i]])
+        return f
+
+    def potential(self) -> fem.Function:
+        """φ (V) as a Lagrange function (a new copy); zero if there is no field."""
+        f = fem.Function(self._Q, name="phi")
+        if self.solves_poisson:
+            f.x.array[:] = self.thermal_voltage * self.w.x.array[self._maps[-1]]
+        elif self._phi_fn is not None:
+            f.x.array[:] = self.thermal_voltage * self._phi_fn.x.array
+        return f
+
+    def _indicator(self, boundary: str) -> np.ndarray:
+        """Owned Q dofs on ``boundary`` (dofs of remote facets included)."""
+        if boundary not in self._indicator_cache:
+            dofs = fem.locate_dofs_topological(
+                self._Q, self._tdim - 1, self.domain.facets(boundary)
+            )
+            n_own = self._Q.dofmap.index_map.size_local
+            self._indicator_cache[boundary] = np.asarray(dofs[dofs < n_own], dtype=np.int32)
+        return self._indicator_cache[boundary]
+
+    def _residual(self) -> np.ndarray:
+        b = fem.assemble_vector(self._problem.F)
+        b.scatter_reverse(la.InsertMode.add)
+        return b.array
+
+    def _scalar(self, key, form_ufl) -> float:
+        if key not in self._scalar_forms:
+            self._scalar_forms[key] = fem.form(form_ufl)
+        return float(self.comm.allreduce(fem.assemble_scalar(self._scalar_forms[key]), op=MPI.SUM))
+
+    def _boundary_integral_hat(self, field_index: int, boundary: str, key, sign: float) -> float:
+        """∫_Γ (outward flux or wall charge) dŝ from the residual (consistent boundary flux).
+
+        With R the residual of the field and v_Γ the nodal indicator of Γ (1 on its nodes),
+        Green's formula gives ∫_Γ J·n = B_Γ − R(v_Γ) for a Nernst–Planck equation and
+        ∫_Γ λ̂² ε̂ ∂φ̂/∂n = B_Γ + R(v_Γ) for Poisson's, B_Γ being Γ's own natural term.
+        """
+        self._check_boundary(boundary)
+        if not self._built:
+            raise ValueError("solve() or run() first")
+        b = self._residual()
+        dofs = self._indicator(boundary)
+        local = sign * float(np.sum(b[self._maps[field_index][dofs]]))
+        total = float(self.comm.allreduce(local, op=MPI.SUM))
+        if key in self._flux_forms:
+            total += self._scalar(key, self._flux_forms[key])
+        return total
+
+    def flux(self, species: str, boundary: str) -> float:
+        """Outward flux of ``species`` through ``boundary``, ∫_Γ J·n ds (SI; same on all ranks).
+
+        Units: mol s⁻¹ in 3D, mol m⁻¹ s⁻¹ (per metre of depth) in 2D, mol m⁻² s⁻¹ in 1D.
+        Computed from the residual (the flux that balances the discrete equations), which
+        conserves mass exactly and converges faster than differentiating the solution.
+        """
+        i = self._species_index(species)
+        val = self._boundary_integral_hat(i, boundary, (i, boundary), -1.0)
+        d = self._tdim
+        scale = self.reference_concentrations[i] * self.diffusion_scale / self.length_scale
+        return val * scale * self.length_scale ** (d - 1)
+
+    def amount(self, species: str) -> float:
+        """Total amount of ``species`` in the domain, ∫ c dx (SI; same on all ranks).
+
+        mol in 3D, mol/m in 2D, mol/m² in 1D; integrated with the solver's own quadrature, so
+        that its change over a time step equals the net boundary inflow to round-off.
+        """
+        i = self._species_index(species)
+        self._build()
+        key = ("amount", i)
+        if key not in self._scalar_forms:
+            k = self.degree
+            dx = ufl.Measure(
+                "dx", domain=self.domain.mesh, metadata={"quadrature_degree": 2 * k + 1}
+            )
+            self._scalar_forms[key] = fem.form(ufl.exp(self._components(self.w)[i]) * dx)
+        local = fem.assemble_scalar(self._scalar_forms[key])
+        return float(self.comm.allreduce(local, op=MPI.SUM)) * self.reference_concentrations[i]
+
+    def flux_density(self, species: str, boundary: str) -> float:
+        """Mean outward flux density of ``species`` on ``boundary`` (mol m⁻² s⁻¹)."""
+        return self.flux(species, boundary) / self.domain.measure(boundary)
+
+    def current(self, boundary: str) -> float:
+        """Ionic current out of the solution through ``boundary``, F Σ z_i ∫ J_i·n ds (SI).
+
+        A in 3D, A/m in 2D, A/m² in 1D. At an electrode it is minus the anodic current.
+        """
+        return FARADAY * sum(
+            z * self.flux(s, boundary)
+            for s, z in zip(self.names, self.charges, strict=True)
+            if z != 0
+        )
+
+    def electrode_current(self, boundary: str) -> float:
+        """Anodic Butler–Volmer current of the electrode on ``boundary`` (SI units of
+        :meth:`current`)."""
+        if boundary not in self._electrodes:
+            raise ValueError(
+                f"{boundary!r} has no electrode; electrodes: {sorted(self._electrodes)}"
+            )
+        self._build()
+        kin, _, _, form, p = self._electrode_data[boundary]
+        jhat = self._scalar(("bv", boundary), form)
+        d = self._tdim
+        scale = self.reference_concentrations[p] * self.diffusion_scale / self.length_scale
+        return jhat * scale * self.length_scale ** (d - 1) * kin.electrons * FARADAY
+
+    def surface_charge(self, boundary: str) -> float:
+        """Charge on the wall ``boundary``, ∮ ε0 ε_r ∂φ/∂n ds (SI; C, C/m in 2D, C/m² in 1D).
+
+        Minus the charge of the adjacent diffuse layer (Gauss's law), from the residual of
+        Poisson's equation.
+        """
+        if not self.solves_poisson:
+            raise ValueError("surface_charge needs potential='poisson'")
+        val = self._boundary_integral_hat(self.n_fields - 1, boundary, ("charge", boundary), 1.0)
+        return val * FARADAY * self._c0 * self.length_scale**self._tdim
+
+    # ------------------------------------------------------------------ output
+    def _update_output(self) -> list[fem.Function]:
+        if self._out is None:
+            self._out = [fem.Function(self._Q, name=n) for n in [*self.names, "phi"]]
+        for i, f in enumerate(self._out[:-1]):
+            f.x.array[:] = self.reference_concentrations[i] * np.exp(self.w.x.array[self._maps[i]])
+        self._out[-1].x.array[:] = self.potential().x.array
+        return self._out
+
+    def _open_vtx(self, path: Path):
+        from dolfinx.io import VTXWriter
+
+        return VTXWriter(self.comm, str(path), self._update_output(), engine="BP4")
+
+    def write(self, path: str | Path) -> Path:
+        """Write c_i (mol/m³) and φ (V) to a VTX file (``.bp``, ParaView), collectively."""
+        path = Path(path)
+        if path.suffix != ".bp":
+            raise ValueError(f"VTX output needs a .bp file name, got {path.name}")
+        if self.comm.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.comm.barrier()
+        writer = self._open_vtx(path)
+        writer.write(self.time)
+        writer.close()
+        return path
+
+    def sample_1d(self) -> dict[str, np.ndarray]:
+        """Nodal values of a 1D solution, gathered on every rank and sorted by x.
+
+        Returns a dict with ``"x"`` (m), one entry per species (mol/m³) and ``"phi"`` (V).
+        """
+        if self._tdim != 1:
+            raise ValueError("sample_1d is for 1D meshes; use write() for 2D/3D")
+        n_own = self._Q.dofmap.index_map.size_local
+        x = self._Q.tabulate_dof_coordinates()[:n_own, 0]
+        cols = [x] + [f.x.array[:n_own] for f in self._update_output()]
+        local = np.column_stack(cols)
+        data = np.concatenate([a for a in self.comm.allgather(local) if a.size])
+        data = data[np.argsort(data[:, 0], kind="stable")]
+        out = {"x": data[:, 0]}
+        for k, n in enumerate([*self.names, "phi"], start=1):
+            out[n] = data[:, k]
+        return out
+
+    def plot_1d(self, path: str | Path | None = None, *, log: bool = True):
+        """Plot concentrations and potential of a 1D solution (collective; drawn on rank 0).
+
+        Parameters
+        ----------
+        path : path, optional
+            Image file to write (rank 0).
+        log : bool
+            Logarithmic concentration axis.
+
+        Returns
+        -------
+        matplotlib.figure.Figure or None
+            The figure on rank 0, None elsewhere.
+        """
+        data = self.sample_1d()
+        if self.comm.rank != 0:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6, 6))
+        x_nm = data["x"] * 1e9
+        for n in self.names:
+            ax1.plot(x_nm, data[n] / 1000, label=n)
+        if log:
+            ax1.set_yscale("log")
+        ax1.set_ylabel("c (mol/L)")
+        ax1.legend()
+        ax2.plot(x_nm, data["phi"] * 1000, color="k")
+        ax2.set_ylabel("φ (mV)")
+        ax2.set_xlabel("x (nm)")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
