@@ -357,6 +357,107 @@ class NernstPlanckProblem:
         self._out: list[fem.Function] | None = None
         self._tdim = tdim
 
+    @classmethod
+    def from_profile(
+        cls,
+        domain: Domain,
+        profile,
+        *,
+        distance: Callable[[np.ndarray], np.ndarray] | None = None,
+        z_origin: float | None = None,
+        potential: str | None = "poisson",
+        free_energy: bool = True,
+        permittivity: float | str | None = None,
+        species: Sequence[str] | None = None,
+        **kwargs,
+    ) -> NernstPlanckProblem:
+        """A problem whose coefficients come from an MD :class:`TransportProfile`.
+
+        D_i(z), and optionally F_i(z), φ(z) and ε_r(z), are taken from the profile as
+        functions of ``distance`` (see :func:`continuum.profile_coefficient`); the bulk
+        (reference) concentrations are the profile's values at its far end, and so is the
+        temperature.
+
+        Parameters
+        ----------
+        domain : Domain
+            The mesh (m).
+        profile : TransportProfile
+            The MD profile (SI).
+        distance : callable, optional
+            Distance (m) from the electrode surface as a function of ``x``; default x[0].
+        z_origin : float, optional
+            Profile z (m) at distance 0; default ``profile.z[0]``.
+        potential : {"poisson", "profile", None}
+            Solve φ, prescribe the MD potential φ(z), or no field.
+        free_energy : bool
+            Add the profile's potential of mean force. The PMF F_i(z) of MD is the total
+            one (it contains the electrostatics), so it is used as is when ``potential`` is
+            None, and as the excess part F_i − z_i F φ_MD(z) when a potential is prescribed
+            or solved (the profile must then carry φ).
+        permittivity : float or "profile", optional
+            ε_r: a number, or the profile's ε_r(z). Default: the profile's if present,
+            else 78.46.
+        species : sequence of str, optional
+            Subset of the profile's species (default: all).
+        **kwargs
+            Passed to the constructor (``degree``, ``length_scale``, ``petsc_options``, ...).
+        """
+        from .coefficients import profile_coefficient
+        from .profile import TransportProfile
+
+        if not isinstance(profile, TransportProfile):
+            raise TypeError(f"profile must be a TransportProfile, got {type(profile).__name__}")
+        if potential not in ("poisson", "profile", None):
+            raise ValueError(f"potential must be 'poisson', 'profile' or None, got {potential!r}")
+        names = list(profile.species) if species is None else list(species)
+        opts = {"distance": distance, "z_origin": z_origin}
+        use_phi = potential is not None
+        if (
+            free_energy
+            and profile.free_energy is not None
+            and use_phi
+            and profile.potential is None
+        ):
+            raise ValueError(
+                "the profile's free energy is a total PMF; to combine it with a potential the "
+                "profile needs potential (phi) data to subtract, or pass free_energy=False"
+            )
+        sp = []
+        for name in names:
+            k = profile.index(name)
+            z = int(profile.charges[k])
+            cb = float(profile.concentration[k, -1])
+            if not cb > 0:
+                raise ValueError(
+                    f"{name} has zero concentration at the far end of the profile: it needs "
+                    "a positive bulk concentration (mol/m^3)"
+                )
+            fe = None
+            if free_energy and profile.free_energy is not None:
+                pmf = profile_coefficient(profile, "free_energy", name, **opts)
+                if use_phi and z != 0:
+                    phi_md = profile_coefficient(profile, "potential", **opts)
+
+                    def fe(x, pmf=pmf, phi_md=phi_md, z=z):
+                        return pmf(x) - z * FARADAY * phi_md(x)
+                else:
+                    fe = pmf
+            sp.append(
+                Species(name, z, profile_coefficient(profile, "diffusion", name, **opts), cb, fe)
+            )
+        if permittivity is None:
+            permittivity = "profile" if profile.permittivity is not None else 78.46
+        if permittivity == "profile":
+            permittivity = profile_coefficient(profile, "permittivity", **opts)
+        pot: object = "poisson" if potential == "poisson" else None
+        if potential == "profile":
+            if profile.potential is None:
+                raise ValueError("potential='profile' needs a profile with potential data")
+            pot = profile_coefficient(profile, "potential", **opts)
+        kwargs.setdefault("temperature", profile.temperature)
+        return cls(domain, sp, potential=pot, permittivity=permittivity, **kwargs)
+
     # ------------------------------------------------------------------ helpers
     def _species_index(self, name: str) -> int:
         if not isinstance(name, str):
