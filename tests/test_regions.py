@@ -32,8 +32,9 @@ def test_weights_follow_distance_and_molecules_share_one(water_trimer):
         expected = 1.0 if dm <= 1.0 else float(s((dm - 1.0) / 2.0))
         np.testing.assert_allclose(state.weights[mol], expected)
         assert len(set(state.labels[mol])) == 1  # never cut
-    np.testing.assert_array_equal(state.molecule_ids[[0, 3, 6]] != state.molecule_ids[[1, 4, 7]],
-                                  [False, False, False])
+    np.testing.assert_array_equal(
+        state.molecule_ids[[0, 3, 6]] != state.molecule_ids[[1, 4, 7]], [False, False, False]
+    )
 
 
 def test_labels_and_cluster_membership():
@@ -179,7 +180,7 @@ def test_bad_configurations(water_trimer):
         Regions([0], 3.0, 1.0, max_cluster_size=4).update(water_trimer)
     bad = water_trimer.copy()
     bad.positions[3] = bad.positions[0] + [0.1, 0.0, 0.0]
-    with pytest.raises(ValueError, match="atoms 0 and 3 are 0.100 Å apart"):
+    with pytest.raises(ValueError, match=r"atoms 0 and 3 are 0\.100 Å apart"):
         Regions([0], 1.0, 1.0).update(bad)
     small = water_trimer.copy()
     small.cell = [6.0, 6.0, 6.0]
