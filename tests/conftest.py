@@ -25,21 +25,10 @@ def water_dimer() -> Atoms:
 
 @pytest.fixture
 def water_trimer() -> Atoms:
-    """A cyclic water trimer (Å), non-periodic."""
-    return Atoms(
-        "OHHOHHOHH",
-        positions=[
-            [0.000, 1.650, 0.000],
-            [0.000, 0.680, 0.000],
-            [0.560, 1.950, 0.730],
-            [1.430, -0.830, 0.000],
-            [0.590, -1.310, 0.000],
-            [2.010, -1.020, 0.740],
-            [-1.430, -0.830, 0.000],
-            [-1.450, 0.140, 0.000],
-            [-2.020, -1.080, 0.730],
-        ],
-    )
+    """A cyclic water trimer (Å), non-periodic (the demo's system)."""
+    from multiscale.demo import water_trimer as build
+
+    return build()
 
 
 @pytest.fixture
