@@ -1,0 +1,164 @@
+"""``report.md``: what each stage computed, with its plots; every number is read from the
+stages' summaries (``run_dir/<stage>/summary.json``), none is written by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+
+def _f(v: Any, fmt: str = ".4g") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return format(v, fmt)
+    return str(v)
+
+
+def _img(run_dir: Path, stage: str, name: str, alt: str) -> list[str]:
+    if (run_dir / stage / name).is_file():
+        return [f"![{alt}]({stage}/{name})", ""]
+    return []
+
+
+def _qmml(r: dict, run_dir: Path) -> list[str]:
+    out = [
+        "## 1. QM/ML force mixing around the ion",
+        "",
+        f"Langevin MD of {r['n_atoms']} atoms; QM: {r['qm']}; ML: {r['ml']}. Core radius "
+        f"{_f(r['r_core_A'])} Å, {r['switching']} switching shell of {_f(r['r_switch_A'])} Å.",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+        f"| steps × time step | {r['steps']} × {_f(r['timestep_fs'])} fs |",
+        f"| mean QM cluster size | {_f(r['mean_cluster_size'], '.1f')} atoms |",
+        f"| QM time per step | {_f(r['mean_qm_s_per_step'], '.2f')} s |",
+        f"| largest shell force change / displacement | "
+        f"{_f(r['max_stiffness_shell_eV_per_A2'], '.3g')} eV/Å² |",
+        "| largest net force after correction | "
+        f"{_f(r['max_abs_net_force_eV_per_A'], '.2e')} eV/Å |",
+        f"| final temperature | {_f(r['final_temperature_K'], '.0f')} K |",
+    ]
+    d = r.get("drag")
+    if d:
+        out += [
+            f"| drag check: max force jump, step h = {_f(d['step_A'], '.3g')} Å | "
+            f"{_f(d['max_jump_eV_per_A'], '.3g')} eV/Å |",
+            "| drag check: max force jump, step h/2 | "
+            f"{_f(d['max_jump_half_eV_per_A'], '.3g')} eV/Å |",
+            f"| drag check: ratio (≈2 continuous, ≈1 jump) | {_f(d['ratio'], '.3g')} "
+            f"({'continuous' if d['continuous'] else 'NOT continuous'}) |",
+        ]
+    out.append("")
+    out += _img(run_dir, "qmml", "continuity_drag.png", "continuity drag check")
+    out += _img(run_dir, "qmml", "qmml_md.png", "QM/ML MD temperature and continuity monitor")
+    return out
+
+
+def _md(r: dict, run_dir: Path) -> list[str]:
+    out = [
+        "## 2. ML molecular dynamics of the interface",
+        "",
+        f"{r['formula']} ({r['n_atoms']} atoms) with {r['calculator']}.",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+        f"| steps × time step | {r['steps']} × {_f(r['timestep_fs'])} fs = "
+        f"{_f(r['simulated_ps'], '.3g')} ps |",
+        f"| mean temperature, second half | {_f(r['mean_temperature_K_second_half'], '.1f')} K |",
+        f"| throughput | {_f(r['steps_per_s'], '.3g')} steps/s |",
+        f"| resumed from step | {_f(r['resumed_from'])} |",
+        "",
+    ]
+    return out + _img(run_dir, "md", "thermo.png", "temperature and energy")
+
+
+def _extract(r: dict, run_dir: Path) -> list[str]:
+    lo, hi = r["z_range_A"]
+    out = [
+        "## 3. Transport profile",
+        "",
+        f"{r['n_frames']} frames, z from {_f(lo, '.2f')} to {_f(hi, '.2f')} Å in "
+        f"{r['n_bins']} bins; error bars are one standard error (blocking).",
+        "",
+        "| species | charge | mean c (mol/L) | max c (mol/L) | D⊥, middle (1e-9 m²/s) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in r["species"].items():
+        out.append(
+            f"| {name} | {s['charge']:+d} | {_f(s['mean_c_mol_per_L'], '.3g')} | "
+            f"{_f(s['max_c_mol_per_L'], '.3g')} | {_f(s['D_middle_1e-9_m2_per_s'], '.3g')} ± "
+            f"{_f(s['D_middle_err_1e-9_m2_per_s'], '.2g')} |"
+        )
+    if "potential_drop_V" in r:
+        out += ["", f"Potential drop across the range: {_f(r['potential_drop_V'], '.3g')} V."]
+    out.append("")
+    return out + _img(run_dir, "extract", "profile.png", "transport profile")
+
+
+def _continuum(r: dict, run_dir: Path) -> list[str]:
+    out = ["## 4. Nernst–Planck", ""]
+    p = r.get("profile_1d")
+    if p:
+        out += [
+            f"1D steady state over {_f(p['length_nm'], '.3g')} nm ({p['cells']} cells) with the "
+            f"MD D(z) and F(z), potential: {p['potential']}; bulk values held at the far end, "
+            "blocking metal. Zero flux at steady state means the solver must give back the MD "
+            "profile:",
+            "",
+            "| species | largest relative deviation from MD c(z) |",
+            "|---|---|",
+        ]
+        out += [
+            f"| {n} | {_f(s['max_rel_deviation_from_md'], '.2e')} |"
+            for n, s in p["species"].items()
+        ]
+        out.append("")
+        out += _img(run_dir, "continuum", "np_1d.png", "1D Nernst-Planck vs MD")
+    q = r.get("pit")
+    if q:
+        out += [
+            "2D corrosion pit (half domain, Butler–Volmer dissolution at the pit walls, "
+            "supporting electrolyte):",
+            "",
+            "| quantity | value |",
+            "|---|---|",
+            "| anodic current per metre of pit | "
+            f"{_f(q['electrode_current_A_per_m'], '.4g')} A/m |",
+            "| mean current density on the walls | "
+            f"{_f(q['mean_current_density_A_per_m2'], '.4g')} A/m² |",
+            f"| highest product concentration | {_f(q['max_product_mol_per_m3'], '.4g')} mol/m³ |",
+            "| product out of the bulk boundary × nF / current | "
+            f"{_f(q['faraday_balance'], '.4f')} |",
+            f"| mesh vertices | {q['n_vertices']} |",
+            "",
+        ]
+        out += _img(run_dir, "continuum", "pit.png", "corrosion pit concentration")
+        out += ["Fields for ParaView: `continuum/pit.bp` (VTX).", ""]
+    return out
+
+
+def write_report(pipeline) -> Path:
+    """Write ``run_dir/report.md`` from ``pipeline.results``; return its path."""
+    run_dir = pipeline.run_dir
+    res = pipeline.results
+    lines = [f"# {pipeline.config['run']['name']}: multiscale pipeline report", ""]
+    lines += ["| stage | wall time (s) | computed in this run |", "|---|---|---|"]
+    for stage, r in res.items():
+        lines.append(f"| {stage} | {_f(r.get('stage_wall_s'), '.1f')} | "
+                     f"{'yes' if stage in pipeline.recomputed else 'no (cached)'} |")  # fmt: skip
+    lines.append("")
+    for stage, fn in (
+        ("qmml", _qmml),
+        ("md", _md),
+        ("extract", _extract),
+        ("continuum", _continuum),
+    ):
+        if stage in res:
+            lines += fn(res[stage], run_dir)
+    lines += ["Configuration: `config.json`; log: `pipeline.log`.", ""]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path

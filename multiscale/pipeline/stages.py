@@ -1,0 +1,350 @@
+"""The four stages. Each takes its config section, the run's seed, its output folder and the
+outputs of the stages before it, writes files under its folder and returns a JSON-able summary
+of key numbers (also written as ``summary.json``). Serial stages run on one process; the
+continuum stage runs on a communicator (see :mod:`.continuum_adapter`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .calculators import describe_calculator, make_calculator
+
+__all__ = ["run_continuum", "run_extract", "run_md", "run_qmml"]
+
+log = logging.getLogger("multiscale.pipeline")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# --------------------------------------------------------------------------------- qmml
+def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, Any]:
+    """QM/ML force-mixing Langevin MD around an ion in a periodic electrolyte box.
+
+    Writes ``trajectory.traj``, ``continuity_monitor.csv`` (per step, see
+    :class:`coupling.ForceContinuityMonitor`), ``md_log.csv``, ``drag.npz`` and the plots
+    ``continuity_drag.png`` and ``qmml_md.png``.
+    """
+    from ase.io import Trajectory
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from ase.units import fs
+    from tqdm.auto import tqdm
+
+    from coupling import (
+        ForceContinuityMonitor,
+        ForceMixingCalculator,
+        Regions,
+        check_force_continuity,
+    )
+    from multiscale.md import build_electrolyte
+
+    t0 = time.perf_counter()
+    atoms = build_electrolyte(
+        salt=cfg["salt"], concentration=cfg["concentration_mol_per_L"], n_water=cfg["n_water"],
+        seed=seed,
+    )  # fmt: skip
+    centre = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == cfg["centre"]]
+    if not centre:
+        raise ValueError(
+            f"qmml.centre: no {cfg['centre']!r} atom in the box (its salt is {cfg['salt']})"
+        )
+    ion = centre[0]
+    ml, ml_spec = make_calculator(cfg["ml"], "qmml.ml")
+    qm, qm_spec = make_calculator(cfg["qm"], "qmml.qm")
+    regions = Regions([ion], cfg["r_core_A"], cfg["r_switch_A"], cfg["r_buffer_A"])
+    calc = ForceMixingCalculator(qm, ml, regions, switching=cfg["switching"])
+    atoms.calc = calc
+    log.info("qmml: %d atoms, QM %s, ML %s", len(atoms), describe_calculator(qm_spec),
+             describe_calculator(ml_spec))  # fmt: skip
+    summary: dict[str, Any] = {
+        "n_atoms": len(atoms),
+        "qm": describe_calculator(qm_spec),
+        "ml": describe_calculator(ml_spec),
+        "r_core_A": cfg["r_core_A"],
+        "r_switch_A": cfg["r_switch_A"],
+        "switching": cfg["switching"],
+    }
+    plt = _plt()
+
+    # continuity drag check: the water whose O is closest to the core radius, pulled outwards
+    if cfg["drag_steps"] > 0:
+        t1 = time.perf_counter()
+        d = atoms.get_distances(ion, range(len(atoms)), mic=True)
+        oxy = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "O"]
+        o = min(oxy, key=lambda i: abs(d[i] - cfg["r_core_A"] + 0.3))
+        hs = [j for j in range(len(atoms)) if atoms[j].symbol == "H"]
+        dh = atoms.get_distances(o, hs, mic=True)
+        mol = [o, *[hs[k] for k in np.argsort(dh)[:2]]]
+        direction = atoms.get_distance(ion, o, mic=True, vector=True)
+        rep = check_force_continuity(
+            calc, atoms, mol, direction, cfg["drag_distance_A"], n_steps=cfg["drag_steps"]
+        )
+        np.savez(out / "drag.npz", displacements=rep.displacements, forces=rep.forces,
+                 jumps_fine=rep.jumps_fine, jumps_coarse=rep.jumps_coarse)  # fmt: skip
+        fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6, 5.5))
+        fo = rep.forces[:, o, :]
+        ax1.plot(rep.displacements, np.linalg.norm(fo, axis=1), "o-", label="|F| on the O")
+        ax1.set_ylabel("force (eV/Å)")
+        if rep.weights is not None:
+            axw = ax1.twinx()
+            axw.plot(rep.displacements, rep.weights[:, o], "s--", color="gray", label="w (QM)")
+            axw.set_ylabel("QM weight w")
+        ax1.legend(loc="upper left", fontsize=8)
+        ax1.set_title("Continuity drag: a water pulled out across the switching shell")
+        xs = rep.displacements[:-1]
+        ax2.plot(xs, rep.jumps_fine, "o-", label="jump, step h/2")
+        ax2.plot(rep.displacements[:-2:2], rep.jumps_coarse, "s-", label="jump, step h")
+        ax2.set_xlabel("displacement (Å)")
+        ax2.set_ylabel("max |ΔF| (eV/Å)")
+        ax2.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "continuity_drag.png", dpi=110)
+        plt.close(fig)
+        summary["drag"] = {
+            "distance_A": cfg["drag_distance_A"],
+            "step_A": rep.step,
+            "max_jump_eV_per_A": rep.max_jump,
+            "max_jump_half_eV_per_A": rep.max_jump_half,
+            "ratio": rep.ratio,
+            "continuous": bool(rep.continuous),
+            "wall_s": time.perf_counter() - t1,
+        }
+
+    # force-mixing Langevin MD
+    t2 = time.perf_counter()
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    thermalize_momenta(atoms, temperature_K=cfg["temperature_K"], rng=rng)
+    Stationary(atoms)
+    dyn = Langevin(
+        atoms, cfg["timestep_fs"] * fs, temperature_K=cfg["temperature_K"],
+        friction=cfg["friction_per_fs"] / fs, fixcm=False, rng=rng,
+    )  # fmt: skip
+    monitor_path = out / "continuity_monitor.csv"
+    monitor_path.unlink(missing_ok=True)
+    monitor = ForceContinuityMonitor(atoms, monitor_path)
+    traj = Trajectory(out / "trajectory.traj", "w", atoms)
+    rows: list[dict] = []
+    bar = tqdm(total=cfg["steps"], desc="QM/ML force mixing", unit="step", disable=not progress)
+
+    def record() -> None:
+        res = atoms.calc.results
+        rows.append({
+            "step": dyn.nsteps,
+            "time_fs": dyn.nsteps * cfg["timestep_fs"],
+            "temperature_K": atoms.get_temperature(),
+            "cluster_size": res["cluster_size"],
+            "n_qm_weighted": int(np.sum(res["weights"] > 0)),
+            "qm_s": res["timings"]["qm"],
+            "ml_s": res["timings"]["ml"],
+        })  # fmt: skip
+        traj.write(atoms)
+        if dyn.nsteps:
+            bar.update(1)
+
+    dyn.attach(monitor, interval=1)
+    dyn.attach(record, interval=1)
+    dyn.run(cfg["steps"])
+    bar.close()
+    traj.close()
+    with open(out / "md_log.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(monitor_path) as fh:
+        mon = list(csv.DictReader(fh))
+
+    def col(name: str) -> np.ndarray:
+        return np.array([float(r[name]) for r in mon])
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6, 5))
+    steps = col("step")
+    ax1.plot([r["step"] for r in rows], [r["temperature_K"] for r in rows], "o-", ms=3)
+    ax1.set_ylabel("T (K)")
+    ax1.set_title("QM/ML Langevin MD: temperature and per-step force continuity")
+    ax2.plot(steps, col("max_jump_shell"), "o-", ms=3, label="max |ΔF| in shell (eV/Å)")
+    ax2.plot(steps, col("stiffness_shell"), "s-", ms=3, label="|ΔF|/|Δr| in shell (eV/Å²)")
+    ax2.set_yscale("symlog", linthresh=1e-3)
+    ax2.set_xlabel("step")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "qmml_md.png", dpi=110)
+    plt.close(fig)
+    stiff = col("stiffness_shell")
+    stiff = stiff[np.isfinite(stiff)]
+    summary.update({
+        "steps": cfg["steps"],
+        "timestep_fs": cfg["timestep_fs"],
+        "mean_cluster_size": float(np.mean([r["cluster_size"] for r in rows])),
+        "mean_qm_s_per_step": float(np.mean([r["qm_s"] for r in rows])),
+        "max_stiffness_shell_eV_per_A2": float(stiff.max()) if stiff.size else float("nan"),
+        "max_abs_net_force_eV_per_A": float(np.abs(col("net_force")).max()),
+        "final_temperature_K": float(rows[-1]["temperature_K"]),
+        "md_wall_s": time.perf_counter() - t2,
+        "wall_s": time.perf_counter() - t0,
+    })  # fmt: skip
+    return summary
+
+
+# ----------------------------------------------------------------------------------- md
+def build_md_system(cfg: dict, seed: int):
+    """The metal/electrolyte interface of the md stage (deterministic for a given seed)."""
+    from multiscale.md import build_interface
+
+    conc = cfg["concentration_mol_per_L"]
+    return build_interface(
+        metal=cfg["metal"], facet=cfg["facet"], size=tuple(cfg["size"]), layers=cfg["layers"],
+        water_thickness=cfg["water_thickness_A"], salt=cfg["salt"] if conc > 0 else None,
+        concentration=conc, gap=cfg["gap_A"], seed=seed,
+    )  # fmt: skip
+
+
+def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, Any]:
+    """ML-MD of the interface with :class:`multiscale.md.MDRunner` (resumes a checkpoint).
+
+    Writes ``trajectory.traj`` (unwrapped), ``thermo.dat``, ``checkpoint.npz``, ``thermo.png``.
+    """
+    from multiscale.md import MDRunner, MDSettings
+
+    t0 = time.perf_counter()
+    atoms = build_md_system(cfg, seed)
+    calc, spec = make_calculator(cfg["calculator"], "md.calculator")
+    atoms.calc = calc
+    settings = MDSettings(
+        timestep_fs=cfg["timestep_fs"], ensemble=cfg["ensemble"],
+        temperature_K=cfg["temperature_K"], friction_per_fs=cfg["friction_per_fs"], seed=seed,
+        initial_temperature_K=cfg["temperature_K"], traj_interval=cfg["traj_interval"],
+        checkpoint_interval=cfg["checkpoint_interval"],
+    )  # fmt: skip
+    slab = atoms.get_tags() == 1
+    z_top = float(atoms.positions[slab, 2].max())
+    z_lo = z_top + cfg["gap_A"]
+    z_hi = z_lo + cfg["water_thickness_A"]
+    log.info("md: %d atoms (%s), %s", len(atoms), atoms.get_chemical_formula(),
+             describe_calculator(spec))  # fmt: skip
+    res = MDRunner(atoms, out, settings, progress=progress).run(cfg["steps"])
+    if res.resumed_from is not None:
+        log.info("md: resumed from the checkpoint at step %d", res.resumed_from)
+    res.plot(out / "thermo.png")
+    thermo = np.loadtxt(out / "thermo.dat", ndmin=2)
+    half = thermo[len(thermo) // 2 :]
+    wall = time.perf_counter() - t0
+    done = cfg["steps"] - (res.resumed_from or 0)
+    return {
+        "n_atoms": len(atoms),
+        "formula": atoms.get_chemical_formula(),
+        "calculator": describe_calculator(spec),
+        "steps": cfg["steps"],
+        "timestep_fs": cfg["timestep_fs"],
+        "temperature_K": cfg["temperature_K"],
+        "simulated_ps": cfg["steps"] * cfg["timestep_fs"] / 1000,
+        "resumed_from": res.resumed_from,
+        "mean_temperature_K_second_half": float(half[:, 4].mean()),
+        "final_positions_sum_A": float(atoms.positions.sum()),
+        "z_metal_top_A": z_top,
+        "z_water_A": [z_lo, z_hi],
+        "frame_interval_fs": cfg["traj_interval"] * cfg["timestep_fs"],
+        "steps_per_s": done / wall if wall > 0 else float("nan"),
+        "wall_s": wall,
+    }
+
+
+# ------------------------------------------------------------------------------ extract
+def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = True) -> dict:
+    """c(z), D⊥(z), D∥(z), ρ(z) → φ(z) with error bars from the md trajectory.
+
+    Writes ``profile.h5`` (:class:`continuum.TransportProfile`, SI) and ``profile.png``.
+    """
+    from ase.io import read
+
+    from multiscale.extract import extract_transport_profile, plot_transport_profile
+
+    t0 = time.perf_counter()
+    frames = read(md_dir / "trajectory.traj", index=f"{cfg['discard_frames']}:")
+    if len(frames) < 2 * max(cfg["lags"]):
+        raise ValueError(
+            f"extract: {len(frames)} frames after discard_frames={cfg['discard_frames']} are too "
+            f"few for the lags {cfg['lags']}; run more md.steps or lower extract.lags"
+        )
+    z_lo, z_hi = md["z_water_A"]
+    z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
+    species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
+    charges = {**cfg["ion_charges"], md_metal(frames[0]): 0.0}
+    profile = extract_transport_profile(
+        frames, species, timestep=md["frame_interval_fs"], temperature=md["temperature_K"],
+        bin_width=cfg["bin_width_A"], z_range=z_range, lags=tuple(cfg["lags"]),
+        n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=charges,
+        water_model=cfg["water_model"], boundary="open", progress=progress,
+        provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
+    )  # fmt: skip
+    profile.write(out / "profile.h5")
+    fig = plot_transport_profile(profile, out / "profile.png")
+    _plt().close(fig)
+    summary: dict[str, Any] = {
+        "n_frames": len(frames),
+        "z_range_A": list(z_range),
+        "n_bins": int(profile.z.size),
+        "species": {},
+        "wall_s": 0.0,
+    }
+    mid = slice(profile.z.size // 3, max(profile.z.size // 3 + 1, 2 * profile.z.size // 3))
+    for k, name in enumerate(profile.species):
+        c = profile.concentration[k]
+        dz = profile.diffusion[k]
+        de = (
+            profile.diffusion_err[k]
+            if profile.diffusion_err is not None
+            else np.full_like(dz, np.nan)
+        )
+        summary["species"][name] = {
+            "charge": int(profile.charges[k]),
+            "mean_c_mol_per_L": float(c.mean() / 1000),
+            "max_c_mol_per_L": float(c.max() / 1000),
+            "D_middle_1e-9_m2_per_s": float(dz[mid].mean() * 1e9),
+            "D_middle_err_1e-9_m2_per_s": float(np.sqrt(np.mean(de[mid] ** 2)) * 1e9),
+        }
+    if profile.potential is not None:
+        summary["potential_drop_V"] = float(profile.potential[-1] - profile.potential[0])
+        summary["potential_range_V"] = float(np.ptp(profile.potential))
+    summary["wall_s"] = time.perf_counter() - t0
+    return summary
+
+
+def md_metal(atoms) -> str:
+    """Element of the slab atoms (tag 1) of an interface frame."""
+    tags = atoms.get_tags()
+    syms = [s for s, t in zip(atoms.get_chemical_symbols(), tags, strict=True) if t == 1]
+    return syms[0] if syms else "Cu"
+
+
+# ---------------------------------------------------------------------------- continuum
+def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) -> dict:
+    """Nernst–Planck solves on ``comm``: the profile-fed 1D problem and the 2D pit."""
+    from .continuum_adapter import solve_pit, solve_profile_1d
+
+    t0 = time.perf_counter()
+    summary: dict[str, Any] = {}
+    if cfg["profile_1d"]:
+        if profile_path is None:
+            raise ValueError(
+                "continuum.profile_1d needs a TransportProfile: run the extract stage or set "
+                "continuum.profile to an HDF5 file"
+            )
+        summary["profile_1d"] = solve_profile_1d(cfg, profile_path, out, comm)
+    if cfg["pit"]:
+        summary["pit"] = solve_pit(cfg, out, comm)
+    summary["wall_s"] = time.perf_counter() - t0
+    return summary
