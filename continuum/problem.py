@@ -1153,22 +1153,31 @@ class NernstPlanckProblem:
         return float(self.comm.allreduce(fem.assemble_scalar(self._scalar_forms[key]), op=MPI.SUM))
 
     def _boundary_integral_hat(self, field_index: int, boundary: str, key, sign: float) -> float:
-        """∫_Γ (outward flux or wall charge) dŝ from the residual (consistent boundary flux).
+        """∫_Γ (outward flux or wall charge) dŝ, dimensionless, the same on all ranks.
 
-        With R the residual of the field and v_Γ the nodal indicator of Γ (1 on its nodes),
-        Green's formula gives ∫_Γ J·n = B_Γ − R(v_Γ) for a Nernst–Planck equation and
-        ∫_Γ λ̂² ε̂ ∂φ̂/∂n = B_Γ + R(v_Γ) for Poisson's, B_Γ being Γ's own natural term.
+        Where the field has a Dirichlet condition on Γ the flux is the one that balances the
+        discrete equations (consistent boundary flux): with R the residual of the field and
+        v_Γ the nodal indicator of Γ, Green's formula gives ∫_Γ J·n = −R(v_Γ) for a
+        Nernst–Planck equation and ∫_Γ λ̂² ε̂ ∂φ̂/∂n = R(v_Γ) for Poisson's (all natural
+        terms of other boundaries are part of R and cancel). Elsewhere the flux is the natural
+        term of Γ itself (prescribed flux, Butler–Volmer, surface charge; zero if none).
+        Nodes shared by two Dirichlet boundaries count for both.
         """
         self._check_boundary(boundary)
         if not self._built:
             raise ValueError("solve() or run() first")
+        if field_index < len(self.species):
+            dirichlet = (field_index, boundary) in self._conc_bc
+        else:
+            dirichlet = boundary in self._pot_bc
+        if not dirichlet:
+            if key in self._flux_forms:
+                return self._scalar(key, self._flux_forms[key])
+            return 0.0
         b = self._residual()
         dofs = self._indicator(boundary)
         local = sign * float(np.sum(b[self._maps[field_index][dofs]]))
-        total = float(self.comm.allreduce(local, op=MPI.SUM))
-        if key in self._flux_forms:
-            total += self._scalar(key, self._flux_forms[key])
-        return total
+        return float(self.comm.allreduce(local, op=MPI.SUM))
 
     def flux(self, species: str, boundary: str) -> float:
         """Outward flux of ``species`` through ``boundary``, ∫_Γ J·n ds (SI; same on all ranks).
