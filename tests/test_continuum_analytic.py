@@ -231,3 +231,33 @@ def test_transient_cottrell():
     assert np.max(res.steps) > 100 * np.min(res.steps)  # the step really adapted
     entered = p.amount("O") - n0
     assert entered == pytest.approx(analytic.cottrell_charge(D, c_wall - c_init, t_end), rel=1e-2)
+
+
+# ----------------------------------------------------------------- natural conditions
+def test_prescribed_flux_fick():
+    """Inflow J through the left wall, c fixed on the right: c(0) = c_R + J L / D."""
+    length, D, cr, j_in = 1e-6, 1e-9, 1.0, 2e-3  # m, m^2/s, mol/m^3, mol m^-2 s^-1
+    p = NernstPlanckProblem(interval(COMM, length, 10), [Species("O", 0, D, cr)], potential=None)
+    p.set_flux("O", "left", -j_in)  # outward flux is negative: inflow
+    p.set_concentration("O", "right", cr)
+    p.solve()
+    s = p.sample_1d()
+    assert s["O"][0] == pytest.approx(cr + j_in * length / D, rel=1e-6)
+    assert p.flux("O", "right") == pytest.approx(j_in, rel=1e-10)
+    assert p.flux("O", "left") == pytest.approx(-j_in, rel=1e-12)
+
+
+@pytest.mark.parametrize("phi0_kt", [1.0, 3.0])
+def test_surface_charge_condition_grahame(phi0_kt):
+    """A wall with the Grahame charge σ(φ0) takes the surface potential φ0."""
+    c0 = 100.0
+    phi0 = phi0_kt * VT
+    lam = debye_length([c0, c0], [1, -1])
+    dom = interval(COMM, 20 * lam, 400, refine="start", grading=2.0)
+    p = NernstPlanckProblem(dom, [Species("Na+", 1, 1.33e-9, c0), Species("Cl-", -1, 2.03e-9, c0)])
+    p.set_surface_charge("left", analytic.grahame_charge(phi0, c0))
+    p.set_potential("right", 0.0)
+    for s in ("Na+", "Cl-"):
+        p.set_concentration(s, "right", c0)
+    p.solve()
+    assert p.sample_1d()["phi"][0] == pytest.approx(phi0, rel=1e-4)
