@@ -1,0 +1,47 @@
+"""The continuum examples run, write their plots and VTX files, and report correct physics."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(name: str, out: Path) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_gouy_chapman_example(tmp_path):
+    text = run_example("continuum_gouy_chapman.py", tmp_path)
+    errors = [float(e) for e in re.findall(r"max \|dphi\|/phi0 = ([0-9.e+-]+)", text)]
+    assert len(errors) == 3 and max(errors) < 1e-4
+    for sigma, grahame in re.findall(r"sigma = ([0-9.]+) C/m\^2 \(Grahame ([0-9.]+)\)", text):
+        assert abs(float(sigma) / float(grahame) - 1) < 1e-3
+    assert (tmp_path / "gouy_chapman.png").stat().st_size > 10_000
+    assert (tmp_path / "gouy_chapman_4kT.bp" / "md.idx").exists()
+
+
+def test_corrosion_pit_example(tmp_path):
+    text = run_example("corrosion_pit_2d.py", tmp_path)
+    balance = [float(b) for b in re.findall(r"current balance ([0-9.e+-]+)", text)]
+    assert len(balance) == 4 and max(balance) < 1e-8
+    currents = [float(i) for i in re.findall(r"i = ([0-9.e+-]+) A/m\^2", text)]
+    assert all(b > a > 0 for a, b in itertools.pairwise(currents))  # anodic rise
+    for f in ("polarisation.png", "pit_fields.png"):
+        assert (tmp_path / f).stat().st_size > 10_000
+    assert (tmp_path / "pit.bp" / "md.idx").exists()
