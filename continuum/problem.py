@@ -1183,8 +1183,10 @@ class NernstPlanckProblem:
         """Outward flux of ``species`` through ``boundary``, ∫_Γ J·n ds (SI; same on all ranks).
 
         Units: mol s⁻¹ in 3D, mol m⁻¹ s⁻¹ (per metre of depth) in 2D, mol m⁻² s⁻¹ in 1D.
-        Computed from the residual (the flux that balances the discrete equations), which
-        conserves mass exactly and converges faster than differentiating the solution.
+        Where the species has a Dirichlet condition on ``boundary`` the flux is computed from
+        the residual (the flux that balances the discrete equations), which conserves mass
+        exactly and converges faster than differentiating the solution; elsewhere it is the
+        prescribed (natural) flux: set_flux, Butler–Volmer, or zero.
         """
         i = self._species_index(species)
         val = self._boundary_integral_hat(i, boundary, (i, boundary), -1.0)
