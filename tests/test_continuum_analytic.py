@@ -261,3 +261,27 @@ def test_surface_charge_condition_grahame(phi0_kt):
         p.set_concentration(s, "right", c0)
     p.solve()
     assert p.sample_1d()["phi"][0] == pytest.approx(phi0, rel=1e-4)
+
+
+def test_transient_double_layer_charging_closed_cell():
+    """A closed cell (blocking walls) charged by a potential step: every species' amount is
+    conserved at each step, and the final state is Boltzmann equilibrium, c₊c₋ = const and
+    c± ∝ exp(∓φ/V_T)."""
+    c0 = 100.0
+    lam = debye_length([c0, c0], [1, -1])
+    dom = interval(COMM, 20 * lam, 200, refine="both", grading=2.0)
+    p = NernstPlanckProblem(dom, [Species("Na+", 1, 1.33e-9, c0), Species("Cl-", -1, 2.03e-9, c0)])
+    p.set_potential("left", 2 * VT)
+    p.set_potential("right", -2 * VT)
+    n0 = {s: p.amount(s) for s in ("Na+", "Cl-")}
+    t_end = 200 * (20 * lam) ** 2 / 1.33e-9  # many diffusion times of the cell
+    res = p.run(t_end, dt=1e-4 * lam**2 / 2.03e-9, tol=1e-2, progress=False)
+    assert res.converged and res.rejected >= 0 and len(res.steps) > 10
+    for s in ("Na+", "Cl-"):
+        assert p.amount(s) == pytest.approx(n0[s], rel=1e-10)
+    d = p.sample_1d()
+    product = d["Na+"] * d["Cl-"]
+    assert np.ptp(product) < 1e-4 * product.mean()
+    ratio = np.log(d["Na+"] / d["Cl-"]) + 2 * d["phi"] / VT  # = const at equilibrium
+    assert np.ptp(ratio) < 1e-4
+    assert d["Cl-"][0] > 5 * d["Na+"][0]  # anions accumulated at the positive wall
