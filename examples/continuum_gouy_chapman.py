@@ -14,8 +14,9 @@
 # and its wall charge with the Grahame equation.
 #
 # Run: `python examples/continuum_gouy_chapman.py OUTPUT_DIR` (about 5 s, mostly imports;
-# also under `mpiexec -n 2`). Writes `gouy_chapman.png` (profiles and errors) and
-# `gouy_chapman_4kT.bp` (VTX, open in ParaView) to OUTPUT_DIR.
+# also under `mpiexec -n 2`). Writes `gouy_chapman.png` (profiles and errors),
+# `gouy_chapman_4kT.bp` (VTX, open in ParaView) and `gouy_chapman_4kT_profiles.png` to
+# OUTPUT_DIR.
 
 # +
 import argparse
@@ -109,7 +110,8 @@ fig.tight_layout()
 if comm.rank == 0:
     fig.savefig(out / "gouy_chapman.png", dpi=110)
 p.write(out / "gouy_chapman_4kT.bp")  # collective: every rank writes its part of one file
+p.plot_1d(out / "gouy_chapman_4kT_profiles.png")  # the solver's own 1D plot (collective)
 if comm.rank == 0:
-    print(f"wrote {out}/gouy_chapman.png and gouy_chapman_4kT.bp")
+    print(f"wrote {out}/gouy_chapman.png, gouy_chapman_4kT_profiles.png, gouy_chapman_4kT.bp")
     print(f"run time {time.perf_counter() - t_start:.1f} s")
 # -

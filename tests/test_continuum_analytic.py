@@ -276,7 +276,7 @@ def test_transient_double_layer_charging_closed_cell():
     n0 = {s: p.amount(s) for s in ("Na+", "Cl-")}
     t_end = 200 * (20 * lam) ** 2 / 1.33e-9  # many diffusion times of the cell
     res = p.run(t_end, dt=1e-4 * lam**2 / 2.03e-9, tol=1e-2, progress=False)
-    assert res.converged and res.rejected >= 0 and len(res.steps) > 10
+    assert res.converged and len(res.steps) > 10
     for s in ("Na+", "Cl-"):
         assert p.amount(s) == pytest.approx(n0[s], rel=1e-10)
     d = p.sample_1d()

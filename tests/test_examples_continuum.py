@@ -33,6 +33,7 @@ def test_gouy_chapman_example(tmp_path):
     for sigma, grahame in re.findall(r"sigma = ([0-9.]+) C/m\^2 \(Grahame ([0-9.]+)\)", text):
         assert abs(float(sigma) / float(grahame) - 1) < 1e-3
     assert (tmp_path / "gouy_chapman.png").stat().st_size > 10_000
+    assert (tmp_path / "gouy_chapman_4kT_profiles.png").stat().st_size > 10_000
     assert (tmp_path / "gouy_chapman_4kT.bp" / "md.idx").exists()
 
 
