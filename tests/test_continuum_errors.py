@@ -124,3 +124,39 @@ def test_impossible_solve_raises_convergence_error(dom, salt, continuation):
     for s in ("Na+", "Cl-"):
         p2.set_concentration(s, "right", 100.0)
     assert p2.solve().converged
+
+
+def test_continuation_rescues_a_failing_direct_solve():
+    """12 kT/e with at most 6 Newton iterations per solve: the direct solve fails, the
+    automatic continuation in the applied potential succeeds and gives the same discrete
+    solution as an unrestricted Newton solve, and Gouy–Chapman to 1e-4."""
+    from continuum import analytic, debye_length, thermal_voltage
+
+    vt, c0 = thermal_voltage(298.15), 100.0
+    phi0 = 12 * vt
+    lam = debye_length([c0, c0], [1, -1])
+
+    def problem(**options):
+        dom = interval(COMM, 20 * lam, 800, refine="start", grading=3.0)
+        p = NernstPlanckProblem(
+            dom, [Species("Na+", 1, 1.33e-9, c0), Species("Cl-", -1, 2.03e-9, c0)], **options
+        )
+        p.set_potential("left", phi0)
+        p.set_potential("right", 0.0)
+        for s in ("Na+", "Cl-"):
+            p.set_concentration(s, "right", c0)
+        return p
+
+    limited = problem(petsc_options={"snes_max_it": 6})
+    with pytest.raises(ConvergenceError, match="DIVERGED_MAX_IT"):
+        limited.solve(continuation=False)
+    res = limited.solve()
+    assert len(res.continuation) > 2 and res.continuation[-1][0] == 1.0
+    assert all(its <= 6 for _, its in res.continuation)
+    reference = problem()
+    assert reference.solve().iterations > 6
+    a, b = limited.sample_1d(), reference.sample_1d()
+    assert np.allclose(a["phi"], b["phi"], rtol=1e-6, atol=1e-9 * phi0)
+    assert np.allclose(a["Cl-"], b["Cl-"], rtol=1e-5)
+    phi_gc = analytic.gouy_chapman(a["x"], phi0, c0)[0]
+    assert np.max(np.abs(a["phi"] - phi_gc)) < 1e-4 * phi0
