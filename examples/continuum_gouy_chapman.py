@@ -13,7 +13,7 @@
 # φ(x) = 4 V_T artanh[tanh(φ0 / 4V_T) e^{−x/λ_D}], c± = c0 e^{∓φ/V_T},
 # and its wall charge with the Grahame equation.
 #
-# Run: `python examples/continuum_gouy_chapman.py OUTPUT_DIR` (about 5 s, mostly imports;
+# Run: `python examples/continuum_gouy_chapman.py OUTPUT_DIR` (about 3 s, mostly imports;
 # also under `mpiexec -n 2`). Writes `gouy_chapman.png` (profiles and errors),
 # `gouy_chapman_4kT.bp` (VTX, open in ParaView) and `gouy_chapman_4kT_profiles.png` to
 # OUTPUT_DIR.

@@ -20,7 +20,7 @@
 # the half pit) gives the current within 9 % of the mesh-converged value (2 % with
 # `--cells 16`, see benchmarks/results/continuum.md).
 #
-# Run: `python examples/corrosion_pit_2d.py OUTPUT_DIR` (about 10 s; also under
+# Run: `python examples/corrosion_pit_2d.py OUTPUT_DIR` (about 4 s; also under
 # `mpiexec -n 2`). Writes `polarisation.png`, `pit_fields.png` and `pit.bp` (VTX: c in
 # mol/m³ and φ in V, open in ParaView) to OUTPUT_DIR.
 
