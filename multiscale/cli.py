@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -12,13 +13,27 @@ def _parser() -> argparse.ArgumentParser:
         description="QM/ML force mixing, ML-MD of interfaces, and Nernst-Planck continuum.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the built-in demonstration case")
-    demo.add_argument(
-        "--out", type=Path, default=Path("demo_output"), help="output folder (default: %(default)s)"
+    demo = sub.add_parser(
+        "demo", help="run the built-in demonstration (NaCl(aq) at Cu(111), all four stages)"
     )
-    demo.add_argument("--steps", type=int, default=12, help="MD steps (default: %(default)s)")
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo_output"), help="run directory (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--quick", action="store_true", help="a seconds-long version (tiny steps; for tests)"
+    )
     run = sub.add_parser("run", help="run a pipeline from a TOML configuration")
-    run.add_argument("config", type=Path)
+    run.add_argument("config", type=Path, help="TOML configuration (see docs/pipeline.md)")
+    run.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: runs/<config name>)"
+    )
+    run.add_argument(
+        "--stages",
+        nargs="+",
+        default=None,
+        choices=["qmml", "md", "extract", "continuum"],
+        help="stages to run (default: run.stages of the configuration)",
+    )
     return parser
 
 
@@ -28,11 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, n_steps=args.steps)
+        run_demo(args.out, quick=args.quick)
         return 0
-    if args.command == "run":
-        raise SystemExit(
-            "multiscale run: the configuration-driven pipeline (qmml, md, extract, continuum "
-            "stages) is not built yet; see the issue tracker. `multiscale demo` runs what exists."
-        )
-    return 2
+    from .pipeline import Pipeline
+
+    try:
+        pipe = Pipeline(args.config, args.out or Path("runs") / args.config.stem)
+    except ValueError as err:  # configuration errors: one readable line, no traceback
+        print(f"multiscale run: {err}", file=sys.stderr)
+        return 2
+    pipe.run(stages=args.stages)
+    print(f"multiscale run: wrote {pipe.report}")
+    return 0

@@ -1,22 +1,21 @@
-"""The built-in demonstration case run by ``multiscale demo`` / ``make demo``.
+"""The built-in demonstration run by ``multiscale demo`` / ``make demo``.
 
-What exists so far is the QM engine, so the demo is a short Born–Oppenheimer MD of a water
-trimer with PBE/def2-SVP (PySCF), showing energy conservation and the SCF cycles saved by
-density extrapolation. The full pipeline (force mixing → ML-MD → extraction →
-Nernst–Planck) replaces it as those stages land.
+It runs the pipeline (:mod:`multiscale.pipeline`) on the shipped configuration
+``multiscale/pipeline/configs/demo.toml`` (``demo_quick.toml`` with ``--quick``): aqueous NaCl
+at a Cu(111) surface, from QM/ML force mixing around a Na+ ion through ML-MD of the interface
+and the extraction of c(z), D(z), φ(z) to Nernst–Planck solves in 1D and in a corrosion pit.
+The configuration is copied to the run directory as ``config.toml``; the results are summarised
+in ``report.md`` there.
 """
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def water_trimer():
-    """A cyclic water trimer (Å), non-periodic."""
+    """A cyclic water trimer (Å), non-periodic (a small test system for the DFT engine)."""
     from ase import Atoms
 
     return Atoms(
@@ -35,123 +34,39 @@ def water_trimer():
     )
 
 
-def run_demo(out: Path, n_steps: int = 12, seed: int = 7) -> dict:
-    """Run the demo and write its results to ``out``.
+def run_demo(out: str | Path = "demo_output", quick: bool = False, comm=None):
+    """Run the demonstration pipeline into ``out``.
 
     Parameters
     ----------
-    out : pathlib.Path
-        Output folder (created if needed).
-    n_steps : int
-        Number of velocity-Verlet steps (0.5 fs each).
-    seed : int
-        Seed of the initial Maxwell–Boltzmann velocities (300 K).
+    out : str or Path
+        Run directory (created if needed); rerunning reuses the stages already done.
+    quick : bool
+        Run ``demo_quick.toml`` (tiny step counts, seconds to a minute) instead of
+        ``demo.toml`` (minutes).
+    comm : mpi4py communicator, optional
+        See :meth:`multiscale.pipeline.Pipeline.run`.
 
     Returns
     -------
-    dict
-        Key numbers of the run (also written to ``out/report.md``).
+    multiscale.pipeline.Pipeline
+        The finished pipeline (``.results``, ``.report``).
     """
-    if n_steps < 2:
-        raise ValueError(f"the demo needs at least 2 MD steps, got {n_steps}")
-    import matplotlib
+    import tomllib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from ase.io.trajectory import Trajectory
-    from ase.md.velocitydistribution import Stationary, thermalize_momenta
-    from ase.md.verlet import VelocityVerlet
-    from ase.units import fs
-    from tqdm import tqdm
+    from .pipeline import Pipeline, builtin_config
 
-    from coupling import PySCFCalculator
-
-    out.mkdir(parents=True, exist_ok=True)
-    atoms = water_trimer()
-    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(seed))
-    Stationary(atoms)
-    atoms.calc = PySCFCalculator(xc="pbe", basis="def2-svp", conv_tol=1e-9)
-    dyn = VelocityVerlet(atoms, timestep=0.5 * fs)
-    traj = Trajectory(out / "trajectory.traj", "w", atoms)
-    rows: list[dict] = []
-    bar = tqdm(total=n_steps + 1, desc="PBE/def2-SVP MD of (H2O)3", unit="step")
-    t_start = time.perf_counter()
-
-    def record() -> None:
-        res = atoms.calc.results
-        epot = atoms.get_potential_energy()
-        ekin = atoms.get_kinetic_energy()
-        rows.append(
-            {
-                "step": dyn.nsteps,
-                "time_fs": dyn.nsteps * 0.5,
-                "epot_eV": epot,
-                "ekin_eV": ekin,
-                "etot_eV": epot + ekin,
-                "scf_cycles": res["scf_cycles"],
-                "guess": res["guess"],
-                "scf_s": res["timings"]["scf"],
-            }
-        )
-        traj.write(atoms)
-        bar.update(1)
-
-    dyn.attach(record, interval=1)
-    dyn.run(n_steps)
-    bar.close()
-    traj.close()
-    wall = time.perf_counter() - t_start
-
-    with open(out / "md_log.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-    t = np.array([r["time_fs"] for r in rows])
-    etot = np.array([r["etot_eV"] for r in rows])
-    cycles = np.array([r["scf_cycles"] for r in rows])
-    drift = (etot - etot[0]) * 1000.0
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-    ax1.plot(t, drift, "o-")
-    ax1.set_ylabel("E_tot − E_tot(0) (meV)")
-    ax1.set_title("Water trimer, PBE/def2-SVP, NVE, dt = 0.5 fs")
-    ax2.bar(t, cycles, width=0.35)
-    ax2.set_ylabel("SCF cycles")
-    ax2.set_xlabel("time (fs)")
-    fig.tight_layout()
-    fig.savefig(out / "scf_md.png", dpi=120)
-    plt.close(fig)
-
-    summary = {
-        "n_steps": n_steps,
-        "wall_s": wall,
-        "max_abs_energy_drift_meV": float(np.abs(drift).max()),
-        "scf_cycles_first_step": int(cycles[0]),
-        "mean_scf_cycles_after_first": float(cycles[1:].mean()),
-    }
-    report = [
-        "# multiscale demo (foundation stage)",
-        "",
-        "Born–Oppenheimer MD of a water trimer with PBE/def2-SVP (PySCF) and velocity",
-        "Verlet, 0.5 fs steps, initial velocities from a 300 K Maxwell–Boltzmann distribution",
-        f"(seed {seed}). The SCF of each step starts from an ASPC-extrapolated density.",
-        "",
-        "| quantity | value |",
-        "|---|---|",
-        f"| MD steps | {n_steps} |",
-        f"| wall time | {wall:.1f} s |",
-        f"| max total-energy deviation | {summary['max_abs_energy_drift_meV']:.3f} meV |",
-        f"| SCF cycles, first step (atomic guess) | {summary['scf_cycles_first_step']} |",
-        f"| SCF cycles per later step (mean) | {summary['mean_scf_cycles_after_first']:.2f} |",
-        "",
-        "![energy and SCF cycles](scf_md.png)",
-        "",
-        "Files: `trajectory.traj` (ASE trajectory), `md_log.csv` (per-step energies, eV).",
-        "The full pipeline (QM/ML force mixing, ML-MD of an interface, extraction,",
-        "Nernst–Planck) is not built yet; this demo grows with it.",
-    ]
-    (out / "report.md").write_text("\n".join(report) + "\n")
-    print(f"demo: wrote {out}/report.md, scf_md.png, md_log.csv, trajectory.traj")
-    for key, value in summary.items():
-        print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
-    return summary
+    out = Path(out)
+    text = builtin_config("demo_quick" if quick else "demo")
+    pipe = Pipeline(tomllib.loads(text), out)
+    rank = comm.rank if comm is not None else 0
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.toml").write_text(text)
+    t0 = time.perf_counter()
+    pipe.run(comm=comm)
+    if rank == 0:
+        print(f"demo: {time.perf_counter() - t0:.0f} s; report: {pipe.report}")
+        for stage, res in pipe.results.items():
+            print(f"  {stage}: {res.get('stage_wall_s', float('nan')):.1f} s")
+    return pipe

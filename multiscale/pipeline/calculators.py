@@ -5,7 +5,7 @@ A calculator spec is a table with a ``model`` key and keyword arguments:
 * ``{model = "default:NAME"}``: a shipped MLIP, :func:`multiscale.mlip.load_default_model`.
 * ``{model = "chgnet"}``: the CHGNet universal potential (weights in its wheel).
 * ``{model = "pyscf", xc = "pbe", basis = "sto-3g", ...}``: :class:`coupling.PySCFCalculator`
-  whose total charge follows the formal charges (``initial_charges``) of the atoms it gets, so
+  whose total charge is the sum of the formal charges of the free ions it gets, so
   that a QM cluster that gains or loses an ion keeps the right number of electrons.
 * ``{model = "package.module:Class", ...}``: any importable ASE calculator class (or factory
   function) called with the other keys as keyword arguments, e.g.
@@ -27,18 +27,24 @@ __all__ = ["describe_calculator", "make_calculator"]
 log = logging.getLogger("multiscale.pipeline")
 
 
+#: formal charges (e) of monatomic ions, which the QM cluster's total charge is summed from
+FORMAL_CHARGES = {"Li": 1, "Na": 1, "K": 1, "Rb": 1, "Cs": 1, "Mg": 2, "Ca": 2, "Sr": 2,
+                  "Ba": 2, "F": -1, "Cl": -1, "Br": -1, "I": -1}  # fmt: skip
+
+
 def _charge_following_pyscf(**kwargs: Any):
     from coupling import PySCFCalculator
 
     class ChargeFollowingPySCF(PySCFCalculator):
-        """PySCFCalculator whose charge is the sum of the atoms' formal charges."""
+        """PySCFCalculator whose charge is the sum of the formal charges of the ions
+        (:data:`FORMAL_CHARGES`) in the cluster it gets."""
 
         def calculate(self, atoms=None, properties=("energy", "forces"), system_changes=None):
             from ase.calculators.calculator import all_changes
 
             q = 0
             if atoms is not None:
-                q = round(float(atoms.get_initial_charges().sum()))
+                q = sum(FORMAL_CHARGES.get(s, 0) for s in atoms.get_chemical_symbols())
             if q != self.parameters["charge"]:
                 self.set(charge=q)
             super().calculate(atoms, properties, system_changes or all_changes)

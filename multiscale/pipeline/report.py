@@ -92,6 +92,8 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
             f"{_f(s['max_c_mol_per_L'], '.3g')} | {_f(s['D_middle_1e-9_m2_per_s'], '.3g')} ± "
             f"{_f(s['D_middle_err_1e-9_m2_per_s'], '.2g')} |"
         )
+    for name, why in r.get("dropped_species", {}).items():
+        out += ["", f"**{name} was left out**: {why}"]
     if "potential_drop_V" in r:
         out += ["", f"Potential drop across the range: {_f(r['potential_drop_V'], '.3g')} V."]
     out.append("")

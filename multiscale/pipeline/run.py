@@ -161,8 +161,8 @@ class Pipeline:
         comm : mpi4py communicator, optional
             Communicator of all ranks running the pipeline. Serial stages run on its rank 0
             while the others wait; the continuum stage runs on all ranks; files are written
-            by rank 0. None: serial (no MPI needed unless the continuum stage runs, which
-            then uses ``MPI.COMM_WORLD``).
+            by rank 0. None: ``MPI.COMM_WORLD`` (so that ``mpiexec -n N multiscale run`` works;
+            a plain serial run is a world of one rank).
 
         Returns
         -------
@@ -170,10 +170,14 @@ class Pipeline:
             ``{stage: summary}`` (also :attr:`results`).
         """
         selected = self._select(stages)
-        if comm is None and "continuum" in selected:
-            from .continuum_adapter import world
+        if comm is None:
+            try:
+                from .continuum_adapter import world
 
-            comm = world()
+                comm = world()
+            except ImportError:  # no mpi4py: serial stages only
+                if "continuum" in selected:
+                    raise
         rank = comm.rank if comm is not None else 0
         handler = self._setup_logging() if rank == 0 else None
         self.recomputed = []

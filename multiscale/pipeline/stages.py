@@ -283,13 +283,34 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
     species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
     charges = {**cfg["ion_charges"], md_metal(frames[0]): 0.0}
-    profile = extract_transport_profile(
-        frames, species, timestep=md["frame_interval_fs"], temperature=md["temperature_K"],
-        bin_width=cfg["bin_width_A"], z_range=z_range, lags=tuple(cfg["lags"]),
-        n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=charges,
-        water_model=cfg["water_model"], boundary="open", progress=progress,
-        provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
-    )  # fmt: skip
+    dropped: dict[str, str] = {}
+    while True:
+        if not species:
+            raise ValueError(
+                "extract: no species has enough samples in every bin "
+                f"({dropped}); run a longer md stage, use wider extract.bin_width_A or a larger "
+                "extract.z_margin_A"
+            )
+        try:
+            profile = extract_transport_profile(
+                frames, species, timestep=md["frame_interval_fs"],
+                temperature=md["temperature_K"], bin_width=cfg["bin_width_A"], z_range=z_range,
+                lags=tuple(cfg["lags"]), n_blocks=cfg["n_blocks"], parallel=cfg["parallel"],
+                charges=charges, water_model=cfg["water_model"], boundary="open",
+                progress=progress,
+                provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
+            )  # fmt: skip
+            break
+        except ValueError as err:
+            # a species that did not visit every bin is left out (and reported), not fatal
+            msg = str(err)
+            culprits = [n for n in species if f"{n} " in msg or f"'{n}'" in msg]
+            if not culprits:
+                raise
+            for n in culprits:
+                log.warning("extract: %s left out: %s", n, msg)
+                dropped[n] = msg
+                species.pop(n)
     profile.write(out / "profile.h5")
     fig = plot_transport_profile(profile, out / "profile.png")
     _plt().close(fig)
@@ -297,6 +318,7 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         "n_frames": len(frames),
         "z_range_A": list(z_range),
         "n_bins": int(profile.z.size),
+        "dropped_species": dropped,
         "species": {},
         "wall_s": 0.0,
     }
