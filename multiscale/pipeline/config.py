@@ -306,6 +306,10 @@ def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """
     if isinstance(source, Mapping):
         return validate_config(source)
+    if not isinstance(source, str | Path):
+        raise TypeError(
+            f"config must be a mapping of tables or a TOML file path, got {type(source).__name__}"
+        )
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"configuration file {path} does not exist")
