@@ -1,40 +1,51 @@
-"""The command line and the demo: it runs end to end and reports numbers from the run."""
+"""The command line and the demo: ``multiscale demo --quick`` runs all four stages and writes a
+report whose plots all exist and whose numbers come from the run."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-import pytest
-
 from multiscale.cli import main
+from multiscale.pipeline import builtin_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_writes_report_plot_and_log(tmp_path):
+def test_quick_demo_writes_the_report_with_every_plot(tmp_path):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "2"]) == 0
-    for name in ("report.md", "scf_md.png", "md_log.csv", "trajectory.traj"):
-        assert (out / name).stat().st_size > 0
-    rows = (out / "md_log.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3  # header + steps 0, 1, 2
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
-    assert "| MD steps | 2 |" in report
-    # total energy is conserved to better than 10 meV over 1 fs of NVE
-    import csv
-
-    etot = [float(r["etot_eV"]) for r in csv.DictReader(open(out / "md_log.csv"))]
-    assert max(etot) - min(etot) < 0.01
-
-
-def test_demo_refuses_too_few_steps(tmp_path):
-    from multiscale.demo import run_demo
-
-    with pytest.raises(ValueError, match="at least 2 MD steps"):
-        run_demo(tmp_path, n_steps=1)
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    expected = {
+        "qmml/continuity_drag.png",
+        "qmml/qmml_md.png",
+        "md/thermo.png",
+        "extract/profile.png",
+        "continuum/np_1d.png",
+        "continuum/pit.png",
+    }
+    assert set(images) == expected
+    for img in images:
+        assert (out / img).stat().st_size > 1000, img
+    assert (out / "extract" / "profile.h5").stat().st_size > 0
+    assert (out / "continuum" / "pit.bp").is_dir()
+    # the shipped configuration is copied to the run directory
+    assert tomllib.loads((out / "config.toml").read_text()) == tomllib.loads(
+        builtin_config("demo_quick")
+    )
+    # the report's numbers are the run's
+    md = json.loads((out / "md" / "summary.json").read_text())
+    assert f"| steps × time step | {md['steps']} × " in report
+    pit = json.loads((out / "continuum" / "summary.json").read_text())["pit"]
+    assert f"{pit['electrode_current_A_per_m']:.4g} A/m" in report
+    # the dissolved metal leaves through the bulk boundary at the rate Faraday's law gives
+    assert abs(pit["faraday_balance"] - 1.0) < 1e-3
 
 
 def test_module_entry_point_shows_help():
