@@ -16,7 +16,7 @@ from multiscale.pipeline import Pipeline
 
 LJ = {"model": "ase.calculators.lj:LennardJones", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
 config = {
-    "run": {"name": "API example", "seed": 0, "progress": False},
+    "run": {"name": "API example", "seed": 3, "progress": False},
     "md": {
         "size": [2, 2],
         "layers": 3,
