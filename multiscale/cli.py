@@ -53,5 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"multiscale run: {err}", file=sys.stderr)
         return 2
     pipe.run(stages=args.stages)
-    print(f"multiscale run: wrote {pipe.report}")
+    if pipe.rank == 0:
+        print(f"multiscale run: wrote {pipe.report}")
     return 0

@@ -71,6 +71,7 @@ class Pipeline:
         self.recomputed: list[str] = []
         self.report: Path | None = None
         self._hashes: dict[str, str] = {}
+        self.rank = 0  #: rank of this process in the communicator of the last run
 
     # ------------------------------------------------------------------ hashing / markers
     def stage_hash(self, stage: str) -> str:
@@ -179,6 +180,7 @@ class Pipeline:
                 if "continuum" in selected:
                     raise
         rank = comm.rank if comm is not None else 0
+        self.rank = rank
         handler = self._setup_logging() if rank == 0 else None
         self.recomputed = []
         try:
@@ -254,6 +256,8 @@ class Pipeline:
             summary = self._compute(stage, out, comm)
         summary = _jsonable(summary)
         summary["stage_wall_s"] = time.perf_counter() - t0
+        if comm is not None:
+            summary = comm.bcast(summary, root=0)  # identical on all ranks (wall times differ)
         self.results[stage] = summary
         self.recomputed.append(stage)
         if rank == 0:

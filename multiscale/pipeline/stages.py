@@ -41,6 +41,7 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
     from ase.io import Trajectory
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from ase.parallel import DummyMPI
     from ase.units import fs
     from tqdm.auto import tqdm
 
@@ -127,16 +128,18 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
     # force-mixing Langevin MD
     t2 = time.perf_counter()
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
-    thermalize_momenta(atoms, temperature_K=cfg["temperature_K"], rng=rng)
+    # this stage runs on one rank: ASE's default communicator (world) must not be used
+    serial = DummyMPI()
+    thermalize_momenta(atoms, temperature_K=cfg["temperature_K"], rng=rng, comm=serial)
     Stationary(atoms)
     dyn = Langevin(
         atoms, cfg["timestep_fs"] * fs, temperature_K=cfg["temperature_K"],
-        friction=cfg["friction_per_fs"] / fs, fixcm=False, rng=rng,
+        friction=cfg["friction_per_fs"] / fs, fixcm=False, rng=rng, comm=serial,
     )  # fmt: skip
     monitor_path = out / "continuity_monitor.csv"
     monitor_path.unlink(missing_ok=True)
     monitor = ForceContinuityMonitor(atoms, monitor_path)
-    traj = Trajectory(out / "trajectory.traj", "w", atoms)
+    traj = Trajectory(out / "trajectory.traj", "w", atoms, master=True)
     rows: list[dict] = []
     bar = tqdm(total=cfg["steps"], desc="QM/ML force mixing", unit="step", disable=not progress)
 
@@ -273,7 +276,8 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     from multiscale.extract import extract_transport_profile, plot_transport_profile
 
     t0 = time.perf_counter()
-    frames = read(md_dir / "trajectory.traj", index=f"{cfg['discard_frames']}:")
+    # parallel=False: this runs on rank 0 only (ASE would otherwise broadcast to all ranks)
+    frames = read(md_dir / "trajectory.traj", index=f"{cfg['discard_frames']}:", parallel=False)
     if len(frames) < 2 * max(cfg["lags"]):
         raise ValueError(
             f"extract: {len(frames)} frames after discard_frames={cfg['discard_frames']} are too "

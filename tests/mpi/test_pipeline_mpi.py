@@ -66,3 +66,31 @@ def test_continuum_stage_parallel_equals_serial(tmp_path_factory, comm):
         assert (base / "parallel" / "report.md").read_text().count("## 4. Nernst–Planck") == 1
         for name in ("np_1d.png", "pit.png"):
             assert (base / "parallel" / "continuum" / name).stat().st_size > 0
+
+
+def test_all_stages_on_two_ranks(tmp_path_factory, comm):
+    """Serial stages run on rank 0 only (no stray collective calls of ASE's default world
+    communicator), then the continuum stage on all ranks."""
+    base = Path(comm.bcast(str(tmp_path_factory.mktemp("all")) if comm.rank == 0 else None))
+    lj = {"model": "ase.calculators.lj:LennardJones", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+    cfg = {
+        "run": {"progress": False, "seed": 3},
+        "qmml": {"n_water": 40, "concentration_mol_per_L": 1.4, "steps": 2, "drag_steps": 2,
+                 "qm": dict(lj, epsilon=0.02), "ml": lj},
+        "md": {"size": [2, 2], "layers": 3, "water_thickness_A": 8.0,
+               "concentration_mol_per_L": 0.0, "steps": 60, "traj_interval": 2,
+               "calculator": lj},
+        "extract": {"species": {"O": {"selection": "O", "charge": 0}}, "lags": [1, 2],
+                    "n_blocks": 3, "parallel": False},
+        "continuum": {"cells_1d": 30, "cells_across_pit": 3},
+    }  # fmt: skip
+    pipe = Pipeline(cfg, base / "run")
+    res = pipe.run(comm=comm)
+    assert pipe.recomputed == ["qmml", "md", "extract", "continuum"]
+    # every rank holds rank 0's summaries
+    gathered = comm.allgather(json.dumps(res, sort_keys=True))
+    assert gathered[0] == gathered[-1]
+    frames = res["md"]["steps"] // cfg["md"]["traj_interval"] + 1
+    assert res["extract"]["n_frames"] == frames
+    if comm.rank == 0:
+        assert (base / "run" / "pipeline.log").read_text().count("md: fresh run") == 1
