@@ -1,12 +1,29 @@
-"""MLIP layer: committees of ASE calculators with force uncertainty, and restartable labelling.
+"""MLIP layer: small MACE models trained on the project's own PySCF labels, committees with
+force uncertainty, shipped default models, restartable labelling, active learning and CHGNet.
 
-Status: partial (see docs/mlip.md). Implemented: :class:`CommitteeCalculator`,
-:func:`chgnet_calculator` and :func:`label_configurations`. Not yet implemented: MACE training,
-active learning and the shipped default model.
+Public names: :func:`train_mace`, :func:`mace_calculator`, :func:`mace_committee_trainer`,
+:func:`load_default_model`, :class:`CommitteeCalculator`, :func:`chgnet_calculator`,
+:func:`label_configurations`, :func:`run_active_learning`, :func:`carve_cluster`.
 """
 
+from multiscale.mlip.active_learning import run_active_learning
+from multiscale.mlip.carve import carve_cluster
 from multiscale.mlip.chgnet_adapter import chgnet_calculator
 from multiscale.mlip.committee import CommitteeCalculator
+from multiscale.mlip.default_models import DEFAULT_MODELS, load_default_model
 from multiscale.mlip.labels import label_configurations
+from multiscale.mlip.train import mace_calculator, mace_committee_trainer, split_frames, train_mace
 
-__all__ = ["CommitteeCalculator", "chgnet_calculator", "label_configurations"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "CommitteeCalculator",
+    "carve_cluster",
+    "chgnet_calculator",
+    "label_configurations",
+    "load_default_model",
+    "mace_calculator",
+    "mace_committee_trainer",
+    "run_active_learning",
+    "split_frames",
+    "train_mace",
+]

@@ -14,6 +14,7 @@ Usage (each stage is restartable; labels are appended one configuration at a tim
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -130,21 +131,98 @@ def label_interface(
     label_configurations(rattled, lambda _a: calc, out / "cu_water_nacl_rattle.extxyz", provenance)
 
 
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+#: Training settings of the shipped models (see models/MODEL_CARD.md).
+TRAIN_SETTINGS = {
+    "water-nacl": dict(
+        r_max=4.5,
+        hidden_irreps="16x0e",
+        num_interactions=2,
+        max_num_epochs=60,
+        batch_size=8,
+        lr=0.01,
+    ),
+    "cu-water-nacl": dict(
+        r_max=4.5,
+        hidden_irreps="16x0e",
+        num_interactions=2,
+        max_num_epochs=8,
+        batch_size=4,
+        lr=0.01,
+    ),
+}
+
+
+def _force_errors(model: Path, frames) -> dict[str, float]:
+    from multiscale.mlip.train import mace_calculator
+
+    calc = mace_calculator(model)
+    df, de = [], []
+    for ref in frames:
+        a = ref.copy()
+        a.calc = calc
+        df.append((a.get_forces() - ref.get_forces()).ravel())
+        de.append((a.get_potential_energy() - ref.get_potential_energy()) / len(a))
+    df, de = np.concatenate(df), np.asarray(de)
+    return {
+        "force_mae_meV_A": float(1000 * np.abs(df).mean()),
+        "force_rmse_meV_A": float(1000 * np.sqrt((df**2).mean())),
+        "energy_mae_meV_atom": float(1000 * np.abs(de).mean()),
+        "n_test": len(frames),
+    }
+
+
+def train_shipped(out: Path, name: str, members: tuple[int, ...]) -> None:
+    """Train committee members ``members`` (seeds) of model ``name`` and copy them to models/."""
+    import json
+
+    import ase.io
+
+    from multiscale.mlip.train import split_frames, train_mace
+
+    if name == "water-nacl":
+        frames = ase.io.read(out / "water_nacl.extxyz", index=":", format="extxyz")
+    else:
+        frames = ase.io.read(out / "cu_water_nacl_md.extxyz", index=":", format="extxyz")
+        frames += ase.io.read(out / "cu_water_nacl_rattle.extxyz", index=":", format="extxyz")
+    split = split_frames(len(frames), 0.1, 0.1, seed=0)
+    (out / f"{name}_split.json").write_text(json.dumps(split))
+    ase.io.write(out / f"{name}_test.extxyz", [frames[i] for i in split["test"]])
+    MODELS_DIR.mkdir(exist_ok=True)
+    for seed in members:
+        model = train_mace(
+            [frames[i] for i in split["train"]],
+            [frames[i] for i in split["valid"]],
+            out / f"{name}-{seed}",
+            name=f"{name}-{seed}",
+            seed=seed,
+            **TRAIN_SETTINGS[name],
+        )
+        errors = _force_errors(model, [frames[i] for i in split["test"]])
+        errors["n_train"], errors["n_valid"] = len(split["train"]), len(split["valid"])
+        (out / f"{name}-{seed}_test_errors.json").write_text(json.dumps(errors, indent=1))
+        print(name, seed, errors, flush=True)
+        shutil.copy(model, MODELS_DIR / f"{name}-{seed}.model")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m multiscale.mlip.build_default")
-    parser.add_argument(
-        "stage", choices=["label-water", "label-interface", "train", "train-interface"]
-    )
+    parser.add_argument("stage", choices=["label-water", "label-interface", "train"])
     parser.add_argument("--out", type=Path, default=Path("mlip_build"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--name", default="water-nacl", choices=sorted(TRAIN_SETTINGS))
+    parser.add_argument("--members", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage == "label-water":
         label_water(args.out, seed=args.seed, scale=args.scale)
     elif args.stage == "label-interface":
         label_interface(args.out, seed=args.seed)
+    elif args.stage == "train":
+        train_shipped(args.out, args.name, tuple(args.members))
     else:
         raise SystemExit(f"stage {args.stage} not implemented yet")
     return 0

@@ -247,3 +247,56 @@ def mace_calculator(model_path: str | os.PathLike, num_threads: int | None = Non
         torch.set_num_threads(max(1, int(num_threads)))
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         return MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
+
+
+def mace_committee_trainer(
+    work_dir: str | os.PathLike,
+    n_members: int = 3,
+    valid_fraction: float = 0.1,
+    **train_kwargs,
+):
+    """A ``make_committee(labels)`` callable for :func:`run_active_learning` built on MACE.
+
+    Each call splits the labels (seed 0), trains ``n_members`` models with seeds
+    ``0 .. n_members - 1`` by :func:`train_mace` in ``work_dir/round<k>/`` and returns their
+    :class:`~multiscale.mlip.CommitteeCalculator`.
+
+    Parameters
+    ----------
+    work_dir : path-like
+        Directory for the training rounds.
+    n_members : int
+        Committee size (≥ 2).
+    valid_fraction : float
+        Fraction of the labels used for validation.
+    **train_kwargs
+        Passed to :func:`train_mace` (architecture, epochs, ...).
+
+    Returns
+    -------
+    callable
+        ``make_committee(labels: list[ase.Atoms]) -> CommitteeCalculator``.
+    """
+    from multiscale.mlip.committee import CommitteeCalculator
+
+    if n_members < 2:
+        raise ValueError(f"a committee needs n_members >= 2, got {n_members}")
+    state = {"round": 0}
+
+    def make_committee(labels: Sequence[Atoms]) -> CommitteeCalculator:
+        labels = list(labels)
+        n_valid = max(1, round(valid_fraction * len(labels)))
+        perm = np.random.default_rng(0).permutation(len(labels))
+        valid = [labels[i] for i in perm[:n_valid]]
+        train = [labels[i] for i in perm[n_valid:]] or valid
+        root = Path(work_dir) / f"round{state['round']}"
+        state["round"] += 1
+        members = [
+            mace_calculator(
+                train_mace(train, valid, root / f"m{s}", f"m{s}", seed=s, **train_kwargs)
+            )
+            for s in range(n_members)
+        ]
+        return CommitteeCalculator(members)
+
+    return make_committee
