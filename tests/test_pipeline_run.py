@@ -182,3 +182,17 @@ def test_killed_run_resumes_from_the_md_checkpoint(tmp_path):
     assert len(a) == len(b) == 1500 // 5 + 1
     np.testing.assert_array_equal(a[-1].positions, b[-1].positions)
     assert (killed / "md" / "thermo.dat").read_text() == (clean / "md" / "thermo.dat").read_text()
+
+
+def test_species_that_never_visits_the_film_is_left_out_and_reported(tmp_path):
+    species = {"O": {"selection": "O", "charge": 0}, "Cu": {"selection": "Cu", "charge": 0}}
+    cfg = tiny(extract__species=species)
+    del cfg["continuum"]
+    p = Pipeline(cfg, tmp_path / "r")
+    res = p.run()["extract"]
+    # the slab atoms never enter the water film: Cu is dropped, O is kept
+    assert list(res["species"]) == ["O"]
+    assert (
+        "never visited" in res["dropped_species"]["Cu"] or "empty" in res["dropped_species"]["Cu"]
+    )
+    assert "**Cu was left out**" in p.report.read_text()

@@ -288,6 +288,16 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
     charges = {**cfg["ion_charges"], md_metal(frames[0]): 0.0}
     dropped: dict[str, str] = {}
+
+    def extract(sp: dict):
+        return extract_transport_profile(
+            frames, sp, timestep=md["frame_interval_fs"], temperature=md["temperature_K"],
+            bin_width=cfg["bin_width_A"], z_range=z_range, lags=tuple(cfg["lags"]),
+            n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=charges,
+            water_model=cfg["water_model"], boundary="open", progress=progress,
+            provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
+        )  # fmt: skip
+
     while True:
         if not species:
             raise ValueError(
@@ -296,24 +306,23 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
                 "extract.z_margin_A"
             )
         try:
-            profile = extract_transport_profile(
-                frames, species, timestep=md["frame_interval_fs"],
-                temperature=md["temperature_K"], bin_width=cfg["bin_width_A"], z_range=z_range,
-                lags=tuple(cfg["lags"]), n_blocks=cfg["n_blocks"], parallel=cfg["parallel"],
-                charges=charges, water_model=cfg["water_model"], boundary="open",
-                progress=progress,
-                provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
-            )  # fmt: skip
+            profile = extract(species)
             break
         except ValueError as err:
             # a species that did not visit every bin is left out (and reported), not fatal
             msg = str(err)
-            culprits = [n for n in species if f"{n} " in msg or f"'{n}'" in msg]
+            culprits = {n: msg for n in species if f"{n} " in msg or f"'{n}'" in msg}
+            if not culprits and len(species) > 1:  # the message names no species: try each
+                for n in list(species):
+                    try:
+                        extract({n: species[n]})
+                    except ValueError as e:
+                        culprits[n] = str(e)
             if not culprits:
                 raise
-            for n in culprits:
-                log.warning("extract: %s left out: %s", n, msg)
-                dropped[n] = msg
+            for n, why in culprits.items():
+                log.warning("extract: %s left out: %s", n, why)
+                dropped[n] = why
                 species.pop(n)
     profile.write(out / "profile.h5")
     fig = plot_transport_profile(profile, out / "profile.png")
