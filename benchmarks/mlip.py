@@ -101,7 +101,8 @@ def md_stability(n_steps: int = 2000, dt_fs: float = 0.5) -> dict:
         friction=0.01 / units.fs,
         rng=np.random.default_rng(2),
     )
-    log = {"max_force": 0.0, "min_dist": 9.0, "temps": []}
+    log = {"max_force": 0.0, "min_dist": 9.0, "pair": "", "temps": []}
+    sym = atoms.get_chemical_symbols()
     ncu = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Cu"]
 
     def watch():
@@ -109,7 +110,9 @@ def md_stability(n_steps: int = 2000, dt_fs: float = 0.5) -> dict:
         d = atoms.get_all_distances(mic=True)
         np.fill_diagonal(d, 9.0)
         log["max_force"] = max(log["max_force"], float(f))
-        log["min_dist"] = min(log["min_dist"], float(d.min()))
+        if d.min() < log["min_dist"]:
+            i, j = np.unravel_index(np.argmin(d), d.shape)
+            log["min_dist"], log["pair"] = float(d.min()), f"{sym[i]}-{sym[j]}"
         log["temps"].append(float(atoms.get_temperature()))
 
     dyn.attach(watch, interval=50)
@@ -124,6 +127,7 @@ def md_stability(n_steps: int = 2000, dt_fs: float = 0.5) -> dict:
         "dt_fs": dt_fs,
         "max_force": log["max_force"],
         "min_dist": log["min_dist"],
+        "pair": log["pair"],
         "t_mean": float(temps.mean()),
         "t_std": float(temps.std()),
         "ms_per_step": 1e3 * wall / n_steps,
@@ -185,7 +189,8 @@ def main(md_steps: int = 2000) -> None:
             "",
             f"Cu(111)/NaCl(aq), {r['atoms']} atoms ({r['n_cu']} Cu), 300 K, {r['dt_fs']} fs, "
             f"friction 0.01/fs, {r['steps']} steps: finite={r['finite']}, "
-            f"max |F| = {r['max_force']:.2f} eV/Å, min distance = {r['min_dist']:.2f} Å, "
+            f"max |F| = {r['max_force']:.2f} eV/Å, "
+            f"min distance = {r['min_dist']:.2f} Å ({r['pair']}), "
             f"T (second half) = {r['t_mean']:.0f} ± {r['t_std']:.0f} K, "
             f"{r['ms_per_step']:.0f} ms/step.",
         ]
@@ -197,4 +202,7 @@ def main(md_steps: int = 2000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    if "--md-only" in sys.argv:
+        print(md_stability(int(sys.argv[1])))
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
