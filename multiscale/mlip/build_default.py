@@ -147,9 +147,10 @@ TRAIN_SETTINGS = {
         r_max=4.5,
         hidden_irreps="16x0e",
         num_interactions=2,
-        max_num_epochs=8,
+        max_num_epochs=10,
         batch_size=4,
         lr=0.01,
+        extra_args=("--pair_repulsion",),
     ),
 }
 
