@@ -195,7 +195,8 @@ class ForceContinuityMonitor:
     ``step``, ``n_core``, ``n_shell``, ``n_buffer``, ``cluster_size``, ``n_joined``,
     ``n_left`` (atoms that entered/left the QM cluster since the last call), ``max_dr`` (Å,
     largest displacement), ``max_jump_shell`` (eV/Å, largest force change of an atom with
-    0 < w < 1 now or before), ``max_jump_all`` (eV/Å), ``stiffness_shell`` (eV/Å²,
+    0 < w < 1 now or before, or whose weight changed), ``max_jump_all`` (eV/Å),
+    ``stiffness_shell`` (eV/Å²,
     ``max_jump_shell / max_dr``), ``rms_qm_ml_shell`` (eV/Å, RMS of ``|F_QM - F_ML|`` over the
     shell atoms), ``net_force`` (eV/Å, norm of the sum of the forces).
 
@@ -286,7 +287,9 @@ class ForceContinuityMonitor:
                 dr, _ = find_mic(dr, self.atoms.cell, self.atoms.pbc)
             max_dr = float(np.linalg.norm(dr, axis=1).max())
             jump = np.linalg.norm(forces - prev["forces"], axis=1)
-            shell = shell_now | prev["shell"]
+            # atoms in the shell now or before, and any atom whose weight changed (with an
+            # abrupt switch no atom is ever *in* the shell, yet its weight jumps 1 -> 0)
+            shell = shell_now | prev["shell"] | (w != prev["weights"])
             row["n_joined"] = len(cluster - prev["cluster"])
             row["n_left"] = len(prev["cluster"] - cluster)
             row["max_dr"] = max_dr
@@ -309,6 +312,7 @@ class ForceContinuityMonitor:
             "forces": forces.copy(),
             "positions": pos.copy(),
             "shell": shell_now,
+            "weights": w.copy(),
             "cluster": cluster,
         }
         with self.path.open("a", newline="") as fh:
