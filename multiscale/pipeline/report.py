@@ -92,10 +92,38 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
             f"{_f(s['max_c_mol_per_L'], '.3g')} | {_f(s['D_middle_1e-9_m2_per_s'], '.3g')} ± "
             f"{_f(s['D_middle_err_1e-9_m2_per_s'], '.2g')} |"
         )
+    for name, s in r["species"].items():
+        if s.get("D_parallel_middle_1e-9_m2_per_s") is None:
+            continue
+        d_perp, d_par = s["D_middle_1e-9_m2_per_s"], s["D_parallel_middle_1e-9_m2_per_s"]
+        t_cross, t_traj = s.get("bin_crossing_time_ps"), s["trajectory_ps"]
+        line = (
+            f"Self-check, {name}: in the middle of the film D∥ = {_f(d_par, '.3g')} × 1e-9 m²/s "
+            f"and D⊥/D∥ = {_f(d_perp / d_par, '.2g')} (≈ 1 expected where the liquid is "
+            "bulk-like)."
+        )
+        if t_cross is not None:
+            line += (
+                f" Diffusing across one bin takes ≈ {_f(t_cross, '.2g')} ps; the trajectory "
+                f"lasts {_f(t_traj, '.2g')} ps."
+            )
+            if t_traj < 10 * t_cross or not 0.5 < d_perp / d_par < 2:
+                line += (
+                    " **D⊥ is not converged**: run a longer md stage (tens of bin-crossing "
+                    "times) before using it quantitatively."
+                )
+        out += ["", line]
     for name, why in r.get("dropped_species", {}).items():
         out += ["", f"**{name} was left out**: {why}"]
     if "potential_drop_V" in r:
-        out += ["", f"Potential drop across the range: {_f(r['potential_drop_V'], '.3g')} V."]
+        out += [
+            "",
+            f"Potential drop across the range: {_f(r['potential_drop_V'], '.3g')} V. It "
+            "integrates fixed point charges (the water model's, ions ±1, metal 0) with the vacuum "
+            "permittivity; the MLIP has no long-range electrostatics and the metal's image "
+            "charge is not included, so with few ions in a small cell the drop mostly says "
+            "where the ions happened to be.",
+        ]
     out.append("")
     return out + _img(run_dir, "extract", "profile.png", "transport profile")
 
