@@ -326,7 +326,11 @@ class MDRunner:
                     total = len(traj)  # complete frames only (ULM updates its index last)
             # extxyz has no index: always rewrite its first n_frames (a kill may leave half a frame)
             if fmt == "extxyz" or total != n_frames:
-                frames = read(self.traj_path, index=f":{n_frames}", format=fmt) if n_frames else []
+                frames = (
+                    read(self.traj_path, index=f":{n_frames}", format=fmt, parallel=False)
+                    if n_frames
+                    else []
+                )
                 if len(frames) != n_frames:
                     raise ValueError(
                         f"{self.traj_path} has {len(frames)} frames but the checkpoint expects "
@@ -338,7 +342,7 @@ class MDRunner:
                         for f in frames:
                             traj.write(f)
                 else:
-                    write(tmp, frames, format="extxyz")
+                    write(tmp, frames, format="extxyz", parallel=False)
                 os.replace(tmp, self.traj_path)
         if self.thermo_path.exists():
             lines = self.thermo_path.read_text().splitlines()
@@ -355,7 +359,7 @@ class MDRunner:
             with Trajectory(self.traj_path, "a", master=True) as traj:
                 traj.write(self.atoms)
         else:
-            write(self.traj_path, self.atoms, format="extxyz", append=True)
+            write(self.traj_path, self.atoms, format="extxyz", append=True, parallel=False)
 
     def _thermo_row(self, step: int) -> list[float]:
         a = self.atoms
@@ -386,7 +390,7 @@ class MDRunner:
         if why is None:
             return
         if self.master and last_good is not None:
-            write(self.last_good_path, last_good, format="traj")
+            write(self.last_good_path, last_good, format="traj", parallel=False)
         raise MDBlowUpError(
             f"MD blew up at step {step}: {why}. The last good frame is in {self.last_good_path}. "
             "Reduce the time step (see multiscale.md.estimate_timestep), check the starting "
