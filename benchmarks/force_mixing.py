@@ -10,12 +10,12 @@ MACE model ``water-nacl`` (PBE/def2-SVP labels, 1 torch thread) as the ML level:
     a fresh 0.01 Å random displacement, and the QM calculators use ``guess="none"`` so that
     both sides run the same SCF from the atomic guess. Target: ratio <= 1.05.
 (b) Accuracy against ``ase.calculators.qmmm.ForceQMMM``. An isolated (``pbc=False``)
-    Na+(H2O)n cluster (waters within 4.2 Å of Na+) carved from a 64-water box, in a 30 Å orthorhombic cell. Reference: full-QM
-    forces on the whole cluster (same functional and basis). Both calculators get the same
-    QM core (Na+ and the waters with O within 2.9 Å) and a 2 Å zone beyond it: for
-    ForceQMMM ``buffer_width = 2.0`` Å; for force mixing ``r_switch = 1.0`` Å plus
-    ``r_buffer = 1.0`` Å. The error is the RMS and max deviation of the forces on the core
-    atoms from the full-QM ones.
+    Na+(H2O)n cluster (waters within 4.2 Å of Na+) carved from a 64-water box, in a 30 Å
+    orthorhombic cell. Reference: full-QM forces on the whole cluster (same functional and
+    basis). Both calculators get the same QM core (Na+ and the waters with O within
+    2.9 Å) and a 2 Å zone beyond it: for ForceQMMM ``buffer_width = 2.0`` Å; for force
+    mixing ``r_switch = 1.0`` Å plus ``r_buffer = 1.0`` Å. The error is the RMS and max
+    deviation of the forces on the core atoms from the full-QM ones.
 
 Results go to ``benchmarks/results/force_mixing.md``.
 
@@ -46,7 +46,7 @@ def na_box(n_water: int = 40, seed: int = 1):
     """Na+ in a periodic box of ``n_water`` waters (the Cl- of the NaCl builder removed)."""
     atoms = build_electrolyte(salt="NaCl", concentration=1.7, n_water=n_water, seed=seed)
     del atoms[[a.index for a in atoms if a.symbol == "Cl"]]
-    na = [a.index for a in atoms if a.symbol == "Na"][0]
+    na = next(a.index for a in atoms if a.symbol == "Na")
     return atoms, na
 
 
@@ -103,7 +103,7 @@ def isolated_cluster():
     cl.set_cell([30.0, 30.0, 30.0])
     cl.pbc = False
     cl.center()
-    return cl, [a.index for a in cl if a.symbol == "Na"][0]
+    return cl, next(a.index for a in cl if a.symbol == "Na")
 
 
 def accuracy(ml, repeats: int) -> dict:
