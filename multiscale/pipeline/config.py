@@ -140,8 +140,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "electrons": Key("int+", 2, "", "electrons per dissolved ion"),
         "exchange_current_A_per_m2": Key("num+", 1.0, "A/m²", "Butler-Volmer i0"),
         "equilibrium_potential_V": Key("num", 0.0, "V", "Butler-Volmer E_eq"),
-        "alpha_anodic": Key("num+", 0.5, "", "anodic transfer coefficient"),
-        "alpha_cathodic": Key("num+", 0.5, "", "cathodic transfer coefficient"),
+        "alpha_anodic": Key("num+", 1.0, "", "anodic transfer coefficient (α_a + α_c = electrons)"),
+        "alpha_cathodic": Key(
+            "num+", 1.0, "", "cathodic transfer coefficient (α_a + α_c = electrons)"
+        ),
         "reference_concentration_mol_per_m3": Key("num+", 1000.0, "mol/m³", "BV c_ref"),
         "overpotential_V": Key("num", 0.1, "V", "metal potential E - E_eq in the pit"),
         "temperature_K": Key("num+", 298.15, "K", "temperature of the pit problem"),
