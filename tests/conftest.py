@@ -34,3 +34,17 @@ def water_trimer() -> Atoms:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261125)
+
+
+@pytest.fixture
+def three_waters() -> Atoms:
+    """A core water, a neighbour, and a water that can be dragged away along +y (Å)."""
+    from ase.build import molecule
+
+    atoms = Atoms()
+    for shift in ([0.0, 0.0, 0.0], [2.9, 0.0, 0.3], [0.2, 3.0, 0.0]):
+        w = molecule("H2O")
+        w.translate(shift)
+        atoms += w
+    atoms.center(vacuum=8.0)
+    return atoms

@@ -7,23 +7,12 @@ import warnings
 import numpy as np
 import pytest
 from ase import Atoms, units
-from ase.build import molecule
 from ase.calculators.lj import LennardJones
 from ase.calculators.tip3p import TIP3P
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from coupling import ForceContinuityMonitor, ForceMixingCalculator, Regions
-
-
-def three_waters() -> Atoms:
-    atoms = Atoms()
-    for shift in ([0.0, 0.0, 0.0], [2.9, 0.0, 0.3], [0.2, 3.0, 0.0]):
-        w = molecule("H2O")
-        w.translate(shift)
-        atoms += w
-    atoms.center(vacuum=8.0)
-    return atoms
 
 
 def mixing(switching: str) -> ForceMixingCalculator:
@@ -49,8 +38,8 @@ def crossing_pair(atoms: Atoms, calc: ForceMixingCalculator) -> tuple[Atoms, Ato
 
 
 @pytest.mark.parametrize(("switching", "warns"), [("quintic", False), ("step", True)])
-def test_monitor_warns_on_an_abrupt_switch_only(tmp_path, switching, warns):
-    atoms = three_waters()
+def test_monitor_warns_on_an_abrupt_switch_only(tmp_path, switching, warns, three_waters):
+    atoms = three_waters.copy()
     calc = mixing(switching)
     moving, dy = crossing_pair(atoms, calc)
     monitor = ForceContinuityMonitor(moving, tmp_path / "mon.csv", max_stiffness=20.0)
@@ -71,8 +60,8 @@ def test_monitor_warns_on_an_abrupt_switch_only(tmp_path, switching, warns):
     assert monitor.n_warnings == int(warns)
 
 
-def test_monitor_logs_every_md_step_and_survives_reopening(tmp_path):
-    atoms = three_waters()
+def test_monitor_logs_every_md_step_and_survives_reopening(tmp_path, three_waters):
+    atoms = three_waters.copy()
     atoms.calc = mixing("quintic")
     rng = np.random.default_rng(1)
     thermalize_momenta(atoms, temperature_K=300, rng=rng)
@@ -98,8 +87,8 @@ def test_monitor_logs_every_md_step_and_survives_reopening(tmp_path):
     assert len(fig.axes) == 3
 
 
-def test_monitor_needs_a_force_mixing_calculator(tmp_path):
-    atoms = three_waters()
+def test_monitor_needs_a_force_mixing_calculator(tmp_path, three_waters):
+    atoms = three_waters.copy()
     atoms.calc = TIP3P()
     atoms.get_forces()
     monitor = ForceContinuityMonitor(atoms, tmp_path / "m.csv")

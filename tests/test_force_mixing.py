@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import molecule
 from ase.calculators.calculator import (
     CalculationFailed,
     Calculator,
@@ -32,17 +31,6 @@ def hf_sto3g() -> PySCFCalculator:
 def lj() -> LennardJones:
     """A smooth, deliberately different 'ML' stand-in (works in any periodic cell)."""
     return LennardJones(sigma=1.0, epsilon=0.02, rc=6.0, smooth=True)
-
-
-def three_waters() -> Atoms:
-    """A core water, a neighbour, and a water that can be dragged away along +y (Å)."""
-    atoms = Atoms()
-    for shift in ([0.0, 0.0, 0.0], [2.9, 0.0, 0.3], [0.2, 3.0, 0.0]):
-        w = molecule("H2O")
-        w.translate(shift)
-        atoms += w
-    atoms.center(vacuum=8.0)
-    return atoms
 
 
 def forces(atoms: Atoms, calc: Calculator) -> np.ndarray:
@@ -66,8 +54,8 @@ def test_region_covering_everything_reproduces_qm_forces(water_trimer):
     assert np.abs(f_c - f_qm).max() <= net_qm / len(f_qm) + 1e-6
 
 
-def test_atoms_beyond_the_shell_get_ml_forces_exactly():
-    atoms = three_waters()
+def test_atoms_beyond_the_shell_get_ml_forces_exactly(three_waters):
+    atoms = three_waters.copy()
     f_ml = forces(atoms, lj())
     regions = Regions([0, 1, 2], r_core=0.5, r_switch=0.5, r_buffer=3.0)
     calc = ForceMixingCalculator(TIP3P(rc=7.0), lj(), regions)
@@ -123,8 +111,8 @@ def test_core_force_error_falls_monotonically_with_the_buffer():
 
 # ------------------------------------------------------------------------ continuity
 @pytest.mark.parametrize("switching", ["quintic", "cubic"])
-def test_drag_through_the_shell_jumps_halve_with_the_step(switching):
-    atoms = three_waters()
+def test_drag_through_the_shell_jumps_halve_with_the_step(switching, three_waters):
+    atoms = three_waters.copy()
     regions = Regions([0, 1, 2], r_core=2.2, r_switch=1.5, r_buffer=6.0)
     calc = ForceMixingCalculator(TIP3P(rc=9.0), lj(), regions, switching=switching)
     report = check_force_continuity(calc, atoms, [6, 7, 8], [0, 1, 0], 2.5, n_steps=16)
@@ -135,8 +123,8 @@ def test_drag_through_the_shell_jumps_halve_with_the_step(switching):
     assert report.continuous
 
 
-def test_abrupt_switch_is_detected_as_discontinuous():
-    atoms = three_waters()
+def test_abrupt_switch_is_detected_as_discontinuous(three_waters):
+    atoms = three_waters.copy()
     regions = Regions([0, 1, 2], r_core=2.2, r_switch=1.5, r_buffer=6.0)
     calc = ForceMixingCalculator(TIP3P(rc=9.0), lj(), regions, switching="step")
     report = check_force_continuity(calc, atoms, [6, 7, 8], [0, 1, 0], 2.5, n_steps=16)
@@ -146,8 +134,8 @@ def test_abrupt_switch_is_detected_as_discontinuous():
     assert report.max_jump_half > 0.5
 
 
-def test_drag_with_pyscf_core_is_continuous():
-    atoms = three_waters()
+def test_drag_with_pyscf_core_is_continuous(three_waters):
+    atoms = three_waters.copy()
     atoms.positions[6:9, 1] += 0.7  # start at the inner edge of the shell
     regions = Regions([0, 1, 2], r_core=2.2, r_switch=1.5, r_buffer=3.0)
     calc = ForceMixingCalculator(hf_sto3g(), TIP3P(rc=9.0), regions)
@@ -158,8 +146,8 @@ def test_drag_with_pyscf_core_is_continuous():
 
 
 # -------------------------------------------------------------------------- momentum
-def test_net_force_is_zero_after_the_correction():
-    atoms = three_waters()
+def test_net_force_is_zero_after_the_correction(three_waters):
+    atoms = three_waters.copy()
     regions = Regions([0, 1, 2], r_core=2.2, r_switch=1.5, r_buffer=1.0)
     raw = ForceMixingCalculator(TIP3P(rc=9.0), lj(), regions, momentum="none")
     f_raw = forces(atoms, raw)
@@ -259,8 +247,8 @@ def test_bad_input_is_refused_with_a_clear_message():
         ForceMixingCalculator(TIP3P(), TIP3P(), {"core": [0]})
 
 
-def test_runaway_overlap_and_bad_core_fail_the_calculation():
-    atoms = three_waters()
+def test_runaway_overlap_and_bad_core_fail_the_calculation(three_waters):
+    atoms = three_waters.copy()
     small = Regions([0, 1, 2], 1.0, 1.0, 4.0, max_cluster_size=5)
     with pytest.raises(CalculationFailed, match="more than max_cluster_size=5"):
         forces(atoms, ForceMixingCalculator(TIP3P(), lj(), small))
