@@ -75,8 +75,8 @@ iron = ButlerVolmer(
     electrons=2,
     exchange_current_density=1e-2,
     equilibrium_potential=-0.44,
-    alpha_anodic=0.6,
-    alpha_cathodic=0.4,
+    alpha_anodic=1.2,  # alpha_a + alpha_c = n = 2 (Nernstian at zero current)
+    alpha_cathodic=0.8,
     reference_concentration=1000.0,
     stern_capacitance=0.2,
 )
