@@ -7,12 +7,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
 def test_force_mixing_example_quick(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = ROOT / "examples" / "force_mixing_na_water.py"
