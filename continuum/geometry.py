@@ -266,22 +266,8 @@ def rectangle(
         raise ValueError(f"size (m) and n must be two positive entries, got {size}, {n}")
     cell = dmesh.CellType.quadrilateral if quadrilateral else dmesh.CellType.triangle
     msh = dmesh.create_rectangle(comm, [[0, 0], [n[0], n[1]]], [int(n[0]), int(n[1])], cell)
-    lo = np.asarray(origin, float)
-    hi = lo + np.asarray(size, float)
-    for ax in range(2):
-        _map_axis(
-            msh, ax, n[ax], graded_points(lo[ax], hi[ax], int(n[ax]), refine[ax], grading[ax])
-        )
-    tol = 1e-9 * max(size)
-    return Domain.from_markers(
-        msh,
-        {
-            "left": lambda x: np.abs(x[0] - lo[0]) < tol,
-            "right": lambda x: np.abs(x[0] - hi[0]) < tol,
-            "bottom": lambda x: np.abs(x[1] - lo[1]) < tol,
-            "top": lambda x: np.abs(x[1] - hi[1]) < tol,
-        },
-    )
+    names = (("left", "right"), ("bottom", "top"))
+    return _graded_tensor_domain(msh, size, n, origin, refine, grading, names)
 
 
 def box(
@@ -304,18 +290,24 @@ def box(
         raise ValueError(f"size (m) and n must be three positive entries, got {size}, {n}")
     cell = dmesh.CellType.hexahedron if hexahedral else dmesh.CellType.tetrahedron
     msh = dmesh.create_box(comm, [[0, 0, 0], [n[0], n[1], n[2]]], [int(k) for k in n], cell)
+    names = (("left", "right"), ("front", "back"), ("bottom", "top"))
+    return _graded_tensor_domain(msh, size, n, origin, refine, grading, names)
+
+
+def _graded_tensor_domain(msh, size, n, origin, refine, grading, names) -> Domain:
+    """Map the unit-spaced index mesh of :func:`rectangle`/:func:`box` onto graded points in
+    ``[origin, origin + size]`` (m) and mark the low/high face of every axis with ``names``."""
     lo = np.asarray(origin, float)
     hi = lo + np.asarray(size, float)
-    for ax in range(3):
+    for ax in range(len(names)):
         _map_axis(
             msh, ax, n[ax], graded_points(lo[ax], hi[ax], int(n[ax]), refine[ax], grading[ax])
         )
     tol = 1e-9 * max(size)
-    names = (("left", "right"), ("front", "back"), ("bottom", "top"))
     markers = {}
-    for ax in range(3):
-        markers[names[ax][0]] = lambda x, a=ax: np.abs(x[a] - lo[a]) < tol
-        markers[names[ax][1]] = lambda x, a=ax: np.abs(x[a] - hi[a]) < tol
+    for ax, (low, high) in enumerate(names):
+        markers[low] = lambda x, a=ax: np.abs(x[a] - lo[a]) < tol
+        markers[high] = lambda x, a=ax: np.abs(x[a] - hi[a]) < tol
     return Domain.from_markers(msh, markers)
 
 
