@@ -34,25 +34,46 @@ def _parser() -> argparse.ArgumentParser:
         choices=["qmml", "md", "extract", "continuum"],
         help="stages to run (default: run.stages of the configuration)",
     )
+    run.add_argument(
+        "--allow-import",
+        action="store_true",
+        help='allow calculators given as an import path {model = "module:Class"} (runs code '
+        "named in the configuration: only for configurations you trust)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``multiscale`` command; returns the exit status."""
+    """Entry point of the ``multiscale`` command; returns the exit status.
+
+    0: done; 2: a configuration error or a run folder in use by another run (one readable line
+    on stderr, no traceback).
+    """
     args = _parser().parse_args(argv)
+    from .pipeline import Pipeline, RunDirectoryLocked
+
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, quick=args.quick)
+        try:
+            run_demo(args.out, quick=args.quick)
+        except RunDirectoryLocked as err:
+            print(f"multiscale demo: {err}", file=sys.stderr)
+            return 2
         return 0
-    from .pipeline import Pipeline
-
     try:
-        pipe = Pipeline(args.config, args.out or Path("runs") / args.config.stem)
+        pipe = Pipeline(
+            args.config, args.out or Path("runs") / args.config.stem, allow_import=args.allow_import
+        )
     except ValueError as err:  # configuration errors: one readable line, no traceback
         print(f"multiscale run: {err}", file=sys.stderr)
         return 2
-    pipe.run(stages=args.stages)
+    try:
+        pipe.run(stages=args.stages)
+    except RunDirectoryLocked as err:
+        if pipe.rank == 0:
+            print(f"multiscale run: {err}", file=sys.stderr)
+        return 2
     if pipe.rank == 0:
         print(f"multiscale run: wrote {pipe.report}")
     return 0

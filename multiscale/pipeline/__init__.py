@@ -8,11 +8,13 @@ See docs/pipeline.md for every configuration key.
 
 from .config import SCHEMA, STAGES, builtin_config, load_config, validate_config
 from .run import Pipeline, StageSkipped
+from .state import RunDirectoryLocked
 
 __all__ = [
     "SCHEMA",
     "STAGES",
     "Pipeline",
+    "RunDirectoryLocked",
     "StageSkipped",
     "builtin_config",
     "load_config",

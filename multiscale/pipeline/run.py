@@ -1,11 +1,16 @@
-"""The :class:`Pipeline`: stages in order, each cached by a hash of its inputs, resumable."""
+"""The :class:`Pipeline`: stages in order, each cached by a hash of its inputs, resumable.
+
+A run folder is safe to reuse (see :mod:`.state`): a run holds a lock on it for its whole
+duration, every state file is written atomically, and files the project did not write are never
+moved or deleted.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
-import shutil
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -13,8 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from .config import STAGES, load_config
+from .state import (
+    MANIFEST,
+    RunDirectoryLocked,
+    RunLock,
+    atomic_write_json,
+    atomic_write_text,
+    listing,
+    move_aside,
+    read_json_state,
+    read_manifest,
+    write_manifest,
+)
 
-__all__ = ["Pipeline", "StageSkipped"]
+__all__ = ["Pipeline", "RunDirectoryLocked", "StageSkipped"]
 
 log = logging.getLogger("multiscale.pipeline")
 
@@ -23,6 +40,24 @@ UPSTREAM = {"qmml": (), "md": (), "extract": ("md",), "continuum": ("extract",)}
 SERIAL = ("qmml", "md", "extract")
 MARKER = "done.json"
 INPUTS = "inputs.json"
+SUMMARY = "summary.json"
+#: state files the pipeline writes in every stage folder
+STATE_FILES = (MARKER, INPUTS, SUMMARY, MANIFEST)
+#: names each stage writes (also its temporary files), so that a stage killed before it could
+#: record its manifest is still cleaned up by name; anything a finished stage wrote is also
+#: found by comparing the folder's listing before and after the stage
+KNOWN_OUTPUTS = {
+    "qmml": ("trajectory.traj", "continuity_monitor.csv", "md_log.csv", "drag.npz",
+             "continuity_drag.png", "qmml_md.png"),
+    "md": ("trajectory.traj", "trajectory.extxyz", "tmp_trajectory.traj",
+           "tmp_trajectory.extxyz", "thermo.dat", "thermo.dat.tmp", "checkpoint.npz",
+           "checkpoint.npz.tmp", "last_good.traj", "thermo.png"),
+    "extract": ("profile.h5", "profile.png"),
+    "continuum": ("np_1d.png", "pit.bp", "pit.png"),
+}  # fmt: skip
+#: config keys that may change while a stage resumes its own earlier outputs (md: a larger
+#: ``steps`` continues the run from its checkpoint)
+RESUMABLE_KEYS = {"md": ("steps",)}
 
 
 class StageSkipped(RuntimeError):
@@ -31,6 +66,30 @@ class StageSkipped(RuntimeError):
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
+
+
+def _load(config: Mapping[str, Any] | str | Path, allow_import: bool) -> dict[str, Any]:
+    """:func:`load_config`, passing ``allow_import`` on if that version of it takes the keyword."""
+    try:
+        takes = "allow_import" in inspect.signature(load_config).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        return load_config(config, allow_import=allow_import)
+    return load_config(config)
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """Step of an md checkpoint; None if there is none; -1 if it cannot be read."""
+    if not path.is_file():
+        return None
+    import numpy as np
+
+    try:
+        with np.load(path) as data:
+            return int(data["step"])
+    except (OSError, ValueError, KeyError, EOFError):
+        return -1
 
 
 class Pipeline:
@@ -44,6 +103,12 @@ class Pipeline:
     run_dir : str or Path
         Run directory; stage ``s`` writes to ``run_dir/s/``. The configuration is copied to
         ``run_dir/config.json``, the log to ``run_dir/pipeline.log``.
+    allow_import : bool
+        Allow calculator specs that import an arbitrary ``module:Name`` (passed to
+        :func:`~multiscale.pipeline.load_config`); only for configurations you trust.
+    config_text : str, optional
+        The configuration's original text (e.g. TOML); written to ``run_dir/config.toml``
+        once the run holds the folder's lock.
 
     Attributes
     ----------
@@ -53,6 +118,8 @@ class Pipeline:
         ``{stage: summary}`` of every stage run or found up to date.
     recomputed : list of str
         Stages actually computed by the last :meth:`run` (the others were up to date).
+    moved_aside : dict
+        ``{stage: folder}``: where the last :meth:`run` moved a stage's earlier outputs.
     report : pathlib.Path or None
         ``run_dir/report.md`` after :meth:`run`.
 
@@ -61,21 +128,43 @@ class Pipeline:
     A stage is recomputed only when the hash of its inputs (its config section, the run seed
     and the hashes of the stages it reads) differs from the one in its ``done.json``. A stage
     that was interrupted keeps its folder when its inputs are unchanged, so the md stage
-    resumes from its last checkpoint; with changed inputs the folder is cleared first.
+    resumes from its last checkpoint; a larger ``md.steps`` also continues the md run from its
+    checkpoint (its downstream stages are recomputed). With other changed inputs the outputs
+    the stage wrote (its ``manifest.json``) are moved to ``run_dir/<stage>.stale-<time>/``;
+    files in the stage folder that the project did not write stay where they are.
+
+    :meth:`run` holds a lock on ``run_dir`` (see :class:`~multiscale.pipeline.state.RunLock`):
+    a second run on the same folder raises :class:`RunDirectoryLocked` at once.
     """
 
-    def __init__(self, config: Mapping[str, Any] | str | Path, run_dir: str | Path) -> None:
-        self.config = load_config(config)
+    def __init__(
+        self,
+        config: Mapping[str, Any] | str | Path,
+        run_dir: str | Path,
+        *,
+        allow_import: bool = False,
+        config_text: str | None = None,
+    ) -> None:
+        if not isinstance(allow_import, bool):
+            raise TypeError(f"allow_import must be True or False, got {allow_import!r}")
+        if config_text is not None and not isinstance(config_text, str):
+            raise TypeError(f"config_text must be a str or None, got {type(config_text).__name__}")
+        if not isinstance(run_dir, str | Path) or not str(run_dir):
+            raise TypeError(f"run_dir must be a non-empty str or Path, got {run_dir!r}")
+        self.config = _load(config, allow_import)
         self.run_dir = Path(run_dir)
+        self.config_text = config_text
         self.results: dict[str, dict] = {}
         self.recomputed: list[str] = []
+        self.moved_aside: dict[str, Path] = {}
         self.report: Path | None = None
         self._hashes: dict[str, str] = {}
+        self._before: set[str] = set()  # stage folder listing before the stage ran
+        self._own: set[str] = set()  # entries of the stage folder the pipeline wrote
         self.rank = 0  #: rank of this process in the communicator of the last run
 
     # ------------------------------------------------------------------ hashing / markers
-    def stage_hash(self, stage: str) -> str:
-        """Hash of everything the stage's outputs depend on."""
+    def _hash_parts(self, stage: str) -> dict[str, Any]:
         parts = {
             "section": self.config[stage],
             "seed": self.config["run"]["seed"],
@@ -86,8 +175,24 @@ class Pipeline:
             parts["profile_file"] = (
                 hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
             )
+        return parts
+
+    @staticmethod
+    def _digest(parts: Mapping[str, Any]) -> str:
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def stage_hash(self, stage: str) -> str:
+        """Hash of everything the stage's outputs depend on."""
+        return self._digest(self._hash_parts(stage))
+
+    def resume_key(self, stage: str) -> str:
+        """Hash of the inputs a stage's earlier, unfinished or shorter, outputs must share to be
+        continued rather than moved aside: :meth:`stage_hash` without ``md.steps``."""
+        parts = self._hash_parts(stage)
+        drop = RESUMABLE_KEYS.get(stage, ())
+        parts["section"] = {k: v for k, v in parts["section"].items() if k not in drop}
+        return self._digest(parts)
 
     def stage_dir(self, stage: str) -> Path:
         """Output folder of ``stage``."""
@@ -95,12 +200,14 @@ class Pipeline:
 
     def _read_marker(self, stage: str) -> dict | None:
         p = self.stage_dir(stage) / MARKER
-        if not p.is_file():
+        marker = read_json_state(p, f"{stage}: completion marker", "the stage counts as not done")
+        if marker is None:
             return None
-        try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError:
+        if not isinstance(marker, dict) or "hash" not in marker or "summary" not in marker:
+            log.warning("%s: completion marker %s is incomplete; the stage counts as not done",
+                        stage, p)  # fmt: skip
             return None
+        return marker
 
     # ------------------------------------------------------------------ running
     def _setup_logging(self) -> logging.Handler:
@@ -152,6 +259,29 @@ class Pipeline:
             raise StageSkipped(f"stage {stage!r} needs the outputs of {upstream!r}: run it first")
         return marker["summary"]
 
+    def _lock(self, comm) -> RunLock | None:
+        """Rank 0 takes the run folder's lock; the outcome reaches every rank before any other
+        collective call, so that all ranks raise together when the folder is in use."""
+        rank = comm.rank if comm is not None else 0
+        lock, failure, error = None, None, None
+        if rank == 0:
+            try:
+                lock = RunLock(self.run_dir).acquire()
+            except RunDirectoryLocked as err:
+                error, failure = err, ("locked", str(err), err.holder)
+            except Exception as err:  # e.g. the folder cannot be created: tell the others
+                error, failure = err, ("error", f"{type(err).__name__}: {err}", None)
+        if comm is not None:
+            failure = comm.bcast(failure, root=0)
+        if error is not None:
+            raise error
+        if failure is not None:
+            kind, message, holder = failure
+            if kind == "locked":
+                raise RunDirectoryLocked(message, self.run_dir, holder)
+            raise RuntimeError(f"rank 0 could not lock the run folder {self.run_dir}: {message}")
+        return lock
+
     def run(self, stages: Sequence[str] | None = None, comm=None) -> dict[str, dict]:
         """Run the selected stages (default: ``run.stages`` of the config) in order.
 
@@ -169,6 +299,13 @@ class Pipeline:
         -------
         dict
             ``{stage: summary}`` (also :attr:`results`).
+
+        Raises
+        ------
+        RunDirectoryLocked
+            Another run holds ``run_dir`` (on every rank; nothing was written).
+        StageSkipped
+            A selected stage needs outputs of a stage that has not run.
         """
         selected = self._select(stages)
         if comm is None:
@@ -181,11 +318,20 @@ class Pipeline:
                     raise
         rank = comm.rank if comm is not None else 0
         self.rank = rank
-        handler = self._setup_logging() if rank == 0 else None
-        self.recomputed = []
+        lock = self._lock(comm)
+        handler = None
         try:
+            handler = self._setup_logging() if rank == 0 else None
+            self.recomputed = []
+            self.moved_aside = {}
+            if lock is not None:
+                stale = lock.stale_message()
+                if stale:
+                    log.warning(stale)
             if rank == 0:
-                (self.run_dir / "config.json").write_text(json.dumps(self.config, indent=2))
+                atomic_write_json(self.run_dir / "config.json", self.config)
+                if self.config_text is not None:
+                    atomic_write_text(self.run_dir / "config.toml", self.config_text)
             for stage in STAGES:
                 if stage not in self.config:
                     continue
@@ -209,26 +355,68 @@ class Pipeline:
             if handler is not None:
                 log.removeHandler(handler)
                 handler.close()
+            if lock is not None:
+                lock.release()
         return self.results
+
+    def _prepare(self, stage: str, h: str) -> tuple[str, Any]:
+        """Rank 0: decide whether ``stage`` is cached, resumed or run fresh; set its folder up.
+
+        Returns ``("cached", summary)``, ``("resume", None)`` or ``("fresh", None)``.
+        """
+        out = self.stage_dir(stage)
+        marker = self._read_marker(stage)
+        if marker is not None and marker.get("hash") == h:
+            return "cached", marker["summary"]
+        key = self.resume_key(stage)
+        old = None
+        if out.is_dir():
+            old = read_json_state(
+                out / INPUTS, f"{stage}: inputs record", "its outputs are not resumed"
+            )
+        same = isinstance(old, dict) and (
+            old.get("resume_key") == key if "resume_key" in old else old.get("hash") == h
+        )
+        why = "inputs changed"
+        if not isinstance(old, dict):
+            why = "no readable record of the inputs of its earlier outputs"
+        if same and stage == "md":
+            ck = _checkpoint_step(out / "checkpoint.npz")
+            steps = self.config["md"]["steps"]
+            if ck == -1:
+                same, why = False, "its checkpoint cannot be read"
+                log.warning("md: %s is unreadable; starting fresh", out / "checkpoint.npz")
+            elif ck is not None and ck > steps:
+                same = False
+                why = f"md.steps={steps} is below the checkpoint's step {ck}"
+                log.info("md: %s: the earlier outputs are moved aside and the run starts "
+                         "fresh", why)  # fmt: skip
+        own = read_manifest(out) | set(KNOWN_OUTPUTS.get(stage, ())) | set(STATE_FILES)
+        if not same and out.is_dir():
+            kept = sorted(listing(out) - own)
+            moved = move_aside(out, own)
+            if moved is not None:
+                self.moved_aside[stage] = moved
+                log.info("%s: %s; moved its earlier outputs to %s", stage, why, moved)
+            if kept:
+                log.info("%s: left in place (not written by the pipeline): %s", stage,
+                         ", ".join(kept))  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).unlink(missing_ok=True)
+        self._before = listing(out)
+        self._own = (read_manifest(out) if same else set()) | (
+            set(KNOWN_OUTPUTS.get(stage, ())) & self._before
+        )
+        write_manifest(out, self._own | {INPUTS})
+        atomic_write_json(
+            out / INPUTS, {"hash": h, "resume_key": key, "config": self.config[stage]}
+        )
+        return ("resume" if same else "fresh"), None
 
     def _run_stage(self, stage: str, h: str, comm) -> None:
         rank = comm.rank if comm is not None else 0
         out = self.stage_dir(stage)
-        status = None
-        if rank == 0:
-            marker = self._read_marker(stage)
-            if marker is not None and marker.get("hash") == h:
-                status = ("cached", marker["summary"])
-            else:
-                inputs = out / INPUTS
-                same = inputs.is_file() and json.loads(inputs.read_text()).get("hash") == h
-                if out.exists() and not same:
-                    log.info("%s: inputs changed, clearing %s", stage, out)
-                    shutil.rmtree(out)
-                out.mkdir(parents=True, exist_ok=True)
-                (out / MARKER).unlink(missing_ok=True)
-                (out / INPUTS).write_text(json.dumps({"hash": h, "config": self.config[stage]}))
-                status = ("resume" if same else "fresh", None)
+        status = self._prepare(stage, h) if rank == 0 else None
         if comm is not None:
             status = comm.bcast(status, root=0)
         if status[0] == "cached":
@@ -256,15 +444,19 @@ class Pipeline:
             summary = self._compute(stage, out, comm)
         summary = _jsonable(summary)
         summary["stage_wall_s"] = time.perf_counter() - t0
+        if stage in self.moved_aside:
+            summary["moved_aside"] = str(self.moved_aside[stage])
         if comm is not None:
             summary = comm.bcast(summary, root=0)  # identical on all ranks (wall times differ)
         self.results[stage] = summary
         self.recomputed.append(stage)
         if rank == 0:
-            (out / "summary.json").write_text(json.dumps(summary, indent=2))
-            tmp = out / (MARKER + ".tmp")
-            tmp.write_text(json.dumps({"hash": h, "summary": summary}, indent=2))
-            tmp.replace(out / MARKER)
+            # the manifest first, the completion marker last
+            written = (listing(out) - self._before) | (set(KNOWN_OUTPUTS.get(stage, ())) &
+                                                       listing(out))  # fmt: skip
+            write_manifest(out, self._own | written | {INPUTS, SUMMARY, MARKER})
+            atomic_write_json(out / SUMMARY, summary)
+            atomic_write_json(out / MARKER, {"hash": h, "summary": summary})
             log.info("%s: done in %.1f s", stage, summary["stage_wall_s"])
         if comm is not None:
             comm.barrier()
