@@ -89,7 +89,7 @@ def test_second_run_on_a_locked_folder_is_refused_naming_the_holder(tmp_path):
         holder.wait(timeout=30)
     # once the holder has gone, the folder is free and its lock information is cleaned up
     assert not (run / LOCK_INFO).exists()
-    p = pipeline(md_only(steps=2), run)
+    p = pipeline(md_only(steps=4), run)
     p.run()
     assert p.recomputed == ["md"]
     assert not (run / LOCK_INFO).exists()
@@ -109,7 +109,7 @@ def test_lock_is_exclusive_in_process_and_the_message_names_the_command(tmp_path
 def test_cli_on_a_locked_folder_exits_2_with_one_line(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(
-        "[run]\nprogress = false\n[md]\nsteps = 2\nsize = [2, 2]\nlayers = 3\n"
+        "[run]\nprogress = false\n[md]\nsteps = 4\ntraj_interval = 2\nsize = [2, 2]\nlayers = 3\n"
         "concentration_mol_per_L = 0.0\n"
         'calculator = {model = "lj", sigma = 1.0, rc = 3.0}\n'
     )
@@ -132,7 +132,7 @@ def test_stale_lock_of_a_dead_process_is_recovered_with_a_warning(tmp_path, capl
              "command": "multiscale run old.toml"}  # fmt: skip
     (run / LOCK_INFO).write_text(json.dumps(stale))
     with caplog.at_level(logging.WARNING, logger="multiscale.pipeline"):
-        p = pipeline(md_only(steps=2), run)
+        p = pipeline(md_only(steps=4), run)
         p.run()
     assert p.recomputed == ["md"]
     warned = [r.getMessage() for r in caplog.records if "stale lock" in r.getMessage()]
@@ -273,3 +273,19 @@ def test_raising_md_steps_extends_the_run_from_its_checkpoint(tmp_path):
     assert res6["resumed_from"] is None and len(thermo_rows(run)) == 7
     log = (run / "pipeline.log").read_text()
     assert "md.steps=6 is below the checkpoint's step 10" in log
+
+
+def test_a_tampered_manifest_cannot_name_anything_outside_the_stage_folder(tmp_path):
+    from multiscale.pipeline.state import move_aside, read_manifest
+
+    stage = tmp_path / "md"
+    stage.mkdir()
+    (stage / "thermo.dat").write_text("1\n")
+    (tmp_path / "precious.dat").write_text("keep\n")
+    names = ["..", ".", "", "../precious.dat", "thermo.dat", 3]
+    (stage / "manifest.json").write_text(json.dumps({"files": names}))
+    assert read_manifest(stage) == {"thermo.dat"}
+    aside = move_aside(stage, read_manifest(stage))
+    assert sorted(p.name for p in aside.iterdir()) == ["thermo.dat"]
+    assert (tmp_path / "precious.dat").read_text() == "keep\n"
+    assert move_aside(stage, ["thermo.dat"]) is None  # nothing left to move: no empty folder

@@ -51,7 +51,7 @@ KNOWN_OUTPUTS = {
              "continuity_drag.png", "qmml_md.png"),
     "md": ("trajectory.traj", "trajectory.extxyz", "tmp_trajectory.traj",
            "tmp_trajectory.extxyz", "thermo.dat", "thermo.dat.tmp", "checkpoint.npz",
-           "checkpoint.npz.tmp", "last_good.traj", "thermo.png"),
+           "checkpoint.npz.tmp", "last_good.traj", "thermo.png", "integrity.csv"),
     "extract": ("profile.h5", "profile.png"),
     "continuum": ("np_1d.png", "pit.bp", "pit.png"),
 }  # fmt: skip

@@ -189,7 +189,12 @@ def read_manifest(folder: str | Path) -> set[str]:
     )
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         return set()
-    return {str(n) for n in data["files"] if isinstance(n, str) and n and "/" not in n}
+    # plain entry names only: nothing outside the folder can be named
+    return {
+        n
+        for n in data["files"]
+        if isinstance(n, str) and n not in ("", ".", "..") and "/" not in n and "\\" not in n
+    }
 
 
 def write_manifest(folder: str | Path, names: Iterable[str]) -> Path:
@@ -361,7 +366,7 @@ class RunLock:
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "started": _now(),
-                "command": shlex.join(sys.argv) if sys.argv and sys.argv[0] else sys.executable,
+                "command": shlex.join(getattr(sys, "orig_argv", None) or sys.argv),
             }
             atomic_write_json(self.info_path, self.info)
         except BaseException:
