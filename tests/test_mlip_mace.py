@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -124,12 +126,19 @@ def test_train_mace_is_reproducible(tmp_path):
     for run, seed in (("a", 3), ("b", 3), ("c", 4)):
         model = train_mace(train, valid, tmp_path / run, name=run, seed=seed, **kw)
         test = frames[split["test"][0]].copy()
-        test.calc = mace_calculator(model)
+        test.calc = mace_calculator(model, trust=True)
         preds.append(test.get_forces())
     np.testing.assert_allclose(preds[0], preds[1], rtol=0, atol=1e-10)
+    # training imported mace-torch; torch.load is back to its safe default afterwards
+    from multiscale.mlip import train as train_module
+
+    if train_module._USER_NO_WEIGHTS_ONLY is None:
+        assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
     assert np.abs(preds[0] - preds[2]).max() > 1e-6
 
 
 def test_train_mace_needs_labels(tmp_path):
+    from ase.build import molecule
+
     with pytest.raises(ValueError, match="no energy/forces"):
-        train_mace([Atoms("H2O")], [Atoms("H2O")], tmp_path)
+        train_mace([molecule("H2O")], [molecule("H2O")], tmp_path)

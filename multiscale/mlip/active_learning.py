@@ -7,6 +7,7 @@ at most the step in flight and a restart neither loses nor duplicates a label.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 from ase import Atoms, units
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import BaseCalculator, Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.langevin import Langevin
 from tqdm import tqdm
@@ -27,6 +28,40 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
+
+
+def _check_active_learning_args(
+    atoms, make_committee, make_ref_calc, threshold, n_steps, timestep, temperature, friction,
+    radius,
+) -> None:  # fmt: skip
+    if not isinstance(atoms, Atoms) or len(atoms) == 0:
+        raise TypeError(f"atoms must be a non-empty ase.Atoms, got {atoms!r}.")
+    for name, fn in (("make_committee", make_committee), ("make_ref_calc", make_ref_calc)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be callable, got {type(fn).__name__}.")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 0:
+        raise ValueError(f"n_steps must be a non-negative integer (MD steps), got {n_steps!r}.")
+    for name, value, unit, allow_zero in (
+        ("threshold", threshold, "a force deviation in eV/Å", False),
+        ("timestep", timestep, "fs", False),
+        ("temperature", temperature, "K", True),
+        ("friction", friction, "1/fs", True),
+        ("radius", radius, "Å", False),
+    ):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+        if not ok or value < 0 or (value == 0 and not allow_zero):
+            sign = "non-negative" if allow_zero else "positive"
+            raise ValueError(f"{name} must be a {sign} finite number ({unit}), got {value!r}.")
+
+
+def _checked_committee(make_committee, labels) -> Calculator:
+    committee = make_committee(labels)
+    if not isinstance(committee, BaseCalculator):
+        raise TypeError(
+            f"make_committee returned a {type(committee).__name__}, not an ASE Calculator: "
+            "return a CommitteeCalculator (e.g. from mace_committee_trainer)."
+        )
+    return committee
 
 
 def run_active_learning(
@@ -84,8 +119,10 @@ def run_active_learning(
         All labels, each with ``info["step"]``, ``info["center"]``, ``info["max_force_std"]``
         and ``info["model_version"]`` (the committee version that triggered it).
     """
-    if threshold <= 0:
-        raise ValueError(f"threshold must be a positive force deviation in eV/Å, got {threshold}.")
+    _check_active_learning_args(
+        atoms, make_committee, make_ref_calc, threshold, n_steps, timestep, temperature,
+        friction, radius,
+    )  # fmt: skip
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     lab_path, md_path, st_path = work / "labels.extxyz", work / "md.extxyz", work / "state.json"
@@ -95,13 +132,18 @@ def run_active_learning(
         atoms = ase.io.read(md_path)
     else:
         step, atoms = 0, atoms.copy()
-    committee = make_committee(labels)
+    committee = _checked_committee(make_committee, labels)
     version = len(labels)
     bar = tqdm(total=n_steps, initial=step, desc="active learning", disable=not progress)
     while step < n_steps:
         atoms.calc = committee
         atoms.get_forces()
         res = committee.results
+        if "max_force_std" not in res or "force_std" not in res:
+            raise TypeError(
+                f"the calculator from make_committee ({type(committee).__name__}) puts no "
+                "'max_force_std'/'force_std' in its results: return a CommitteeCalculator."
+            )
         if res["max_force_std"] > threshold and not any(a.info["step"] == step for a in labels):
             center = int(np.argmax(res["force_std"]))
             cluster, _ = carve_cluster(atoms, center, radius)
@@ -115,7 +157,7 @@ def run_active_learning(
             labels.append(cluster)
             _atomic_write(lab_path, labels)
         if len(labels) != version:
-            committee = make_committee(labels)
+            committee = _checked_committee(make_committee, labels)
             version = len(labels)
             atoms.calc = committee
         dyn = Langevin(

@@ -5,10 +5,13 @@ Usage (each stage is restartable; labels are appended one configuration at a tim
     OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default label-water --out DIR
     OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default label-interface --out DIR
     OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default train --out DIR [--name NAME]
+    python -m multiscale.mlip.build_default hashes
 
 ``label-water`` labels :func:`multiscale.mlip.datasets.water_nacl_clusters` with the PySCF core
 (PBE/def2-SVP); ``label-interface`` labels Cu(111)/NaCl(aq) frames with CHGNet 0.3.0;
-``train`` fits the MACE committee members and copies them into ``multiscale/mlip/models/``.
+``train`` fits the MACE committee members, copies them into ``multiscale/mlip/models/`` and
+rewrites ``models/SHA256SUMS``; ``hashes`` rewrites ``SHA256SUMS`` from the ``*.model`` files
+present (run it only for models you built yourself: it declares them trusted).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import multiscale
+from multiscale.mlip.default_models import MODELS_DIR, write_shipped_hashes
 
 PYSCF_XC = "pbe"
 PYSCF_BASIS = "def2-svp"
@@ -131,8 +135,6 @@ def label_interface(
     label_configurations(rattled, lambda _a: calc, out / "cu_water_nacl_rattle.extxyz", provenance)
 
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-
 #: Training settings of the shipped models (see models/MODEL_CARD.md).
 TRAIN_SETTINGS = {
     "water-nacl": dict(
@@ -158,7 +160,7 @@ TRAIN_SETTINGS = {
 def _force_errors(model: Path, frames) -> dict[str, float]:
     from multiscale.mlip.train import mace_calculator
 
-    calc = mace_calculator(model)
+    calc = mace_calculator(model, trust=True)  # trained by this process just now
     df, de = [], []
     for ref in frames:
         a = ref.copy()
@@ -205,18 +207,24 @@ def train_shipped(out: Path, name: str, members: tuple[int, ...]) -> None:
         (out / f"{name}-{seed}_test_errors.json").write_text(json.dumps(errors, indent=1))
         print(name, seed, errors, flush=True)
         shutil.copy(model, MODELS_DIR / f"{name}-{seed}.model")
+        hashes = write_shipped_hashes(MODELS_DIR)
+        print(f"{MODELS_DIR / 'SHA256SUMS'}: {name}-{seed}.model", hashes[f"{name}-{seed}.model"])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m multiscale.mlip.build_default")
-    parser.add_argument("stage", choices=["label-water", "label-interface", "train"])
+    parser.add_argument("stage", choices=["label-water", "label-interface", "train", "hashes"])
     parser.add_argument("--out", type=Path, default=Path("mlip_build"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--name", default="water-nacl", choices=sorted(TRAIN_SETTINGS))
     parser.add_argument("--members", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
+    if args.stage == "hashes":
+        for name, digest in write_shipped_hashes(MODELS_DIR).items():
+            print(f"{digest}  {name}")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage == "label-water":
         label_water(args.out, seed=args.seed, scale=args.scale)

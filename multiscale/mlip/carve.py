@@ -34,10 +34,17 @@ def carve_cluster(atoms: Atoms, center: int, radius: float) -> tuple[Atoms, np.n
     indices : numpy.ndarray
         Indices into ``atoms`` of the cluster atoms, in the cluster's order.
     """
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}.")
+    if isinstance(center, bool) or not isinstance(center, (int, np.integer)):
+        raise TypeError(f"center must be an integer atom index, got {center!r}.")
     if not 0 <= center < len(atoms):
         raise ValueError(f"center={center} is not an atom index of a {len(atoms)}-atom system.")
-    if radius <= 0:
-        raise ValueError(f"radius must be positive (Å), got {radius}.")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating)):
+        raise TypeError(f"radius must be a number (Å), got {radius!r}.")
+    if not np.isfinite(radius) or radius <= 0:
+        raise ValueError(f"radius must be positive and finite (Å), got {radius}.")
+    center = int(center)
     i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms))
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components

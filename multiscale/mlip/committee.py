@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, CalculatorSetupError, all_changes
+from ase.calculators.calculator import (
+    BaseCalculator,
+    CalculationFailed,
+    Calculator,
+    CalculatorSetupError,
+    all_changes,
+)
 
 
 class CommitteeCalculator(Calculator):
@@ -30,7 +36,17 @@ class CommitteeCalculator(Calculator):
     implemented_properties = ["energy", "forces"]
 
     def __init__(self, members: Sequence[Calculator], **kwargs) -> None:
+        if isinstance(members, (str, bytes, BaseCalculator)) or not hasattr(members, "__iter__"):
+            raise CalculatorSetupError(
+                f"members must be a list of ASE calculators, got {type(members).__name__}."
+            )
         members = list(members)
+        for k, m in enumerate(members):
+            if not isinstance(m, BaseCalculator):
+                raise CalculatorSetupError(
+                    f"committee member {k} is a {type(m).__name__}, not an ASE calculator: "
+                    "pass calculator instances (e.g. from mace_calculator)."
+                )
         if len(members) < 2:
             raise CalculatorSetupError(
                 f"A committee needs at least 2 members, got {len(members)}: pass a list of "
@@ -58,8 +74,15 @@ class CommitteeCalculator(Calculator):
             work.calc = member
             energies.append(work.get_potential_energy())
             forces.append(work.get_forces())
-        energies = np.asarray(energies)
-        forces = np.asarray(forces)
+        energies = np.asarray(energies, dtype=float)
+        forces = np.asarray(forces, dtype=float)
+        bad = [k for k in range(len(self.members))
+               if not (np.isfinite(energies[k]) and np.all(np.isfinite(forces[k])))]  # fmt: skip
+        if bad:
+            raise CalculationFailed(
+                f"committee member(s) {bad} returned NaN or infinite energy/forces for this "
+                "configuration (atoms too close, or far outside the training data)."
+            )
         mean_f = forces.mean(axis=0)
         std = np.sqrt(((forces - mean_f) ** 2).sum(axis=2).mean(axis=0))
         self.results = {

@@ -1,12 +1,24 @@
-"""The MACE models shipped in ``multiscale/mlip/models/`` (no download at run time)."""
+"""The MACE models shipped in ``multiscale/mlip/models/`` (no download at run time).
+
+A ``.model`` file is a pickle (``torch.save``): loading it can run arbitrary code. The shipped
+files are therefore checked against the SHA-256 hashes committed in ``models/SHA256SUMS``
+before they are loaded; :func:`write_shipped_hashes` (called by
+``python -m multiscale.mlip.build_default hashes``) rewrites that file after a rebuild.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 from ase.calculators.calculator import Calculator, CalculatorSetupError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+#: Name of the hash file in :data:`MODELS_DIR` (``sha256sum`` format: ``HEX  FILE`` per line).
+HASHES_FILE = "SHA256SUMS"
 
 #: Shipped models: name -> (member files, level of theory). See models/MODEL_CARD.md.
 DEFAULT_MODELS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -20,11 +32,113 @@ DEFAULT_MODELS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 
+#: Chemical symbols each shipped model covers (its ``atomic_numbers`` z table, read once from
+#: the model files; ``tests/test_mlip_trust.py`` checks them against the files).
+_MODEL_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "water-nacl": ("H", "O", "Na", "Cl"),
+    "cu-water-nacl": ("H", "O", "Na", "Cl", "Cu"),
+}
+
+
+def model_elements(name: str) -> frozenset[str]:
+    """The chemical symbols a shipped model covers, without loading it (no torch import).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DEFAULT_MODELS` (e.g. ``"water-nacl"``).
+
+    Returns
+    -------
+    frozenset of str
+        Chemical symbols (e.g. ``{"H", "O", "Na", "Cl"}``); a system with any other element
+        cannot be evaluated by the model.
+    """
+    if not isinstance(name, str) or name not in _MODEL_ELEMENTS:
+        raise ValueError(f"unknown default model {name!r}: choose one of {sorted(DEFAULT_MODELS)}.")
+    return frozenset(_MODEL_ELEMENTS[name])
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file's bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    str
+        64 lowercase hexadecimal characters.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_hashes(models_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """The committed SHA-256 hashes of the shipped model files.
+
+    Parameters
+    ----------
+    models_dir : path-like, optional
+        Directory holding the models and ``SHA256SUMS`` (default :data:`MODELS_DIR`).
+
+    Returns
+    -------
+    dict
+        File name -> hex digest; empty when the hash file is missing.
+    """
+    path = Path(MODELS_DIR if models_dir is None else models_dir) / HASHES_FILE
+    if not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            digest, _, name = line.strip().partition("  ")
+            out[name.lstrip("*")] = digest.lower()
+    return out
+
+
+def write_shipped_hashes(models_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """Hash every ``*.model`` file in ``models_dir`` and rewrite ``SHA256SUMS`` atomically.
+
+    Run it (``python -m multiscale.mlip.build_default hashes``) only after rebuilding the
+    models yourself: it declares the files in the directory trusted.
+
+    Parameters
+    ----------
+    models_dir : path-like, optional
+        Directory holding the models (default :data:`MODELS_DIR`).
+
+    Returns
+    -------
+    dict
+        File name -> hex digest, as written.
+    """
+    folder = Path(MODELS_DIR if models_dir is None else models_dir)
+    hashes = {p.name: sha256_file(p) for p in sorted(folder.glob("*.model"))}
+    text = "".join(f"{digest}  {name}\n" for name, digest in hashes.items())
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=HASHES_FILE, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, folder / HASHES_FILE)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return hashes
+
 
 def load_default_model(
     name: str = "water-nacl", committee: bool = False, num_threads: int | None = None
 ) -> Calculator:
     """An ASE calculator for a shipped MACE model (CPU, float64).
+
+    Every file is checked against its committed SHA-256 hash before it is loaded.
 
     Parameters
     ----------
@@ -35,7 +149,7 @@ def load_default_model(
         Return a :class:`~multiscale.mlip.CommitteeCalculator` of all shipped members (trained
         with different seeds) instead of the first member alone.
     num_threads : int, optional
-        Torch CPU threads to set.
+        Torch CPU threads to set (≥ 1).
 
     Returns
     -------
@@ -45,12 +159,14 @@ def load_default_model(
     from multiscale.mlip.committee import CommitteeCalculator
     from multiscale.mlip.train import mace_calculator
 
-    if name not in DEFAULT_MODELS:
+    if not isinstance(name, str) or name not in DEFAULT_MODELS:
         raise CalculatorSetupError(
             f"unknown default model {name!r}; choose one of {sorted(DEFAULT_MODELS)}."
         )
     files, _level = DEFAULT_MODELS[name]
-    paths = [MODELS_DIR / f for f in files]
+    if committee and len(files) < 2:
+        raise CalculatorSetupError(f"model {name!r} ships a single member; use committee=False.")
+    paths = [MODELS_DIR / f for f in (files if committee else files[:1])]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise CalculatorSetupError(
@@ -59,6 +175,4 @@ def load_default_model(
         )
     if not committee:
         return mace_calculator(paths[0], num_threads=num_threads)
-    if len(paths) < 2:
-        raise CalculatorSetupError(f"model {name!r} ships a single member; use committee=False.")
     return CommitteeCalculator([mace_calculator(p, num_threads=num_threads) for p in paths])

@@ -29,6 +29,46 @@ def _atomic_write(path: Path, frames: list[Atoms]) -> None:
             os.unlink(tmp)
 
 
+#: Closest allowed distance between two atoms of one configuration, Å.
+MIN_DISTANCE = 0.5
+
+
+def _check_configurations(configs: Sequence[Atoms], what: str = "configs") -> None:
+    """Refuse frames that cannot be labelled or trained on; the error names the frame index.
+
+    Checks that ``configs`` is a list (not a single Atoms) of non-empty ``ase.Atoms`` with
+    finite positions and no two atoms closer than :data:`MIN_DISTANCE` (minimum image under
+    periodic boundary conditions).
+    """
+    from ase.neighborlist import neighbor_list
+
+    if isinstance(configs, Atoms) or not isinstance(configs, Sequence):
+        raise TypeError(
+            f"{what} must be a list of ase.Atoms, got {type(configs).__name__}; wrap a single "
+            "configuration as [atoms]."
+        )
+    for i, atoms in enumerate(configs):
+        if not isinstance(atoms, Atoms):
+            raise TypeError(f"{what}[{i}] is a {type(atoms).__name__}, not an ase.Atoms.")
+        if len(atoms) == 0:
+            raise ValueError(f"{what}[{i}] has no atoms; remove the empty frame.")
+        if not np.all(np.isfinite(atoms.positions)):
+            raise ValueError(f"{what}[{i}] has NaN or infinite positions (Å); remove the frame.")
+        if atoms.pbc.any() and atoms.cell.rank < 3:
+            raise ValueError(
+                f"{what}[{i}] is periodic (pbc={atoms.pbc.tolist()}) but its cell is not 3D; "
+                "set a full cell (Å) or pbc=False."
+            )
+        if len(atoms) > 1:
+            ii, jj, dd = neighbor_list("ijd", atoms, MIN_DISTANCE, self_interaction=False)
+            if len(dd):
+                k = int(np.argmin(dd))
+                raise ValueError(
+                    f"{what}[{i}]: atoms {ii[k]} and {jj[k]} are {dd[k]:.3f} Å apart (closer "
+                    f"than {MIN_DISTANCE} Å): overlapping atoms; fix or remove the frame."
+                )
+
+
 def label_configurations(
     configs: Sequence[Atoms],
     make_calc: Callable[[Atoms], Calculator],
@@ -47,6 +87,8 @@ def label_configurations(
     ----------
     configs : sequence of ase.Atoms
         Configurations (positions in Å) in a fixed order; the order defines ``config_id``.
+        Empty frames, non-finite positions and atoms closer than 0.5 Å are refused
+        (``ValueError`` naming the frame index) before anything is labelled.
     make_calc : callable
         ``make_calc(atoms)`` returns the reference calculator for one configuration (e.g. a
         ``coupling.PySCFCalculator`` with the configuration's total charge).
@@ -63,6 +105,11 @@ def label_configurations(
     list of ase.Atoms
         All labelled frames in ``path`` after this call.
     """
+    _check_configurations(configs, "configs")
+    if not callable(make_calc):
+        raise TypeError(
+            f"make_calc must be a callable atoms -> Calculator, got {type(make_calc).__name__}."
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = ase.io.read(path, index=":", format="extxyz") if path.exists() else []

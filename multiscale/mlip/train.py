@@ -3,35 +3,92 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import io
 import logging
+import numbers
 import os
 import shutil
+import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import ase.io
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, CalculatorSetupError
+from ase.calculators.calculator import (
+    Calculator,
+    CalculatorSetupError,
+    PropertyNotImplementedError,
+)
+
+from multiscale.mlip.labels import _check_configurations
 
 #: Keys under which :func:`train_mace` stores the reference labels for mace-torch.
 ENERGY_KEY = "REF_energy"
 FORCES_KEY = "REF_forces"
 
+#: mace-torch sets this on import, which turns every later ``torch.load`` in the process into
+#: an unrestricted unpickler. :func:`_import_mace` removes it again.
+_NO_WEIGHTS_ONLY = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+#: The user's own value of that variable, read before mace is first imported (None: unset, or
+#: mace was already imported by someone else, in which case the safe default is restored).
+_USER_NO_WEIGHTS_ONLY = None if "mace" in sys.modules else os.environ.get(_NO_WEIGHTS_ONLY)
+
+
+def _import_mace(*submodules: str) -> ModuleType:
+    """Import mace-torch (and ``submodules``) and restore torch's safe ``torch.load`` default.
+
+    mace-torch sets ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` in ``os.environ`` when
+    ``mace`` or ``mace.calculators`` is imported; this puts back the value the user had before
+    (removes it unless the user set it). Every mace import in the project goes through here.
+
+    Parameters
+    ----------
+    *submodules : str
+        Further modules to import, e.g. ``"mace.cli.run_train"``.
+
+    Returns
+    -------
+    types.ModuleType
+        The ``mace`` package.
+    """
+    try:
+        for name in ("mace", "mace.calculators", "mace.tools", *submodules):
+            importlib.import_module(name)
+    finally:
+        if _USER_NO_WEIGHTS_ONLY is None:
+            os.environ.pop(_NO_WEIGHTS_ONLY, None)
+        else:
+            os.environ[_NO_WEIGHTS_ONLY] = _USER_NO_WEIGHTS_ONLY
+    return sys.modules["mace"]
+
 
 def _with_ref_labels(frames: Sequence[Atoms]) -> list[Atoms]:
     out = []
     for i, atoms in enumerate(frames):
+        energy = forces = None
         if atoms.calc is not None:
-            energy = atoms.get_potential_energy()
-            forces = atoms.get_forces()
+            with contextlib.suppress(PropertyNotImplementedError):
+                energy = atoms.get_potential_energy()
+                forces = atoms.get_forces()
         elif ENERGY_KEY in atoms.info and FORCES_KEY in atoms.arrays:
             energy, forces = atoms.info[ENERGY_KEY], atoms.arrays[FORCES_KEY]
-        else:
+        if energy is None or forces is None:
             raise ValueError(
                 f"frame {i} has no energy/forces: attach a SinglePointCalculator (as "
                 "label_configurations does) or set info['REF_energy'] and arrays['REF_forces']."
             )
+        forces = np.asarray(forces, dtype=float)
+        if not np.isfinite(energy) or forces.shape != (len(atoms), 3):
+            raise ValueError(
+                f"frame {i}: energy must be finite and forces of shape ({len(atoms)}, 3), got "
+                f"energy {energy} and forces of shape {forces.shape}."
+            )
+        if not np.all(np.isfinite(forces)):
+            raise ValueError(f"frame {i}: its forces contain NaN or inf; relabel the frame.")
         a = Atoms(
             atoms.get_chemical_symbols(),
             positions=atoms.positions,
@@ -66,11 +123,21 @@ def split_frames(
     dict
         ``{"train": [...], "valid": [...], "test": [...]}``, sorted index lists.
     """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be an integer number of frames, got {n!r}.")
     if n < 3:
-        raise ValueError(f"need at least 3 frames to split, got {n}")
+        raise ValueError(f"need at least 3 frames to split, got n={n}.")
+    for name, frac in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
+        if not (isinstance(frac, numbers.Real) and 0.0 < frac < 1.0):
+            raise ValueError(f"{name} must be a fraction strictly between 0 and 1, got {frac!r}.")
     perm = np.random.default_rng(seed).permutation(n)
     n_test = max(1, round(test_fraction * n))
     n_valid = max(1, round(valid_fraction * n))
+    if n_test + n_valid >= n:
+        raise ValueError(
+            f"valid_fraction={valid_fraction} and test_fraction={test_fraction} of {n} frames "
+            f"hold out {n_test + n_valid}, leaving no training frame: lower them or add frames."
+        )
     return {
         "test": sorted(int(i) for i in perm[:n_test]),
         "valid": sorted(int(i) for i in perm[n_test : n_test + n_valid]),
@@ -138,23 +205,31 @@ def train_mace(
     Returns
     -------
     pathlib.Path
-        The saved model (a ``torch.save``'d MACE module, float64), loadable by
-        :func:`mace_calculator`.
+        The saved model (a ``torch.save``'d MACE module, float64). It was written by this
+        process, so load it with ``mace_calculator(path, trust=True)``.
     """
+    for what, frames in (("train", train), ("valid", valid)):
+        if isinstance(frames, Atoms) or not isinstance(frames, Sequence):
+            raise TypeError(f"{what} must be a list of ase.Atoms, got {type(frames).__name__}.")
+        if len(frames) < 1:
+            raise ValueError(
+                f"train_mace needs at least one training and one validation frame, got "
+                f"{len(train)} and {len(valid)}."
+            )
+    _check_configurations(train, "train")
+    _check_configurations(valid, "valid")
+    train_labelled, valid_labelled = _with_ref_labels(train), _with_ref_labels(valid)
     import torch
+
+    _import_mace("mace.cli.run_train")
     from mace import tools
     from mace.cli import run_train
 
-    if len(train) < 1 or len(valid) < 1:
-        raise ValueError(
-            f"train_mace needs at least one training and one validation frame, got "
-            f"{len(train)} and {len(valid)}."
-        )
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     train_file, valid_file = work / f"{name}_train.xyz", work / f"{name}_valid.xyz"
-    ase.io.write(train_file, _with_ref_labels(train), format="extxyz")
-    ase.io.write(valid_file, _with_ref_labels(valid), format="extxyz")
+    ase.io.write(train_file, train_labelled, format="extxyz")
+    ase.io.write(valid_file, valid_labelled, format="extxyz")
     e0_arg = e0s if isinstance(e0s, str) else str({int(k): float(v) for k, v in e0s.items()})
     argv = [
         f"--name={name}",
@@ -219,34 +294,124 @@ def train_mace(
     return model
 
 
-def mace_calculator(model_path: str | os.PathLike, num_threads: int | None = None) -> Calculator:
+def _shipped_status(path: Path, data: bytes) -> bool:
+    """True when ``path`` is a shipped model whose bytes match its committed hash.
+
+    Raises CalculatorSetupError for a shipped model that differs from (or lacks) its hash;
+    returns False for any other file.
+    """
+    import hashlib
+
+    from multiscale.mlip import default_models
+
+    folder = Path(default_models.MODELS_DIR).resolve()
+    if path.resolve().parent != folder:
+        return False
+    hashes = default_models.shipped_hashes(folder)
+    listed = {f for files, _ in default_models.DEFAULT_MODELS.values() for f in files}
+    if path.name not in hashes:
+        if path.name in listed:
+            raise CalculatorSetupError(
+                f"shipped model {path} has no committed SHA-256 hash in "
+                f"{folder / default_models.HASHES_FILE}: if you rebuilt it yourself, run "
+                "`python -m multiscale.mlip.build_default hashes` (see models/MODEL_CARD.md)."
+            )
+        return False
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != hashes[path.name]:
+        raise CalculatorSetupError(
+            f"shipped model {path} does not match its committed hash: expected SHA-256 "
+            f"{hashes[path.name]}, file has {actual}. The file was modified or corrupted; "
+            "restore it from the repository, or, if you rebuilt it yourself, run "
+            "`python -m multiscale.mlip.build_default hashes`."
+        )
+    return True
+
+
+def mace_calculator(
+    model_path: str | os.PathLike,
+    num_threads: int | None = None,
+    trust: bool = False,
+) -> Calculator:
     """An ASE calculator (eV, eV/Å, float64, CPU) for a MACE model file.
+
+    A ``.model`` file is a Python pickle (``torch.save``): loading it can run arbitrary code.
+    Shipped models (``multiscale/mlip/models/``) are loaded after their SHA-256 matches the
+    hash committed in ``models/SHA256SUMS``; any other file only with ``trust=True``.
 
     Parameters
     ----------
     model_path : path-like
         A model written by :func:`train_mace` (or any ``torch.save``'d MACE model).
     num_threads : int, optional
-        Torch CPU threads to set (left unchanged when None).
+        Torch CPU threads to set, ≥ 1 (left unchanged when None).
+    trust : bool
+        Load a file that is not a verified shipped model. Pass True only for files you made
+        yourself or got from a source you trust as much as code you run.
 
     Returns
     -------
     ase.calculators.calculator.Calculator
         A ``mace.calculators.MACECalculator``.
+
+    Raises
+    ------
+    ase.calculators.calculator.CalculatorSetupError
+        The file is missing, a shipped model fails its hash check, a user file is given
+        without ``trust=True``, or the file is not a MACE model.
     """
+    if num_threads is not None and (
+        isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral)
+        or num_threads < 1
+    ):  # fmt: skip
+        raise CalculatorSetupError(
+            f"num_threads must be a positive integer (torch CPU threads), got {num_threads!r}."
+        )
     path = Path(model_path)
     if not path.is_file():
         raise CalculatorSetupError(
             f"MACE model file {path} does not exist: train one with train_mace or use "
             "load_default_model()."
         )
+    data = path.read_bytes()  # hash and load the same bytes
+    if not _shipped_status(path, data) and not trust:
+        raise CalculatorSetupError(
+            f"refusing to load {path}: it is not a verified shipped model, and a .model file "
+            "is a pickle that can run arbitrary code when loaded. If you made it yourself "
+            "(train_mace) or trust its source as much as code you run, pass trust=True to "
+            "mace_calculator."
+        )
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise CalculatorSetupError(
+            f"not a MACE model file: {path} (a torch-saved model is a zip archive; this file "
+            "is not). Give the .model file written by train_mace."
+        )
     import torch
+
+    _import_mace()
     from mace.calculators import MACECalculator
 
+    try:
+        # explicit weights_only=False: the file is trusted (verified hash or trust=True)
+        model = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise CalculatorSetupError(f"not a MACE model file: {path} ({err})") from err
+    if not (
+        isinstance(model, torch.nn.Module)
+        and hasattr(model, "atomic_numbers")
+        and hasattr(model, "r_max")
+    ):
+        raise CalculatorSetupError(
+            f"not a MACE model file: {path} holds a {type(model).__name__}, not a MACE "
+            "torch module. Give the .model file written by train_mace."
+        )
     if num_threads is not None:
-        torch.set_num_threads(max(1, int(num_threads)))
+        torch.set_num_threads(int(num_threads))
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        return MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
+        try:
+            return MACECalculator(models=[model], device="cpu", default_dtype="float64")
+        except Exception as err:
+            raise CalculatorSetupError(f"not a usable MACE model: {path} ({err})") from err
 
 
 def mace_committee_trainer(
@@ -279,21 +444,35 @@ def mace_committee_trainer(
     """
     from multiscale.mlip.committee import CommitteeCalculator
 
+    if isinstance(n_members, bool) or not isinstance(n_members, numbers.Integral):
+        raise TypeError(f"n_members must be an integer committee size, got {n_members!r}.")
     if n_members < 2:
         raise ValueError(f"a committee needs n_members >= 2, got {n_members}")
+    if not (isinstance(valid_fraction, numbers.Real) and 0.0 < valid_fraction < 1.0):
+        raise ValueError(
+            f"valid_fraction must be a fraction strictly between 0 and 1, got {valid_fraction!r}."
+        )
     state = {"round": 0}
 
     def make_committee(labels: Sequence[Atoms]) -> CommitteeCalculator:
         labels = list(labels)
+        if len(labels) < 2:
+            raise ValueError(
+                f"mace_committee_trainer needs at least 2 labelled frames to train on, got "
+                f"{len(labels)}: seed the active-learning labels file (workdir/labels.extxyz) "
+                "with label_configurations first."
+            )
         n_valid = max(1, round(valid_fraction * len(labels)))
         perm = np.random.default_rng(0).permutation(len(labels))
         valid = [labels[i] for i in perm[:n_valid]]
         train = [labels[i] for i in perm[n_valid:]] or valid
         root = Path(work_dir) / f"round{state['round']}"
         state["round"] += 1
+        # models this process has just trained are trusted by construction
         members = [
             mace_calculator(
-                train_mace(train, valid, root / f"m{s}", f"m{s}", seed=s, **train_kwargs)
+                train_mace(train, valid, root / f"m{s}", f"m{s}", seed=s, **train_kwargs),
+                trust=True,
             )
             for s in range(n_members)
         ]
