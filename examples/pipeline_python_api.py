@@ -14,7 +14,7 @@ from pathlib import Path
 
 from multiscale.pipeline import Pipeline
 
-LJ = {"model": "ase.calculators.lj:LennardJones", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+LJ = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
 config = {
     "run": {"name": "API example", "seed": 3, "progress": False},
     "md": {

@@ -9,8 +9,8 @@ from multiscale.pipeline import SCHEMA, STAGES, builtin_config, load_config
 
 
 def test_defaults_are_filled_in_and_only_given_sections_run():
-    cfg = load_config({"md": {"steps": 7}})
-    assert cfg["md"]["steps"] == 7
+    cfg = load_config({"md": {"steps": 70}})
+    assert cfg["md"]["steps"] == 70
     assert cfg["md"]["timestep_fs"] == SCHEMA["md"]["timestep_fs"].default
     assert "qmml" not in cfg and "continuum" not in cfg
     assert cfg["run"]["stages"] == list(STAGES)

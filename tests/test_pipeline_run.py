@@ -18,7 +18,7 @@ from ase.io import read
 
 from multiscale.pipeline import Pipeline, StageSkipped
 
-LJ = {"model": "ase.calculators.lj:LennardJones", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+LJ = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
 
 TINY = {
     "run": {"name": "tiny", "seed": 3, "progress": False},
@@ -142,7 +142,7 @@ concentration_mol_per_L = 0.0
 steps = 1500
 traj_interval = 5
 checkpoint_interval = 25
-calculator = {model = "ase.calculators.lj:LennardJones", sigma = 1.0, epsilon = 0.01, rc = 3.0}
+calculator = {model = "lj", sigma = 1.0, epsilon = 0.01, rc = 3.0}
 """
 
 

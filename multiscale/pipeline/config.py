@@ -5,6 +5,13 @@ A configuration is a nested mapping with one table per stage (``qmml``, ``md``, 
 or given as a dict. Every key is checked before anything runs; an error names the key, the
 expected type and unit, and the value found, e.g.
 ``md.timestep_fs: expected a positive number in fs, got 'abc'``.
+
+Values are then checked by meaning (:func:`validate_config`): plausible ranges with units (a
+``temperature_K = 25`` looks like °C), consistency between keys (``alpha_anodic +
+alpha_cathodic = electrons``, extraction species that exist in the md system with the sign of
+their ion charge), metals and salts the builders support, and calculators: registered names
+only (an import path needs an opt-in), keyword arguments the calculator accepts, and elements
+of the system that the calculator covers (else its ``fallback`` is chosen here, or an error).
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ class Key:
 
 _CALC_DOC = (
     'calculator: {model = "default:NAME"} (shipped MLIP), {model = "chgnet"}, '
-    '{model = "pyscf", xc = ..., basis = ...} or an import path {model = "module:Class", '
-    "...keyword arguments}"
+    '{model = "pyscf", xc = ..., basis = ...}, {model = "lj"}, {model = "emt"}, a plug-in '
+    'name, or (with run.trust_imports) an import path {model = "module:Class"}; other keys are '
+    "keyword arguments; optional fallback = {...}"
 )
 
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -57,6 +65,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "stages run by default (subset of qmml, md, extract, continuum)",
         ),
         "progress": Key("bool", True, "", "show tqdm progress bars"),
+        "trust_imports": Key(
+            "bool",
+            False,
+            "",
+            'allow calculator import paths {model = "package.module:Name"} (imports and runs '
+            "that code; only for configurations you trust)",
+        ),
     },
     "qmml": {
         "n_water": Key("int+", 24, "molecules", "waters in the periodic box around the ion"),
@@ -235,8 +250,339 @@ def _check(name: str, key: Key, v: Any) -> Any:
     return copy.deepcopy(v)
 
 
-def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a configuration mapping and fill in the defaults.
+# ------------------------------------------------------------------ checks by meaning
+#: plausible temperatures of a liquid aqueous electrolyte, K
+T_RANGE_K = (200.0, 500.0)
+#: largest plausible MD time step with hydrogen, fs
+MAX_TIMESTEP_FS = 5.0
+#: largest plausible salt concentration, mol/L (= 1e4 mol/m³)
+MAX_CONCENTRATION_MOL_PER_L = 10.0
+#: thinnest water film the interface builder accepts (about two molecular layers), Å
+MIN_WATER_THICKNESS_A = 6.0
+#: smallest metal-water gap the interface builder accepts, Å
+MIN_GAP_A = 1.5
+#: facet -> crystal structure the metal must have (see multiscale.md.build_interface)
+FACET_LATTICE = {"fcc111": "fcc", "fcc100": "fcc", "bcc110": "bcc"}
+_NOT_METALS = frozenset({"Ne", "Ar", "Kr", "Xe", "Rn"})
+
+
+def _sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
+def _range(
+    name: str, value: float, lo: float, hi: float, unit: str, todo: str, what: str = ""
+) -> None:
+    if not lo <= value <= hi:
+        raise ValueError(
+            f"{name} = {value:g} {unit} is outside the plausible range {lo:g}..{hi:g} {unit}"
+            f"{what}; {todo}"
+        )
+
+
+def _check_temperature(name: str, value: float) -> None:
+    lo, hi = T_RANGE_K
+    if value < lo and value <= 100:
+        todo = f"{value:g} looks like °C; give kelvin, e.g. {value + 273.15:g}"
+    elif value < lo:
+        todo = "give the temperature in kelvin, e.g. 298.15"
+    else:
+        todo = "liquid water at ambient pressure is far cooler; give kelvin, e.g. 298.15"
+    _range(name, value, lo, hi, "K", todo, " for a liquid electrolyte")
+
+
+def _check_timestep(name: str, value: float) -> None:
+    if value > MAX_TIMESTEP_FS:
+        raise ValueError(
+            f"{name} = {value:g} fs is above the plausible range 0..{MAX_TIMESTEP_FS:g} fs: the "
+            "O-H stretch period is ~9 fs, so MD with hydrogen needs 0.5-1 fs (real H mass) or "
+            "at most a few fs with heavier hydrogen; lower the time step"
+        )
+
+
+def _get_salt(name: str, salt: str):
+    from multiscale.md.builders import SALTS
+
+    if salt not in SALTS:
+        raise ValueError(
+            f"{name} = {salt!r}: unknown salt; choose one of {sorted(SALTS)} (multiscale.md.SALTS)"
+        )
+    return SALTS[salt]
+
+
+def _check_concentration(name: str, value: float, salt_key: str, salt: str) -> None:
+    s = _get_salt(salt_key, salt)
+    limit = min(s.solubility, MAX_CONCENTRATION_MOL_PER_L)
+    if value > limit:
+        hint = (
+            " (a value this large looks like mol/m³: divide by 1000)"
+            if value > MAX_CONCENTRATION_MOL_PER_L
+            else ""
+        )
+        raise ValueError(
+            f"{name} = {value:g} mol/L is outside the plausible range 0..{limit:g} mol/L for "
+            f"{salt} (solubility ~{s.solubility:g} mol per L of water at 298 K){hint}; give a "
+            "lower concentration in mol per litre"
+        )
+
+
+def _check_metal(cfg: dict[str, Any]) -> None:
+    from ase.data import atomic_numbers, reference_states
+
+    metal, facet = cfg["metal"], cfg["facet"]
+    z = atomic_numbers.get(metal)
+    if z is None or z == 0:
+        raise ValueError(
+            f"md.metal = {metal!r} is not a chemical element symbol; give one such as "
+            '"Cu", "Pt", "Au" (fcc) or "Fe", "W" (bcc), capitalised'
+        )
+    lattice = (reference_states[z] or {}).get("symmetry")
+    need = FACET_LATTICE[facet]
+    if metal in _NOT_METALS or lattice not in FACET_LATTICE.values():
+        raise ValueError(
+            f"md.metal = {metal!r} is not a metal the interface builder supports (it builds "
+            f"fcc and bcc metal slabs; {metal} is {lattice or 'not a crystal at 0 K'}); choose "
+            'an fcc metal such as "Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al" or a bcc one such as '
+            '"Fe", "W", "Mo", "Cr"'
+        )
+    if lattice != need:
+        other = [f for f, lat in FACET_LATTICE.items() if lat == lattice]
+        raise ValueError(
+            f"md.facet = {facet!r} needs an {need} metal, but md.metal = {metal!r} is {lattice}; "
+            f"use md.facet = {' or '.join(map(repr, other))} or an {need} metal"
+        )
+    nx, ny = cfg["size"]
+    if facet in ("fcc111", "bcc110") and ny % 2:
+        raise ValueError(
+            f"md.size = {cfg['size']}: an orthogonal {facet} cell needs an even ny (second "
+            f"number); use [{nx}, {ny + 1}]"
+        )
+
+
+def _md_elements(md: Mapping[str, Any]) -> set[str]:
+    elements = {md["metal"], "O", "H"}
+    if md["concentration_mol_per_L"] > 0:
+        s = _get_salt("md.salt", md["salt"])
+        elements |= {s.cation, s.anion}
+    return elements
+
+
+def _check_qmml(cfg: dict[str, Any]) -> set[str]:
+    from multiscale.md.builders import n_salt_for
+
+    s = _get_salt("qmml.salt", cfg["salt"])
+    if cfg["centre"] not in (s.cation, s.anion):
+        raise ValueError(
+            f"qmml.centre = {cfg['centre']!r} is not an ion of qmml.salt = {cfg['salt']!r}; set "
+            f"it to {s.cation!r} or {s.anion!r}"
+        )
+    c = cfg["concentration_mol_per_L"]
+    _check_concentration("qmml.concentration_mol_per_L", c, "qmml.salt", cfg["salt"])
+    try:
+        n_salt_for(c, cfg["n_water"], cfg["salt"])
+    except ValueError as err:
+        raise ValueError(f"qmml.concentration_mol_per_L and qmml.n_water: {err}") from err
+    _check_temperature("qmml.temperature_K", cfg["temperature_K"])
+    _check_timestep("qmml.timestep_fs", cfg["timestep_fs"])
+    return {"O", "H", s.cation, s.anion}
+
+
+def _check_md(cfg: dict[str, Any]) -> set[str]:
+    from multiscale.md.builders import MIN_LAYERS
+
+    _check_metal(cfg)
+    if cfg["layers"] < MIN_LAYERS:
+        raise ValueError(
+            f"md.layers = {cfg['layers']} is below the minimum of {MIN_LAYERS} layers (a "
+            f"thinner slab has no bulk-like interior); use md.layers >= {MIN_LAYERS}"
+        )
+    if cfg["water_thickness_A"] < MIN_WATER_THICKNESS_A:
+        raise ValueError(
+            f"md.water_thickness_A = {cfg['water_thickness_A']:g} Å is below the minimum of "
+            f"{MIN_WATER_THICKNESS_A:g} Å (a water molecule is ~3 Å across: the film needs "
+            f"room for a layer at each side); use md.water_thickness_A >= "
+            f"{MIN_WATER_THICKNESS_A:g}"
+        )
+    if cfg["gap_A"] < MIN_GAP_A:
+        raise ValueError(
+            f"md.gap_A = {cfg['gap_A']:g} Å is below the minimum of {MIN_GAP_A:g} Å (water "
+            f"would overlap the metal); use md.gap_A >= {MIN_GAP_A:g} (2.5 is typical)"
+        )
+    _get_salt("md.salt", cfg["salt"])
+    _check_concentration("md.concentration_mol_per_L", cfg["concentration_mol_per_L"],
+                         "md.salt", cfg["salt"])  # fmt: skip
+    _check_temperature("md.temperature_K", cfg["temperature_K"])
+    _check_timestep("md.timestep_fs", cfg["timestep_fs"])
+    if cfg["traj_interval"] > cfg["steps"]:
+        raise ValueError(
+            f"md.traj_interval = {cfg['traj_interval']} steps is larger than md.steps = "
+            f"{cfg['steps']}: the trajectory would hold the first frame only; use "
+            f"md.traj_interval <= md.steps"
+        )
+    return _md_elements(cfg)
+
+
+def _check_extract(cfg: dict[str, Any], md: dict[str, Any] | None) -> None:
+    from multiscale.extract.electrostatics import WATER_MODELS
+
+    if cfg["water_model"] not in WATER_MODELS:
+        raise ValueError(
+            f"extract.water_model = {cfg['water_model']!r}: unknown water model; choose one of "
+            f"{sorted(WATER_MODELS)}"
+        )
+    charges = cfg["ion_charges"]
+    water = sorted(set(charges) & set(WATER_MODELS[cfg["water_model"]]))
+    if water:
+        raise ValueError(
+            f"extract.ion_charges: {water[0]} has a charge from extract.water_model = "
+            f"{cfg['water_model']!r} already; remove {water[0]} from extract.ion_charges"
+        )
+    elements = None
+    if md is not None:
+        elements = _md_elements(md)
+        if md["concentration_mol_per_L"] > 0:
+            s = _get_salt("md.salt", md["salt"])
+            for ion, q in zip((s.cation, s.anion), s.charges, strict=True):
+                if ion not in charges:
+                    raise ValueError(
+                        f"extract.ion_charges has no charge for {ion}, an ion of md.salt = "
+                        f"{md['salt']!r}; add {ion} = {float(q):g}"
+                    )
+                if _sign(charges[ion]) != _sign(q):
+                    raise ValueError(
+                        f"extract.ion_charges.{ion} = {charges[ion]:g} e has the wrong sign: "
+                        f"{ion} is an ion of charge {q:+d} e in md.salt = {md['salt']!r}; "
+                        "fix the sign"
+                    )
+    for name, entry in cfg["species"].items():
+        sel, q = entry["selection"], entry["charge"]
+        key = f"extract.species.{name}"
+        if elements is not None and sel not in elements:
+            raise ValueError(
+                f"{key}.selection = {sel!r} matches no atom of the md system (its elements are "
+                f"{sorted(elements)}; md.concentration_mol_per_L = "
+                f"{md['concentration_mol_per_L']:g}); select one of them or remove {name}"
+            )
+        expected = None
+        if sel in charges:
+            expected, why = _sign(charges[sel]), f"extract.ion_charges.{sel} = {charges[sel]:g}"
+        elif sel in ("O", "H") or (md is not None and sel == md["metal"]):
+            expected, why = 0, f"{sel} belongs to a neutral water or the metal"
+        if expected is not None and _sign(q) != expected:
+            raise ValueError(
+                f"{key}.charge = {q} e does not match the sign of {sel} ({why}); give the "
+                "charge number of the selected atoms, with its sign"
+            )
+    if md is not None:
+        span = md["water_thickness_A"] - 2 * cfg["z_margin_A"]
+        if span < cfg["bin_width_A"]:
+            raise ValueError(
+                f"extract.z_margin_A = {cfg['z_margin_A']:g} Å leaves {span:g} Å of the "
+                f"{md['water_thickness_A']:g} Å water film, less than one bin "
+                f"(extract.bin_width_A = {cfg['bin_width_A']:g} Å); lower z_margin_A or "
+                "bin_width_A"
+            )
+        frames = md["steps"] // md["traj_interval"] + 1 - cfg["discard_frames"]
+        need = 2 * max(cfg["lags"])
+        if frames < need:
+            raise ValueError(
+                f"extract.lags = {cfg['lags']} need at least {need} frames (twice the largest "
+                f"lag), but md.steps / md.traj_interval + 1 - extract.discard_frames gives "
+                f"{frames}; run more md.steps, lower extract.lags or extract.discard_frames"
+            )
+
+
+def _check_continuum(cfg: dict[str, Any]) -> None:
+    import re
+
+    n = cfg["electrons"]
+    total = cfg["alpha_anodic"] + cfg["alpha_cathodic"]
+    if abs(total - n) > 1e-9:
+        raise ValueError(
+            f"continuum.alpha_anodic + continuum.alpha_cathodic = {cfg['alpha_anodic']:g} + "
+            f"{cfg['alpha_cathodic']:g} = {total:g}, but it must equal continuum.electrons = "
+            f"{n} (else the zero-current potential is not the Nernst potential); e.g. "
+            f"alpha_anodic = alpha_cathodic = {n / 2:g}"
+        )
+    if cfg["product_charge"] != n:
+        raise ValueError(
+            f"continuum.product_charge = {cfg['product_charge']} differs from "
+            f"continuum.electrons = {n}: a metal atom that dissolves as M^z+ gives z electrons "
+            "to the metal, so both are the ion's charge number; set them equal"
+        )
+    m = re.fullmatch(r"[A-Z][a-z]?(\d*)([+-])", cfg["product"])
+    if m:
+        z = int(m.group(1) or 1) * (1 if m.group(2) == "+" else -1)
+        if z != cfg["product_charge"]:
+            raise ValueError(
+                f"continuum.product = {cfg['product']!r} has charge {z:+d}, but "
+                f"continuum.product_charge = {cfg['product_charge']}; make them agree"
+            )
+    _check_temperature("continuum.temperature_K", cfg["temperature_K"])
+    _range("continuum.overpotential_V", cfg["overpotential_V"], -2.0, 2.0, "V",
+           "give the overpotential E - E_eq in volts (not mV)")  # fmt: skip
+    _range("continuum.equilibrium_potential_V", cfg["equilibrium_potential_V"], -5.0, 5.0, "V",
+           "give the equilibrium potential in volts (not mV)")  # fmt: skip
+    _range("continuum.exchange_current_A_per_m2", cfg["exchange_current_A_per_m2"], 0.0, 1e4,
+           "A/m²", "give i0 in A/m² (1 mA/cm² = 10 A/m²)")  # fmt: skip
+    _range("continuum.product_diffusion_m2_per_s", cfg["product_diffusion_m2_per_s"], 1e-12,
+           1e-7, "m²/s", "give D in m²/s (1e-5 cm²/s = 1e-9 m²/s)")  # fmt: skip
+    for key in ("product_bulk_mol_per_m3", "reference_concentration_mol_per_m3"):
+        _range(f"continuum.{key}", cfg[key], 0.0, 1e3 * MAX_CONCENTRATION_MOL_PER_L, "mol/m³",
+               "give the concentration in mol/m³ (1 mol/L = 1000 mol/m³)")  # fmt: skip
+    if cfg["pit"]:
+        if cfg["domain_width_um"] <= cfg["pit_width_um"] / 2:
+            raise ValueError(
+                f"continuum.domain_width_um = {cfg['domain_width_um']:g} µm must exceed half the "
+                f"pit width (continuum.pit_width_um / 2 = {cfg['pit_width_um'] / 2:g} µm); "
+                "widen the domain"
+            )
+        if cfg["cells_across_pit"] < 2:
+            raise ValueError(
+                f"continuum.cells_across_pit = {cfg['cells_across_pit']} cells is below the "
+                "minimum of 2; use 2 or more"
+            )
+    if cfg["profile"] and not Path(cfg["profile"]).is_file():
+        raise ValueError(
+            f"continuum.profile = {cfg['profile']!r}: no such file; give the path of a "
+            'TransportProfile HDF5 file, or "" to use the extract stage\'s profile'
+        )
+
+
+def _check_meaning(out: dict[str, Any], allow_import: bool) -> None:
+    """The checks by meaning and the calculators (see :func:`validate_config`)."""
+    from .calculators import resolve_calculator
+
+    systems: dict[str, set[str]] = {}
+    if "qmml" in out:
+        systems["qmml"] = _check_qmml(out["qmml"])
+    if "md" in out:
+        systems["md"] = _check_md(out["md"])
+    if "extract" in out:
+        _check_extract(out["extract"], out.get("md"))
+    if "continuum" in out:
+        _check_continuum(out["continuum"])
+    words = {"qmml": "the qmml electrolyte box", "md": "the md interface"}
+    for section, key in (("qmml", "ml"), ("qmml", "qm"), ("md", "calculator")):
+        if section in out:
+            out[section][key] = resolve_calculator(
+                out[section][key], f"{section}.{key}", elements=systems[section],
+                system=f"{words[section]} ({', '.join(sorted(systems[section]))})",
+                allow_import=allow_import,
+            )  # fmt: skip
+
+
+def validate_config(config: Mapping[str, Any], *, allow_import: bool = False) -> dict[str, Any]:
+    """Check a configuration mapping by type and meaning, and fill in the defaults.
+
+    Nothing is run, built or downloaded, and no code named in the configuration is imported
+    unless ``allow_import`` (or ``run.trust_imports``) says so. After the type of every key,
+    the values are checked by meaning: plausible ranges with units (temperatures 200-500 K,
+    time steps <= 5 fs, |overpotential| <= 2 V, ...), consistency between keys (α_a + α_c =
+    electrons, md.traj_interval <= md.steps, extraction species present in the md system with
+    the sign of their ion charge, ...), metals and salts the builders support, and each
+    calculator (registered name, accepted keyword arguments, elements of its system covered;
+    else its fallback is chosen here and a warning logged).
 
     Parameters
     ----------
@@ -244,20 +590,28 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         ``{section: {key: value}}`` as read from TOML. Sections that are absent are not run
         (except ``run``, always present); a section given as an empty table runs with the
         defaults.
+    allow_import : bool
+        Allow calculator import paths ``"package.module:Name"`` (they import and run that
+        code); the same as ``trust_imports = true`` in ``[run]``.
 
     Returns
     -------
     dict
-        The complete configuration (every key of every present section).
+        The complete configuration (every key of every present section). Calculator tables are
+        the ones that will be used (a fallback replaces its primary when the primary is not
+        installed or misses an element); ``run.trust_imports`` is true if imports were allowed.
 
     Raises
     ------
     ValueError
-        Unknown section or key, or a value of the wrong type or range; the message names the
-        key (``section.key``), the expected type and unit, and the value.
+        Unknown section or key, a value of the wrong type or range, or values that contradict
+        each other; the message names the key (``section.key``), the value, the expected type
+        or plausible range with its unit, and what to do.
     TypeError
-        ``config`` is not a mapping.
+        ``config`` is not a mapping, or ``allow_import`` is not a bool.
     """
+    if not isinstance(allow_import, bool):
+        raise TypeError(f"allow_import must be True or False, got {allow_import!r}")
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping of tables, got {type(config).__name__}")
     unknown = sorted(set(config) - set(SCHEMA))
@@ -290,16 +644,23 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"md.size: expected two positive integers (nx, ny), got {out['md']['size']}"
         )
+    allow = allow_import or out["run"]["trust_imports"]
+    out["run"]["trust_imports"] = allow
+    _check_meaning(out, allow)
     return out
 
 
-def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+def load_config(
+    source: str | Path | Mapping[str, Any], *, allow_import: bool = False
+) -> dict[str, Any]:
     """Read (TOML file) or take (mapping) a configuration and validate it.
 
     Parameters
     ----------
     source : str, Path or mapping
         Path of a TOML file, or the configuration as a dict.
+    allow_import : bool
+        Allow calculator import paths ``"package.module:Name"`` (see :func:`validate_config`).
 
     Returns
     -------
@@ -307,7 +668,7 @@ def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         The validated configuration with defaults filled in (see :func:`validate_config`).
     """
     if isinstance(source, Mapping):
-        return validate_config(source)
+        return validate_config(source, allow_import=allow_import)
     if not isinstance(source, str | Path):
         raise TypeError(
             f"config must be a mapping of tables or a TOML file path, got {type(source).__name__}"
@@ -320,7 +681,7 @@ def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML ({err})") from err
-    return validate_config(data)
+    return validate_config(data, allow_import=allow_import)
 
 
 def builtin_config(name: str) -> str:

@@ -72,7 +72,7 @@ def test_all_stages_on_two_ranks(tmp_path_factory, comm):
     """Serial stages run on rank 0 only (no stray collective calls of ASE's default world
     communicator), then the continuum stage on all ranks."""
     base = Path(comm.bcast(str(tmp_path_factory.mktemp("all")) if comm.rank == 0 else None))
-    lj = {"model": "ase.calculators.lj:LennardJones", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+    lj = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
     cfg = {
         "run": {"progress": False, "seed": 3},
         "qmml": {"n_water": 40, "concentration_mol_per_L": 1.4, "steps": 2, "drag_steps": 2,
