@@ -8,7 +8,6 @@ moved or deleted.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import time
@@ -66,17 +65,6 @@ class StageSkipped(RuntimeError):
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
-
-
-def _load(config: Mapping[str, Any] | str | Path, allow_import: bool) -> dict[str, Any]:
-    """:func:`load_config`, passing ``allow_import`` on if that version of it takes the keyword."""
-    try:
-        takes = "allow_import" in inspect.signature(load_config).parameters
-    except (TypeError, ValueError):
-        takes = False
-    if takes:
-        return load_config(config, allow_import=allow_import)
-    return load_config(config)
 
 
 def _checkpoint_step(path: Path) -> int | None:
@@ -151,7 +139,7 @@ class Pipeline:
             raise TypeError(f"config_text must be a str or None, got {type(config_text).__name__}")
         if not isinstance(run_dir, str | Path) or not str(run_dir):
             raise TypeError(f"run_dir must be a non-empty str or Path, got {run_dir!r}")
-        self.config = _load(config, allow_import)
+        self.config = load_config(config, allow_import=allow_import)
         self.run_dir = Path(run_dir)
         self.config_text = config_text
         self.results: dict[str, dict] = {}
