@@ -14,6 +14,7 @@ from .continuity import ContinuityReport, ForceContinuityMonitor, check_force_co
 from .embedding import TIP3P_CHARGES, EmbeddedPySCFCalculator, PointChargeEmbedding
 from .force_mixing import ForceMixingCalculator
 from .regions import QMCluster, Regions, RegionState
+from .relax import RelaxResult, relax_mixed_forces
 from .switching import SWITCHING_FUNCTIONS, SwitchingFunction, get_switching
 
 __all__ += [
@@ -27,7 +28,9 @@ __all__ += [
     "QMCluster",
     "RegionState",
     "Regions",
+    "RelaxResult",
     "SwitchingFunction",
     "check_force_continuity",
     "get_switching",
+    "relax_mixed_forces",
 ]

@@ -25,6 +25,15 @@ from ase.calculators.calculator import Calculator
 __all__ = ["ContinuityReport", "ForceContinuityMonitor", "check_force_continuity"]
 
 
+def _positive(name: str, value, unit: str) -> float:
+    """``float(value)`` for a finite number > 0, else a clear error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number ({unit}), got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0 ({unit}), got {value}")
+    return float(value)
+
+
 @dataclass
 class ContinuityReport:
     """Result of :func:`check_force_continuity`.
@@ -127,18 +136,42 @@ def check_force_continuity(
     Returns
     -------
     ContinuityReport
+
+    Raises
+    ------
+    TypeError
+        ``calc`` is not a calculator, ``atoms`` not an :class:`ase.Atoms`, ``indices`` not
+        integers, or a numeric argument not a number.
+    ValueError
+        Indices out of range or repeated, a ``direction`` that is not a non-zero 3-vector,
+        ``distance`` or ``threshold`` not finite and > 0, ``n_steps`` not a whole number >= 2,
+        or an unknown ``check``.
     """
-    idx = np.atleast_1d(np.asarray(indices, dtype=int))
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+    if isinstance(calc, type) or not hasattr(calc, "get_forces"):
+        raise TypeError(f"calc must be an ASE calculator instance with forces, got {calc!r}")
+    idx = np.atleast_1d(np.asarray(indices))
+    if idx.size and (idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)):
+        raise TypeError(f"indices must be integer atom indices, got {indices!r}")
     if idx.size == 0 or idx.min() < 0 or idx.max() >= len(atoms):
         raise ValueError(f"indices {idx.tolist()} are not atoms of a {len(atoms)}-atom system")
-    u = np.asarray(direction, dtype=float).reshape(3)
-    if not np.all(np.isfinite(u)) or np.linalg.norm(u) == 0:
-        raise ValueError(f"direction must be a non-zero finite 3-vector, got {direction!r}")
+    if len(np.unique(idx)) != len(idx):
+        raise ValueError(f"indices contains repeated atoms: {idx.tolist()}")
+    idx = idx.astype(int)
+    try:
+        u = np.asarray(direction, dtype=float)
+    except (TypeError, ValueError):
+        u = np.zeros(0)
+    if u.shape != (3,) or not np.all(np.isfinite(u)) or np.linalg.norm(u) == 0:
+        raise ValueError(
+            f"direction must be a non-zero finite 3-vector (x, y, z), got {direction!r}"
+        )
     u = u / np.linalg.norm(u)
-    if not np.isfinite(distance) or distance <= 0:
-        raise ValueError(f"distance must be > 0 Å, got {distance}")
-    if int(n_steps) < 2:
-        raise ValueError(f"n_steps must be >= 2, got {n_steps}")
+    distance = _positive("distance", distance, "Å")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or int(n_steps) < 2:
+        raise ValueError(f"n_steps must be a whole number >= 2, got {n_steps!r}")
+    threshold = _positive("threshold", threshold, "ratio of jumps h : h/2, e.g. 1.5")
     if check not in ("moved", "all"):
         raise ValueError(f"check must be 'moved' or 'all', got {check!r}")
     n_fine = 2 * int(n_steps)
@@ -209,10 +242,19 @@ class ForceContinuityMonitor:
     atoms : ase.Atoms
         The atoms being propagated (their calculator must be a force-mixing calculator).
     logfile : str or path
-        CSV file to append to (created with a header if absent).
+        CSV file to append to (created with a header if absent). Its folder must exist; an
+        existing file must be a log of this monitor (same header).
     max_stiffness : float
         Largest force derivative (eV/Å²) a step may explain (default 100; the O–H stretch
         force constant of water is ≈ 50 eV/Å²).
+
+    Raises
+    ------
+    TypeError
+        ``atoms`` is not an :class:`ase.Atoms`, or ``max_stiffness`` not a number.
+    ValueError
+        ``max_stiffness`` not finite and > 0, a ``logfile`` in a folder that does not exist,
+        a ``logfile`` that is a folder, or an existing file with another header.
     """
 
     columns = (
@@ -232,6 +274,12 @@ class ForceContinuityMonitor:
     )
 
     def __init__(self, atoms: Atoms, logfile: str | os.PathLike, max_stiffness: float = 100.0):
+        if not isinstance(atoms, Atoms):
+            raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+        if isinstance(max_stiffness, bool) or not isinstance(
+            max_stiffness, int | float | np.integer | np.floating
+        ):
+            raise TypeError(f"max_stiffness must be a number (eV/Å²), got {max_stiffness!r}")
         if not np.isfinite(max_stiffness) or max_stiffness <= 0:
             raise ValueError(f"max_stiffness must be > 0 eV/Å², got {max_stiffness}")
         self.atoms = atoms
@@ -240,10 +288,24 @@ class ForceContinuityMonitor:
         self.n_calls = 0
         self.n_warnings = 0
         self._prev: dict | None = None
+        if self.path.is_dir():
+            raise ValueError(f"logfile {str(self.path)!r} is a folder; give a CSV file path")
+        if not self.path.parent.is_dir():
+            raise ValueError(
+                f"logfile: folder {str(self.path.parent)!r} does not exist; create it first "
+                "(or fix the path)"
+            )
         if not self.path.exists() or self.path.stat().st_size == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("w", newline="") as fh:
                 csv.writer(fh).writerow(self.columns)
+        else:
+            with self.path.open(newline="") as fh:
+                header = next(csv.reader(fh), [])
+            if tuple(header) != self.columns:
+                raise ValueError(
+                    f"logfile {str(self.path)!r} exists but is not a ForceContinuityMonitor log "
+                    f"(header {header[:4]}...); choose another file or remove it"
+                )
 
     def __call__(self) -> dict:
         """Record the current step; return the row as a dict."""

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, CalculatorSetupError, all_changes
+from ase.data import chemical_symbols
 from ase.units import Bohr, Hartree
 
 from .pyscf_calculator import PySCFCalculator
@@ -67,8 +68,20 @@ class EmbeddedPySCFCalculator(PySCFCalculator):
         charges : numpy.ndarray
             ``(n,)`` charges in units of e.
         """
-        positions = np.asarray(positions, dtype=float).reshape(-1, 3)
-        charges = np.asarray(charges, dtype=float).reshape(-1)
+        try:
+            positions = np.asarray(positions, dtype=float)
+            charges = np.asarray(charges, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                "point-charge positions must be an (n, 3) array of numbers (Å) and charges "
+                f"n numbers (e): {err}"
+            ) from None
+        if positions.size == 0:
+            positions = positions.reshape(0, 3)
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise ValueError(
+                f"point-charge positions must have shape (n, 3) (Å), got {positions.shape}"
+            )
         if len(positions) != len(charges):
             raise ValueError(f"{len(positions)} point-charge positions but {len(charges)} charges")
         if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(charges))):
@@ -143,8 +156,23 @@ class PointChargeEmbedding:
                 )
         elif not isinstance(charges, dict):
             raise TypeError(f"charges must be a dict or 'ml', got {type(charges).__name__}")
-        if cutoff is not None and (not np.isfinite(cutoff) or cutoff <= 0):
-            raise ValueError(f"cutoff must be a positive distance in Å, got {cutoff}")
+        if isinstance(charges, dict):
+            for symbol, q in charges.items():
+                if symbol not in chemical_symbols[1:]:
+                    raise ValueError(
+                        f"charges: {symbol!r} is not an element symbol (use e.g. 'O', 'Na')"
+                    )
+                if isinstance(q, bool) or not isinstance(q, int | float | np.integer | np.floating):
+                    raise TypeError(f"charges[{symbol!r}] must be a number (e), got {q!r}")
+                if not np.isfinite(q):
+                    raise ValueError(f"charges[{symbol!r}] must be finite (e), got {q}")
+        if cutoff is not None:
+            if isinstance(cutoff, bool) or not isinstance(
+                cutoff, int | float | np.integer | np.floating
+            ):
+                raise TypeError(f"cutoff must be None or a distance in Å, got {cutoff!r}")
+            if not np.isfinite(cutoff) or cutoff <= 0:
+                raise ValueError(f"cutoff must be a positive distance in Å, got {cutoff}")
         self.charges = charges
         self.cutoff = cutoff
 

@@ -22,7 +22,9 @@ the ML net force is zero, so the corrected mixed forces conserve momentum.
 Force mixing has no energy: the mixed forces are not the gradient of any function, so there
 is no conserved quantity and MD must be thermostatted (e.g. :class:`ase.md.langevin.Langevin`).
 This calculator therefore implements only ``forces``; asking for the energy raises
-:class:`ase.calculators.calculator.PropertyNotImplementedError`.
+:class:`ase.calculators.calculator.PropertyNotImplementedError`, with a message that points to
+:func:`coupling.relax_mixed_forces` (ASE's optimizers ask for the energy; that function runs
+FIRE on the forces alone).
 
 References: N. Bernstein, J. R. Kermode, G. Csányi, Rep. Prog. Phys. 72, 026501 (2009).
 """
@@ -38,6 +40,7 @@ from ase.calculators.calculator import (
     CalculationFailed,
     Calculator,
     CalculatorSetupError,
+    PropertyNotImplementedError,
     all_changes,
 )
 from ase.geometry import get_distances
@@ -50,8 +53,16 @@ __all__ = ["ForceMixingCalculator"]
 
 _MOMENTUM = ("conserve", "none")
 
+#: Keyword arguments passed on to :class:`ase.calculators.calculator.Calculator`.
+_CALCULATOR_KWARGS = ("label", "directory", "atoms")
+
 
 def _check_forces_calculator(calc: Any, role: str) -> None:
+    if isinstance(calc, type):
+        raise CalculatorSetupError(
+            f"{role} must be a calculator instance, got the class {calc.__name__}; "
+            f"create one, e.g. {calc.__name__}(...)"
+        )
     if not isinstance(calc, Calculator) and not hasattr(calc, "get_forces"):
         raise CalculatorSetupError(f"{role} must be an ASE calculator, got {type(calc).__name__}")
     props = getattr(calc, "implemented_properties", None)
@@ -60,6 +71,21 @@ def _check_forces_calculator(calc: Any, role: str) -> None:
             f"{role} ({type(calc).__name__}) cannot give forces (implemented_properties = "
             f"{list(props)}); force mixing needs forces on every atom"
         )
+
+
+def _checked_forces(forces: Any, n: int, role: str, what: str) -> np.ndarray:
+    """The forces as an ``(n, 3)`` float array; :class:`CalculationFailed` if they are not."""
+    f = np.asarray(forces, dtype=float)
+    if f.shape != (n, 3):
+        raise CalculationFailed(
+            f"force mixing: {role} returned forces of shape {f.shape} for the {n}-atom {what}"
+        )
+    if not np.all(np.isfinite(f)):
+        raise CalculationFailed(
+            f"force mixing: {role} returned non-finite forces (NaN or inf) for the {what}; "
+            "check that calculator and the structure"
+        )
+    return f.copy()
 
 
 class ForceMixingCalculator(Calculator):
@@ -84,6 +110,9 @@ class ForceMixingCalculator(Calculator):
         Electrostatic embedding of the environment (atoms outside the cluster) as point
         charges in the QM Hamiltonian; needs a QM calculator with ``set_point_charges`` such
         as :class:`coupling.EmbeddedPySCFCalculator`.
+    **kwargs
+        ``label``, ``directory`` or ``atoms``, passed to
+        :class:`ase.calculators.calculator.Calculator`; anything else is refused.
 
     Notes
     -----
@@ -95,6 +124,10 @@ class ForceMixingCalculator(Calculator):
     the vector removed), ``n_point_charges`` and ``timings`` (seconds: ``regions``, ``ml``,
     ``qm``, ``mixing``, ``total``). The last :class:`coupling.regions.QMCluster` is kept as
     :attr:`cluster`.
+
+    There is no energy (see the module docstring): to relax a structure with the mixed
+    forces use :func:`coupling.relax_mixed_forces`, for MD a thermostat such as
+    :class:`ase.md.langevin.Langevin`.
     """
 
     implemented_properties = ["forces"]
@@ -109,6 +142,12 @@ class ForceMixingCalculator(Calculator):
         embedding: PointChargeEmbedding | None = None,
         **kwargs: Any,
     ) -> None:
+        unknown = sorted(set(kwargs) - set(_CALCULATOR_KWARGS))
+        if unknown:
+            raise CalculatorSetupError(
+                f"unknown ForceMixingCalculator argument(s) {unknown}; it takes qm_calc, "
+                f"ml_calc, regions, switching, momentum, embedding and {list(_CALCULATOR_KWARGS)}"
+            )
         super().__init__(**kwargs)
         _check_forces_calculator(qm_calc, "qm_calc")
         _check_forces_calculator(ml_calc, "ml_calc")
@@ -137,6 +176,39 @@ class ForceMixingCalculator(Calculator):
         self.embedding = embedding
         self.cluster = None  #: the last carved :class:`coupling.regions.QMCluster`
 
+    def reset(self) -> None:
+        """Clear all results, those of the QM and ML calculators too, and the region memory.
+
+        After a reset the next call recomputes everything, even at the same positions: the
+        sub-calculators would otherwise return their cached results, and the hysteresis
+        memory of :attr:`regions` would keep the previous cluster.
+        """
+        super().reset()
+        for calc in (getattr(self, "qm_calc", None), getattr(self, "ml_calc", None)):
+            if calc is not None and hasattr(calc, "reset"):
+                calc.reset()
+        if getattr(self, "regions", None) is not None:
+            self.regions.reset()
+        self.cluster = None
+
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True):
+        """As :meth:`ase.calculators.calculator.Calculator.get_property`; forces only.
+
+        Raises
+        ------
+        ase.calculators.calculator.PropertyNotImplementedError
+            For any property but ``forces`` (there is no mixed energy), with a message that
+            says how to relax (:func:`coupling.relax_mixed_forces`) or run MD instead.
+        """
+        if name not in self.implemented_properties:
+            raise PropertyNotImplementedError(
+                f"ForceMixingCalculator has no {name!r}: mixed forces are not the gradient of "
+                "any energy. ASE optimizers (BFGS, FIRE, ...) ask for the energy; relax with "
+                "coupling.relax_mixed_forces(atoms, fmax=0.05) instead (FIRE on the forces "
+                "alone), and run MD with a thermostat such as Langevin"
+            )
+        return super().get_property(name, atoms, allow_calculation)
+
     def calculate(
         self,
         atoms: Atoms | None = None,
@@ -157,7 +229,7 @@ class ForceMixingCalculator(Calculator):
         t0 = time.perf_counter()
         ml_atoms = atoms.copy()
         ml_atoms.calc = self.ml_calc
-        ml_forces = np.array(ml_atoms.get_forces(), dtype=float)
+        ml_forces = _checked_forces(ml_atoms.get_forces(), n, "ml_calc", "full system")
         t_ml = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -172,7 +244,7 @@ class ForceMixingCalculator(Calculator):
             env = self._embed(atoms, cluster) if self.embedding is not None else None
             qm_atoms = cluster.atoms
             qm_atoms.calc = self.qm_calc
-            f_cluster = np.array(qm_atoms.get_forces(), dtype=float)
+            f_cluster = _checked_forces(qm_atoms.get_forces(), len(qm_atoms), "qm_calc", "cluster")
             qm_forces = cluster.scatter_forces(f_cluster, n)
             if env is not None and len(env):
                 n_charges = len(env)

@@ -64,6 +64,9 @@ class RegionState:
         Indices of the QM cluster (all ``w > 0`` plus the buffer), sorted.
     molecule_ids : numpy.ndarray
         Molecule label of every atom (each atom its own when molecules are not kept whole).
+    n_links : int
+        Number of covalent bonds the cluster boundary cuts, i.e. of link hydrogens
+        :meth:`Regions.carve` will add.
     """
 
     weights: np.ndarray
@@ -72,6 +75,12 @@ class RegionState:
     core: np.ndarray
     cluster: np.ndarray
     molecule_ids: np.ndarray
+    n_links: int = 0
+
+    @property
+    def cluster_size(self) -> int:
+        """Number of atoms of the QM cluster, link hydrogens included."""
+        return len(self.cluster) + self.n_links
 
     @property
     def n_core(self) -> int:
@@ -152,6 +161,24 @@ class QMCluster:
             out[i_in] += (1.0 - g) * f
             out[i_out] += g * f
         return out
+
+
+def _number(name: str, value, unit: str) -> float:
+    """``float(value)`` or a :class:`TypeError` that names the argument."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number ({unit}), got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value, minimum: int) -> int:
+    """``int(value)`` for a whole number >= ``minimum``, else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    if not np.isfinite(value) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def _molecule_ids(atoms: Atoms, bond_scale: float) -> np.ndarray:
@@ -236,17 +263,19 @@ class Regions:
             ("r_switch", r_switch),
             ("r_buffer", r_buffer),
             ("hysteresis", hysteresis),
+            ("min_distance", min_distance),
         ):
+            value = _number(name, value, "Å")
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite distance >= 0 Å, got {value!r}")
         if r_switch <= 0:
             raise ValueError(
                 f"r_switch must be > 0 Å (a zero-width shell is an abrupt switch), got {r_switch}"
             )
-        if int(max_cluster_size) < 1:
-            raise ValueError(f"max_cluster_size must be >= 1 atom, got {max_cluster_size}")
-        if bond_scale <= 0:
-            raise ValueError(f"bond_scale must be > 0, got {bond_scale}")
+        max_cluster_size = _count("max_cluster_size", max_cluster_size, 1)
+        bond_scale = _number("bond_scale", bond_scale, "dimensionless")
+        if not np.isfinite(bond_scale) or bond_scale <= 0:
+            raise ValueError(f"bond_scale must be a finite factor > 0 (e.g. 1.2), got {bond_scale}")
         if not callable(core):
             core = self._check_core(core, None)
         self.core = core
@@ -257,16 +286,27 @@ class Regions:
         self.switching = get_switching(switching)
         self.max_cluster_size = int(max_cluster_size)
         self.bond_scale = float(bond_scale)
-        if link_scale is not None and not 0 < link_scale < 1:
+        if link_scale is not None and not 0 < _number("link_scale", link_scale, "fraction") < 1:
             raise ValueError(f"link_scale must be in (0, 1), got {link_scale}")
         self.link_scale = link_scale
         self.min_distance = float(min_distance)
-        if isinstance(molecules, bool):
-            self.molecules: bool | np.ndarray = molecules
+        if isinstance(molecules, bool | np.bool_):
+            self.molecules: bool | np.ndarray = bool(molecules)
         else:
-            self.molecules = np.asarray(molecules, dtype=int)
-            if self.molecules.ndim != 1:
-                raise ValueError("molecules must be True, False or one integer label per atom")
+            labels = np.asarray(molecules) if not isinstance(molecules, str) else None
+            if (
+                labels is None
+                or labels.ndim != 1
+                or labels.size == 0
+                or not np.issubdtype(labels.dtype, np.integer)
+            ):
+                raise TypeError(
+                    "molecules must be True, False or one integer label per atom, got "
+                    f"{molecules!r}"
+                )
+            if labels.min() < 0:
+                raise ValueError(f"molecules labels must be >= 0, got {int(labels.min())}")
+            self.molecules = labels.astype(int)
         self._previous_cluster: np.ndarray | None = None
         self.state: RegionState | None = None  #: the last computed :class:`RegionState`
 
@@ -278,10 +318,18 @@ class Regions:
     # ------------------------------------------------------------------ validation
     @staticmethod
     def _check_core(core, n_atoms: int | None) -> np.ndarray:
+        if isinstance(core, int | np.integer) and not isinstance(core, bool):
+            core = [core]  # one atom
         try:
             idx = np.asarray(core)
         except Exception as err:  # pragma: no cover - exotic input
             raise TypeError(f"core must be atom indices, got {core!r}") from err
+        if idx.size and np.issubdtype(idx.dtype, np.floating):
+            raise TypeError(
+                f"core must be integer atom indices, got {core!r}: regions are centred on "
+                "atoms; to follow a point, pass a callable core(atoms) that returns the index "
+                "of the atom nearest to it"
+            )
         if idx.size == 0:
             raise ValueError(
                 "the core is empty: give at least one atom index (or a callable that returns "
@@ -291,15 +339,34 @@ class Regions:
             raise TypeError(f"core must be a 1D sequence of integer atom indices, got {core!r}")
         if len(np.unique(idx)) != len(idx):
             raise ValueError(f"core contains repeated indices: {idx.tolist()}")
-        if n_atoms is not None and (idx.min() < 0 or idx.max() >= n_atoms):
+        if idx.min() < 0:
+            raise ValueError(f"core indices must be >= 0 (no negative indices), got {idx.tolist()}")
+        if n_atoms is not None and idx.max() >= n_atoms:
             raise ValueError(
                 f"core indices {idx.tolist()} out of range for a system of {n_atoms} atoms"
             )
         return idx.astype(int)
 
     def _check_atoms(self, atoms: Atoms) -> None:
+        if not isinstance(atoms, Atoms):
+            raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
         if len(atoms) == 0:
             raise ValueError("Regions got an empty Atoms object")
+        if not np.all(np.isfinite(atoms.positions)):
+            bad = np.flatnonzero(~np.all(np.isfinite(atoms.positions), axis=1))
+            raise ValueError(
+                f"atoms {bad[:10].tolist()} have non-finite positions (NaN or inf): the "
+                "structure is broken (an exploded MD step?); fix it before computing regions"
+            )
+        lengths = atoms.cell.lengths()
+        periodic = np.flatnonzero(atoms.pbc)
+        if len(periodic) and (
+            np.any(lengths[periodic] == 0) or (len(periodic) == 3 and atoms.cell.rank < 3)
+        ):
+            raise ValueError(
+                f"atoms are periodic along axes {periodic.tolist()} but the cell {lengths} Å "
+                "is degenerate there: set a cell (atoms.cell = ...) or pbc=False"
+            )
         if self.min_distance > 0 and len(atoms) > 1:
             i, j, d = neighbor_list("ijd", atoms, self.min_distance / 2)
             if len(i):
@@ -343,7 +410,10 @@ class Regions:
     def weights(self, distances: np.ndarray, switching: SwitchingFunction | None = None):
         """Weights ``w(d)`` (dimensionless) for distances ``d`` (Å) from the core."""
         s = switching or self.switching
-        return s((np.asarray(distances, dtype=float) - self.r_core) / self.r_switch)
+        d = np.asarray(distances, dtype=float)
+        if not np.all(np.isfinite(d)):
+            raise ValueError("distances must be finite (Å); got NaN or inf")
+        return s((d - self.r_core) / self.r_switch)
 
     def update(self, atoms: Atoms, switching: str | SwitchingFunction | None = None) -> RegionState:
         """Compute the weights, labels and QM cluster indices of ``atoms``.
@@ -363,8 +433,11 @@ class Regions:
         Raises
         ------
         ValueError
-            Empty system, overlapping atoms, empty or invalid core, a cell too small for
-            the cluster, or a cluster larger than ``max_cluster_size``.
+            Empty system, non-finite positions, a degenerate periodic cell, overlapping atoms,
+            empty or invalid core, or a cluster larger than ``max_cluster_size`` (atoms plus
+            the link hydrogens of cut bonds).
+        TypeError
+            ``atoms`` is not an :class:`ase.Atoms`.
         """
         self._check_atoms(atoms)
         s = get_switching(switching) if switching is not None else self.switching
@@ -388,15 +461,23 @@ class Regions:
         labels[(w > 0) & (w < 1)] = SHELL
         labels[w >= 1] = CORE
         cluster = np.flatnonzero(in_cluster)
-        if len(cluster) > self.max_cluster_size:
-            raise ValueError(
-                f"the QM cluster has {len(cluster)} atoms, more than max_cluster_size="
-                f"{self.max_cluster_size} (a runaway region?); reduce r_core/r_switch/"
-                "r_buffer or raise max_cluster_size"
-            )
+        n_links = 0
+        if self.molecules is not True:  # whole bonded molecules are never cut
+            bi, bj, _ = _bonds(atoms, self.bond_scale)
+            n_links = int(np.count_nonzero(in_cluster[bi] & ~in_cluster[bj]))
+        self._check_size(len(cluster), n_links)
         self._previous_cluster = cluster
-        self.state = RegionState(w, d, labels, core, cluster, mol)
+        self.state = RegionState(w, d, labels, core, cluster, mol, n_links)
         return self.state
+
+    def _check_size(self, n_atoms: int, n_links: int) -> None:
+        if n_atoms + n_links > self.max_cluster_size:
+            links = f" ({n_atoms} atoms + {n_links} link hydrogens)" if n_links else ""
+            raise ValueError(
+                f"the QM cluster has {n_atoms + n_links} atoms{links}, more than "
+                f"max_cluster_size={self.max_cluster_size} (a runaway region?); reduce "
+                "r_core/r_switch/r_buffer or raise max_cluster_size"
+            )
 
     @staticmethod
     def _check_cell(atoms: Atoms, extent: float) -> None:
@@ -443,12 +524,39 @@ class Regions:
         Returns
         -------
         QMCluster
+
+        Raises
+        ------
+        ValueError
+            Empty or out-of-range ``indices`` or ``anchor``, a periodic cell too small for
+            the cluster, or a cluster (links included) larger than ``max_cluster_size``.
         """
-        idx = np.unique(np.asarray(indices, dtype=int))
+        if not isinstance(atoms, Atoms):
+            raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+        idx = np.asarray(indices)
         if idx.size == 0:
-            raise ValueError("cannot carve an empty cluster")
+            raise ValueError("cannot carve an empty cluster: indices is empty")
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(
+                f"indices must be a 1D sequence of integer atom indices, got {indices!r}"
+            )
+        if idx.min() < 0 or idx.max() >= len(atoms):
+            raise ValueError(
+                f"indices {idx.tolist()} out of range for a system of {len(atoms)} atoms"
+            )
+        idx = np.unique(idx.astype(int))
         if anchor is None:
             anchor = int(self.state.core[0]) if self.state is not None else int(idx[0])
+        if (
+            isinstance(anchor, bool)
+            or not isinstance(anchor, int | np.integer)
+            or not 0 <= anchor < len(atoms)
+        ):
+            raise ValueError(
+                f"anchor must be the index of an atom of the {len(atoms)}-atom system, "
+                f"got {anchor!r}"
+            )
+        anchor = int(anchor)
         pos0 = atoms.positions
         periodic = atoms.pbc.any()
         cell = atoms.cell if periodic else None
@@ -491,6 +599,7 @@ class Regions:
             positions.append(pos[local[int(i_in)]] + g * vec)
             pairs.append((int(i_in), int(i_out)))
             fractions.append(g)
+        self._check_size(len(idx), len(pairs))
         cluster_atoms = Atoms(numbers=numbers, positions=np.array(positions), pbc=False)
         return QMCluster(
             atoms=cluster_atoms,

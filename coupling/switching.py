@@ -87,6 +87,8 @@ class SwitchingFunction:
     def __call__(self, x: np.ndarray | float) -> np.ndarray:
         """Return s(x), continued by 1 for x <= 0 and by 0 for x >= 1."""
         x = np.asarray(x, dtype=float)
+        if np.isnan(x).any():
+            raise ValueError(f"switching function {self.name!r}: x must not be NaN")
         out = np.where(x <= 0.0, 1.0, 0.0)
         inside = (x > 0.0) & (x < 1.0)
         if np.any(inside):
@@ -97,6 +99,8 @@ class SwitchingFunction:
     def deriv(self, x: np.ndarray | float) -> np.ndarray:
         """Return ds/dx, zero outside (0, 1)."""
         x = np.asarray(x, dtype=float)
+        if np.isnan(x).any():
+            raise ValueError(f"switching function {self.name!r}: x must not be NaN")
         out = np.zeros_like(x)
         inside = (x > 0.0) & (x < 1.0)
         if np.any(inside):
@@ -106,6 +110,13 @@ class SwitchingFunction:
     # ------------------------------------------------------------------ verification
     def _verify(self) -> None:
         k = int(self.order)
+        for what, func in (("value", self.value), ("derivative", self.derivative)):
+            out = np.asarray(func(np.linspace(0.0, 1.0, 5)), dtype=float)
+            if out.shape != (5,) or not np.all(np.isfinite(out)):
+                raise ValueError(
+                    f"switching function {self.name!r}: {what}(x) must return one finite "
+                    f"number per element of the array x, got {out!r} for 5 points"
+                )
         ends = np.array([0.0, 1.0])
         s_end = np.asarray(self.value(ends), dtype=float)
         if not np.allclose(s_end, [1.0, 0.0], atol=1e-12):

@@ -221,8 +221,37 @@ def test_results_and_no_energy(water_trimer):
         - (res["weights"] / res["weights"].sum())[:, None] * res["net_force_correction"]
     )
     np.testing.assert_allclose(f, expected, atol=1e-12)
-    with pytest.raises(PropertyNotImplementedError):
+    with pytest.raises(PropertyNotImplementedError, match="relax_mixed_forces"):
         atoms.get_potential_energy()
+
+
+class _Counting(LennardJones):
+    """Lennard-Jones that counts its calculations."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.n_calls = 0
+
+    def calculate(self, *args, **kwargs):
+        self.n_calls += 1
+        super().calculate(*args, **kwargs)
+
+
+def test_reset_resets_the_qm_and_ml_calculators(water_trimer):
+    qm = _Counting(sigma=1.0, epsilon=0.01, rc=6.0, smooth=True)
+    ml = _Counting(sigma=1.2, epsilon=0.02, rc=6.0, smooth=True)
+    regions = Regions([0, 1, 2], r_core=1.0, r_switch=1.5, hysteresis=0.5)
+    calc = ForceMixingCalculator(qm, ml, regions)
+    atoms = water_trimer.copy()
+    atoms.calc = calc
+    f0 = atoms.get_forces()
+    assert (qm.n_calls, ml.n_calls) == (1, 1)
+    calc.reset()
+    assert calc.results == {} and qm.results == {} and ml.results == {}
+    assert regions.state is None  # the hysteresis memory is gone too
+    f1 = atoms.get_forces()  # same positions: everything is computed again
+    assert (qm.n_calls, ml.n_calls) == (2, 2)
+    np.testing.assert_allclose(f1, f0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------- bad input

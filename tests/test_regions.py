@@ -189,3 +189,25 @@ def test_bad_configurations(water_trimer):
     state = regions.update(small)
     with pytest.raises(ValueError, match="would meet its own image"):
         regions.carve(small, state.cluster)
+
+
+def test_link_hydrogens_count_towards_max_cluster_size():
+    """Ethane cut at the C–C bond: 4 atoms + 1 link hydrogen = a 5-atom QM cluster."""
+    ethane = molecule("C2H6")
+    with pytest.raises(
+        ValueError,
+        match=r"5 atoms \(4 atoms \+ 1 link hydrogens\), more than max_cluster_size=4",
+    ):
+        Regions([0], r_core=0.5, r_switch=0.5, molecules=False, max_cluster_size=4).update(ethane)
+    regions = Regions([0], r_core=0.5, r_switch=0.5, molecules=False, max_cluster_size=5)
+    state = regions.update(ethane)
+    assert state.n_links == 1 and state.cluster_size == 5
+    assert len(regions.carve(ethane, state.cluster).atoms) == state.cluster_size
+    # carve checks the limit too (both carbons without their hydrogens: 2 atoms + 6 links)
+    with pytest.raises(ValueError, match=r"8 atoms \(2 atoms \+ 6 link hydrogens\)"):
+        regions.carve(ethane, [0, 1])
+
+
+def test_whole_molecules_need_no_links(water_trimer):
+    state = Regions([0], r_core=1.0, r_switch=1.0).update(water_trimer)
+    assert state.n_links == 0 and state.cluster_size == len(state.cluster)
