@@ -2,11 +2,23 @@
 
 Builders (:mod:`.builders`), a stable time step from the stiffest vibration
 (:mod:`.timestep`), a restartable MD runner on top of ASE's integrators (:mod:`.runner`),
-independent replicas over MPI ranks (:mod:`.replicas`) and radial distribution functions with
-a time-correlation-aware two-sample test (:mod:`.rdf`). Works with any ASE calculator.
+independent replicas over MPI ranks (:mod:`.replicas`), radial distribution functions with
+a time-correlation-aware two-sample test (:mod:`.rdf`), a molecule-integrity monitor
+(:mod:`.integrity`) and equilibration detected from the data, with the relaxation and heating
+that precede production (:mod:`.equilibration`). Works with any ASE calculator.
 """
 
 from .builders import SALTS, build_electrolyte, build_interface, check_min_distance, n_salt_for
+from .equilibration import (
+    EquilibrationPoint,
+    EquilibrationReport,
+    PreparationResult,
+    analyse_equilibration,
+    detect_equilibration,
+    prepare_md,
+    statistical_inefficiency,
+)
+from .integrity import IntegrityCheck, IntegrityEvent, IntegrityMonitor, MDIntegrityError
 from .rdf import RDFComparison, RDFResult, block_permutation_test, compare_rdf, compute_rdf
 from .replicas import ReplicaResult, replica_seeds, run_replicas
 from .runner import MDBlowUpError, MDResult, MDRunner, MDSettings
@@ -14,23 +26,34 @@ from .timestep import TimestepEstimate, estimate_timestep, omega_to_wavenumber
 
 __all__ = [
     "SALTS",
+    "EquilibrationPoint",
+    "EquilibrationReport",
+    "IntegrityCheck",
+    "IntegrityEvent",
+    "IntegrityMonitor",
     "MDBlowUpError",
+    "MDIntegrityError",
     "MDResult",
     "MDRunner",
     "MDSettings",
+    "PreparationResult",
     "RDFComparison",
     "RDFResult",
     "ReplicaResult",
     "TimestepEstimate",
+    "analyse_equilibration",
     "block_permutation_test",
     "build_electrolyte",
     "build_interface",
     "check_min_distance",
     "compare_rdf",
     "compute_rdf",
+    "detect_equilibration",
     "estimate_timestep",
     "n_salt_for",
     "omega_to_wavenumber",
+    "prepare_md",
     "replica_seeds",
     "run_replicas",
+    "statistical_inefficiency",
 ]

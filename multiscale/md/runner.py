@@ -16,6 +16,13 @@ The integrators are ASE's (:class:`ase.md.langevin.Langevin`, :class:`ase.md.bus
 * **Blow-up detection**: non-finite or larger-than-``max_force`` forces, or a temperature above
   ``max_temperature_K``, stop the run with :class:`MDBlowUpError`; the last good frame is
   written to ``last_good.traj`` next to the trajectory.
+* **Integrity monitor** (on by default): molecules keep their bonds, water its two H, no O-O
+  contact or overlap (:class:`multiscale.md.integrity.IntegrityMonitor`, every
+  ``traj_interval`` steps); a violation stops the run with
+  :class:`~multiscale.md.integrity.MDIntegrityError` (policy ``"stop"``) or is recorded
+  (``"flag"``).
+* **Heating ramp** (``heat_from_K``, ``heat_steps``): the thermostat target rises linearly
+  from ``heat_from_K`` to ``temperature_K`` over the first ``heat_steps`` steps.
 * A tqdm progress bar.
 
 Choices made explicit: Langevin is built with ``fixcm=False`` (ASE's ``fixcm=True`` is
@@ -96,6 +103,11 @@ class MDSettings:
     max_temperature_K : float or None
         Largest allowed instantaneous temperature, K; None means 10× the target (or the
         initial temperature for NVE), at least 1000 K.
+    heat_from_K : float or None
+        Start of a heating ramp, K: the thermostat target goes linearly from this to
+        ``temperature_K`` over the first ``heat_steps`` steps (Langevin or Bussi). None: no ramp.
+    heat_steps : int
+        Length of the heating ramp, steps (0: no ramp).
     """
 
     timestep_fs: float
@@ -111,6 +123,8 @@ class MDSettings:
     traj_format: str = "traj"
     max_force: float = 50.0
     max_temperature_K: float | None = None
+    heat_from_K: float | None = None
+    heat_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.ensemble not in ENSEMBLES:
@@ -128,6 +142,21 @@ class MDSettings:
                 raise ValueError(f"{name} must be an integer >= 1")
         if not isinstance(self.seed, int | np.integer) or self.seed < 0:
             raise TypeError(f"seed must be a non-negative int, got {self.seed!r}")
+        if int(self.heat_steps) != self.heat_steps or self.heat_steps < 0:
+            raise ValueError(f"heat_steps must be an integer >= 0, got {self.heat_steps!r}")
+        if self.heat_steps and self.ensemble == "nve":
+            raise ValueError("heat_steps needs a thermostat: use ensemble 'langevin' or 'bussi'")
+        if self.heat_steps and not (self.heat_from_K is not None and self.heat_from_K > 0):
+            raise ValueError(
+                f"heat_from_K must be a temperature > 0 K with heat_steps, got {self.heat_from_K}"
+            )
+
+    def target_temperature_K(self, step: int) -> float:
+        """Thermostat target at ``step``, K (the heating ramp, then ``temperature_K``)."""
+        if not self.heat_steps or self.heat_from_K is None:
+            return self.temperature_K
+        x = min(step / self.heat_steps, 1.0)
+        return self.heat_from_K + (self.temperature_K - self.heat_from_K) * x
 
     @property
     def temperature_limit_K(self) -> float:
@@ -154,6 +183,9 @@ class MDResult:
     checkpoint : pathlib.Path
     thermo : ndarray, shape (n, 6)
         step, time (fs), E_pot (eV), E_kin (eV), T (K), E_tot (eV) at every step written.
+    integrity : dict or None
+        :meth:`multiscale.md.integrity.IntegrityMonitor.summary` over the whole run (None
+        when the monitor is off).
     """
 
     atoms: Atoms
@@ -162,6 +194,7 @@ class MDResult:
     trajectory: Path
     checkpoint: Path
     thermo: np.ndarray
+    integrity: dict | None = None
 
     def plot(self, path) -> None:
         """Save temperature (K) and total/potential energy (eV) against time (fs) to ``path``.
@@ -218,6 +251,11 @@ class MDRunner:
         ``callback(step, atoms)`` after every step (e.g. a custom monitor).
     min_distance : float
         Atoms closer than this (Å) at the start are rejected as overlapping.
+    integrity : {"stop", "flag"}, IntegrityMonitor or None
+        Molecule-integrity monitor (:class:`multiscale.md.integrity.IntegrityMonitor`): a policy
+        name builds one whose reference is ``atoms`` as given here (before any checkpoint is
+        loaded); a monitor is used as it is (its ``interval``, else ``traj_interval``); None
+        turns it off. Its files go to ``output_dir``.
     """
 
     def __init__(
@@ -229,6 +267,7 @@ class MDRunner:
         progress: bool = True,
         callback: Callable[[int, Atoms], None] | None = None,
         min_distance: float = 0.5,
+        integrity="stop",
     ):
         if not isinstance(atoms, Atoms):
             raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
@@ -255,6 +294,18 @@ class MDRunner:
         self.rng = np.random.default_rng(seeds[1])
         if settings.fix_com and not any(isinstance(c, FixCom) for c in atoms.constraints):
             atoms.set_constraint([*atoms.constraints, FixCom()])
+        from .integrity import IntegrityMonitor  # imports this module
+
+        if isinstance(integrity, str):
+            integrity = IntegrityMonitor(atoms, policy=integrity)
+        elif integrity is not None and not isinstance(integrity, IntegrityMonitor):
+            raise TypeError(
+                "integrity must be 'stop', 'flag', an IntegrityMonitor or None, got "
+                f"{type(integrity).__name__}"
+            )
+        if integrity is not None:
+            integrity.attach(self.dir, write=self.master)
+        self.integrity = integrity
 
     # -- dynamics ---------------------------------------------------------------------------
     def _make_dynamics(self):
@@ -271,6 +322,24 @@ class MDRunner:
                 rng=self.rng, comm=self.comm,
             )  # fmt: skip
         return VelocityVerlet(self.atoms, dt, comm=self.comm)
+
+    def _set_target(self, dyn, step: int) -> None:
+        """Thermostat target for the step after ``step`` (the heating ramp)."""
+        s = self.settings
+        if not s.heat_steps or step > s.heat_steps:
+            return
+        t = s.target_temperature_K(step)
+        if isinstance(dyn, Langevin):
+            dyn.set_temperature(temperature_K=t)
+        elif isinstance(dyn, Bussi):
+            dyn.temp = t * units.kB
+            dyn.target_kinetic_energy = 0.5 * dyn.temp * dyn.ndof
+
+    def _check_integrity(self, step: int, last_good: Atoms | None) -> None:
+        mon = self.integrity
+        if mon is None or step % (mon.interval or self.settings.traj_interval):
+            return
+        mon(self.atoms, step, step * self.settings.timestep_fs, self.last_good_path, last_good)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _write_checkpoint(self, step: int, n_frames: int, n_thermo: int, dyn) -> None:
@@ -297,8 +366,10 @@ class MDRunner:
             ck = {k: data[k] for k in data.files}
         saved = json.loads(str(ck["settings"]))
         mine = asdict(self.settings)
-        for key in ("timestep_fs", "ensemble", "temperature_K", "friction_per_fs", "taut_fs"):
-            if saved[key] != mine[key]:
+        keys = ("timestep_fs", "ensemble", "temperature_K", "friction_per_fs", "taut_fs",
+                "heat_from_K", "heat_steps")  # fmt: skip
+        for key in keys:
+            if saved.get(key, MDSettings.__dataclass_fields__[key].default) != mine[key]:
                 raise ValueError(
                     f"checkpoint {self.ckpt_path} was written with {key}={saved[key]!r} but this "
                     f"run has {key}={mine[key]!r}; use the same settings or another output_dir"
@@ -416,6 +487,9 @@ class MDRunner:
         ------
         MDBlowUpError
             Forces or temperature ran away (the last good frame is kept).
+        multiscale.md.integrity.MDIntegrityError
+            (A subclass of MDBlowUpError.) Molecules fell apart or atoms overlap, with the
+            integrity policy ``"stop"`` (the last frame that passed is kept).
         """
         if int(steps) != steps or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps}")
@@ -431,11 +505,15 @@ class MDRunner:
             self.rng.bit_generator.state = json.loads(str(ck["rng_state"]))
             n_frames, n_thermo = int(ck["n_frames"]), int(ck["n_thermo"])
             self._truncate_outputs(n_frames, n_thermo)
+            if self.integrity is not None:
+                self.integrity.truncate(start)
         else:
             start, n_frames, n_thermo = 0, 0, 0
             if self.master:
                 for p in (self.traj_path, self.thermo_path):
                     p.unlink(missing_ok=True)
+            if self.integrity is not None:
+                self.integrity.reset_files()
             if s.initial_temperature_K is not None:
                 # comm given explicitly: ASE's default (world) would impose rank 0's draw
                 thermalize_momenta(
@@ -444,6 +522,7 @@ class MDRunner:
                 Stationary(self.atoms)
         dyn = self._make_dynamics()
         dyn.nsteps = start  # so ASE does not redo its step-0 bookkeeping on resume
+        self._set_target(dyn, start)
         if ck is not None and hasattr(dyn, "transferred_energy"):
             dyn.transferred_energy = float(ck["transferred_energy"])
         thermo_rows: list[list[float]] = []
@@ -480,12 +559,15 @@ class MDRunner:
         try:
             if fresh:
                 self._check(0, None)
+                self._check_integrity(0, self.atoms.copy())
                 record(0)
             for _ in dyn.irun(steps - start):
                 step = dyn.nsteps
                 if step == start:  # ASE yields once before the first step
                     continue
                 self._check(step, last_good)
+                self._check_integrity(step, last_good)
+                self._set_target(dyn, step)
                 bar.update(1)
                 record(step)
                 if self.callback is not None:
@@ -501,4 +583,5 @@ class MDRunner:
             trajectory=self.traj_path,
             checkpoint=self.ckpt_path,
             thermo=np.array(thermo_rows).reshape(-1, 6),
+            integrity=self.integrity.summary() if self.integrity is not None else None,
         )

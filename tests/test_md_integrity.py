@@ -1,0 +1,241 @@
+"""Integrity monitor: molecules stay molecules, no O-O contact, no overlap; policies and runner."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import fcc111, molecule
+from ase.calculators.calculator import Calculator, all_changes
+from ase.io import read
+
+from multiscale.md import (
+    IntegrityMonitor,
+    MDBlowUpError,
+    MDIntegrityError,
+    MDRunner,
+    MDSettings,
+)
+
+
+def water_box(n: int = 2, spacing: float = 3.0) -> Atoms:
+    """n^3 waters (ase.build.molecule) on a cubic grid, periodic."""
+    box = Atoms(cell=[n * spacing] * 3, pbc=True)
+    for x in range(n):
+        for y in range(n):
+            for z in range(n):
+                w = molecule("H2O")
+                w.translate(np.array([x, y, z]) * spacing + spacing / 2)
+                box += w
+    return box
+
+
+def oh(atoms: Atoms, o: int, h: int) -> float:
+    return float(atoms.get_distance(o, h, mic=True))
+
+
+def test_normal_water_frames_have_no_violation():
+    ref = water_box()
+    mon = IntegrityMonitor(ref)
+    assert sorted(mon.waters) == list(range(0, 24, 3))
+    rng = np.random.default_rng(0)
+    for step in range(5):
+        frame = ref.copy()
+        frame.positions += rng.normal(scale=0.03, size=frame.positions.shape)
+        # unwrapped positions: whole molecules shifted by cell vectors stay the same molecules
+        frame.positions[3:6] += ref.cell[0] * (step - 2)
+        res = mon.check(frame, step)
+        assert res.ok and not res.events, [e.message for e in res.violations]
+    assert 2.7 < res.min_OO_A < 3.3
+    assert 0.9 < res.max_OH_A < 1.1
+    assert mon.n_checks == 5
+
+
+def test_molecule_across_the_periodic_boundary_is_intact():
+    ref = water_box(1, spacing=6.0)
+    frame = ref.copy()
+    frame.positions += [0, -3.0, 0]  # O at y = 0, its H on either side of the cell face
+    frame.wrap()
+    assert frame.positions[1:3, 1].max() - frame.positions[1:3, 1].min() > 4.0  # split by wrap
+    res = IntegrityMonitor(ref).check(frame)
+    assert res.ok and res.max_OH_A < 1.0
+
+
+def test_hydrogen_moved_away_names_the_oxygen_and_hydrogen(tmp_path: Path):
+    ref = water_box()
+    frame = ref.copy()
+    frame.positions[4] += [0, 0, 2.0]  # H 4 of the water of O 3
+    mon = IntegrityMonitor(ref)
+    with pytest.raises(MDIntegrityError, match=r"step 7, t = 3\.5 fs: water O 3 lost H 4: O-H"):
+        mon(frame, step=7, time_fs=3.5, last_good_path=tmp_path / "last_good.traj", fallback=ref)
+    # nothing had passed yet: the fallback frame is kept
+    kept = read(tmp_path / "last_good.traj")
+    assert oh(kept, 3, 4) < 1.0
+    res = mon.check(frame)
+    assert [(e.kind, e.i, e.j) for e in res.violations] == [("bond_broken", 3, 4)]
+    assert "O 3 now has 1 H" in res.violations[0].message
+    assert res.violations[0].distance_A > 1.3
+
+
+def test_two_oxygens_pushed_to_1p5_angstrom_are_a_violation():
+    ref = water_box()
+    frame = ref.copy()
+    # the water of O 9 moved next to O 0, along the diagonal, away from the other waters
+    shift = frame.positions[0] + 1.5 * np.ones(3) / np.sqrt(3) - frame.positions[9]
+    frame.positions[9:12] += shift
+    res = IntegrityMonitor(ref, policy="flag").check(frame)
+    close = [e for e in res.violations if e.kind == "O-O_close"]
+    assert [(e.i, e.j) for e in close] == [(0, 9)]
+    assert close[0].distance_A == pytest.approx(1.5, abs=1e-6)
+    assert "O 0 and O 9 are 1.50 Å apart" in close[0].message
+    assert res.min_OO_A == pytest.approx(1.5, abs=1e-6)
+
+
+def test_a_third_hydrogen_on_an_oxygen_is_reported():
+    ref = water_box()
+    frame = ref.copy()
+    # H 10 (of O 9) moved to 1.0 Å from O 0: O 9 loses it, O 0 gets a third H (H3O+ and OH-)
+    frame.positions[10] = frame.positions[0] + [0, 0, -1.0]
+    res = IntegrityMonitor(ref, policy="flag").check(frame)
+    kinds = {(e.kind, e.i, e.j) for e in res.violations}
+    assert ("bond_formed", 0, 10) in kinds and ("bond_broken", 9, 10) in kinds
+    formed = next(e for e in res.violations if e.kind == "bond_formed")
+    assert "water O 0 took H 10" in formed.message and "O 0 now has 3 H" in formed.message
+
+
+def test_flag_policy_with_reactive_water_continues_and_lists_events(tmp_path: Path):
+    ref = water_box()
+    broken = ref.copy()
+    broken.positions[4] += [0, 0, 2.0]
+    mon = IntegrityMonitor(ref, policy="flag", reactive_species=["H2O"], output_dir=tmp_path)
+    for step in (0, 10, 20):
+        res = mon(broken if step else ref, step, time_fs=0.5 * step)  # no exception
+    assert res.ok and [(e.kind, e.i, e.j) for e in res.events] == [("bond_broken", 3, 4)]
+    with open(tmp_path / "integrity_events.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["step"], r["status"], r["i"], r["j"]) for r in rows] == [
+        ("10", "event", "3", "4"),
+        ("20", "event", "3", "4"),
+    ]
+    s = mon.summary()
+    assert (s["n_checks"], s["n_violations"], s["n_events"], s["distinct"]) == (3, 0, 2, 1)
+    assert s["findings"][0]["first_step"] == 10 and s["max_OH_A"] > 1.3
+    # without the declaration the same frame is a violation, recorded and not raised
+    flag = IntegrityMonitor(ref, policy="flag")
+    assert not flag(broken, 5).ok
+    assert flag.summary()["first_violation"] == 5
+
+
+def test_reactive_elements_are_exempt_but_overlaps_never():
+    ref = Atoms(cell=[10, 10, 10], pbc=True)
+    ref += molecule("H2O")
+    ref += Atoms("Cl", positions=[[5, 5, 5]])
+    frame = ref.copy()
+    frame.positions[1] = frame.positions[3] + [1.3, 0, 0]  # H leaves O for Cl: HCl forms
+    mon = IntegrityMonitor(ref, policy="stop", reactive_species=["Cl", "H"])
+    res = mon(frame, 1)
+    assert res.ok and {e.kind for e in res.events} == {"bond_broken", "bond_formed"}
+    frame.positions[1] = frame.positions[3] + [0.5, 0, 0]  # 0.5 Å < 0.7 x (0.31 + 1.02)
+    with pytest.raises(MDIntegrityError, match=r"H 1 and Cl 3 overlap: 0\.50 Å"):
+        mon(frame, 2)
+
+
+def test_metal_slab_and_adsorbed_chloride():
+    slab = fcc111("Cu", size=(3, 4, 3), vacuum=8.0, orthogonal=True, periodic=True)
+    top = int(np.argmax(slab.positions[:, 2]))
+    cl = Atoms("Cl", positions=[slab.positions[top] + [0, 0, 2.3]])  # on top, 2.3 Å from Cu
+    ref = slab + cl
+    mon = IntegrityMonitor(ref, policy="flag")
+    res = mon.check(ref)
+    assert res.ok and not res.events  # Cu-Cu at 2.55 Å and Cu-Cl at 2.3 Å are fine
+    frame = ref.copy()
+    frame.positions[-1] = frame.positions[top] + [0, 0, 1.2]
+    bad = mon.check(frame).violations
+    assert [(e.kind, e.element_i, e.element_j) for e in bad] == [("overlap", "Cu", "Cl")]
+    frame = ref.copy()
+    frame.positions[top] = frame.positions[top - 1] + [0, 0, 1.5]  # two Cu 1.5 Å apart
+    msgs = [e.message for e in mon.check(frame).violations]
+    assert any(f"Cu {top - 1} and Cu {top} overlap: 1.50 Å" in m for m in msgs), msgs
+
+
+def test_bad_arguments_are_refused():
+    ref = water_box()
+    with pytest.raises(ValueError, match="policy must be one of"):
+        IntegrityMonitor(ref, policy="explode")
+    with pytest.raises(ValueError, match=r"reactive_species: \['Xx'\]"):
+        IntegrityMonitor(ref, reactive_species=["Xx"])
+    with pytest.raises(ValueError, match="oo_min must be > 0"):
+        IntegrityMonitor(ref, oo_min=-1.0)
+    with pytest.raises(TypeError, match=r"reference must be an ase\.Atoms"):
+        IntegrityMonitor([1, 2, 3])
+    with pytest.raises(ValueError, match="not the system of the reference"):
+        IntegrityMonitor(ref).check(water_box(1))
+    with pytest.raises(TypeError, match="integrity must be 'stop', 'flag'"):
+        atoms = water_box(1)
+        atoms.calc = PullH()
+        MDRunner(atoms, ".", MDSettings(timestep_fs=0.5), integrity=42)
+
+
+class PullH(Calculator):
+    """A constant force (eV/Å) along +z on atom ``index`` and nothing else."""
+
+    implemented_properties = ("energy", "forces")
+
+    def __init__(self, index: int = 1, force: float = 2.0):
+        super().__init__()
+        self.index, self.force = index, force
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        f = np.zeros((len(self.atoms), 3))
+        f[self.index, 2] = self.force
+        self.results = {"energy": -self.force * self.atoms.positions[self.index, 2], "forces": f}
+
+
+def pulled_run_settings() -> MDSettings:
+    return MDSettings(
+        timestep_fs=0.5, ensemble="nve", initial_temperature_K=None, fix_com=False,
+        traj_interval=2, checkpoint_interval=10, max_temperature_K=1e7,
+    )  # fmt: skip
+
+
+def test_runner_stops_on_a_broken_water_and_keeps_the_last_good_frame(tmp_path: Path):
+    atoms = water_box(1, spacing=6.0)
+    atoms.calc = PullH()
+    with pytest.raises(MDIntegrityError, match=r"integrity check failed at step \d+.*lost H 1"):
+        MDRunner(atoms, tmp_path, pulled_run_settings(), progress=False).run(200)
+    last = read(tmp_path / "last_good.traj")
+    assert oh(last, 0, 1) <= 1.3 < oh(atoms, 0, 1)
+    with open(tmp_path / "integrity_events.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["kind"] == "bond_broken" and rows[0]["status"] == "violation"
+    # it is a blow-up for code that catches those
+    assert issubclass(MDIntegrityError, MDBlowUpError)
+    # the monitor off: the same run goes to the end
+    atoms = water_box(1, spacing=6.0)
+    atoms.calc = PullH()
+    res = MDRunner(atoms, tmp_path / "off", pulled_run_settings(), progress=False,
+                   integrity=None).run(40)  # fmt: skip
+    assert res.steps == 40 and res.integrity is None
+
+
+def test_flagged_runner_summary_survives_a_resume(tmp_path: Path):
+    def run(steps: int):
+        atoms = water_box(1, spacing=6.0)
+        atoms.calc = PullH(force=1.0)
+        return MDRunner(atoms, tmp_path, pulled_run_settings(), progress=False,
+                        integrity="flag").run(steps)  # fmt: skip
+
+    first = run(15)  # checkpoint at 10 and 15
+    (tmp_path / "checkpoint.npz").unlink()  # make the rerun a fresh start in the same folder
+    fresh = run(15)
+    assert fresh.integrity == first.integrity  # files restarted, not appended
+    second = run(60)  # resumes from step 15
+    s = second.integrity
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "integrity.csv"))]
+    assert steps == list(range(0, 61, 2))  # every check once, none repeated on resume
+    assert s["n_checks"] == 31 and s["n_violations"] > 0 and s["first_violation"] is not None
+    assert s["max_OH_A"] > 1.3
