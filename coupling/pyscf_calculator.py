@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import (
+    CalculationFailed,
     Calculator,
     CalculatorSetupError,
     SCFError,
@@ -29,6 +30,36 @@ _SCF_DIAGNOSTICS = ("converged", "scf_cycles", "scf_attempts", "scf_solver", "gu
 
 def _to_bohr(positions_angstrom: np.ndarray) -> np.ndarray:
     return np.asarray(positions_angstrom, dtype=float) / Bohr
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+# a few elements that nearly every basis covers: a basis name is known to PySCF if it loads
+# for one of them (a basis without hydrogen, e.g. an ECP basis such as lanl2tz, is still known)
+_PROBE_ELEMENTS = ("H", "O", "C", "Cu", "Pt", "Au")
+
+
+def _basis_name_known(name: str) -> bool:
+    """True if PySCF can load the (orbital or auxiliary) basis set ``name`` for some element."""
+    import warnings
+
+    from pyscf.gto.basis import load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PySCF suggests installing basis-set-exchange
+        for element in _PROBE_ELEMENTS:
+            try:
+                if load(name, element):
+                    return True
+            except Exception:  # PySCF raises several types for a missing basis
+                continue
+    return False
 
 
 class PySCFCalculator(Calculator):
@@ -81,10 +112,22 @@ class PySCFCalculator(Calculator):
             density), or ``"none"`` (PySCF's atomic guess every call).
         ``aspc_order`` (int, default 2)
             Order K of the ASPC predictor (uses K+2 previous densities).
-        ``max_memory`` (int, default 4000)
+        ``max_memory`` (float, default 4000)
             Memory PySCF may use (MB).
         ``verbose`` (int, default 0)
             PySCF verbosity.
+
+    Raises
+    ------
+    ase.calculators.calculator.CalculatorSetupError
+        At construction (or :meth:`set`) for a parameter of the wrong type or out of range
+        (the message names it), an unknown functional, basis, auxiliary basis or dispersion
+        correction; before any SCF for an empty, periodic or overlapping structure or a charge
+        and spin that do not fit the electron count.
+    ase.calculators.calculator.CalculationFailed
+        Before any SCF, for non-finite positions (the message names the first such atom).
+    ase.calculators.calculator.SCFError
+        The SCF did not converge, stabilisers included.
 
     Notes
     -----
@@ -160,7 +203,7 @@ class PySCFCalculator(Calculator):
     def _validate_parameters(self) -> None:
         p = self.parameters
         for name in ("charge", "spin"):
-            if isinstance(p[name], bool) or not isinstance(p[name], int | np.integer):
+            if not _is_int(p[name]):
                 raise CalculatorSetupError(f"{name} must be an integer, got {p[name]!r}")
         if p["spin"] < 0:
             raise CalculatorSetupError(f"spin (2S) must be >= 0, got {p['spin']}")
@@ -177,39 +220,80 @@ class PySCFCalculator(Calculator):
                     "(use a libxc name such as 'pbe', 'b3lyp', 'pbe0', or 'hf')"
                 ) from err
         if isinstance(p["basis"], str):
-            from pyscf.gto.basis import load
-
-            try:
-                load(p["basis"], "H")
-            except Exception as err:  # PySCF raises several types for a missing basis
+            if not _basis_name_known(p["basis"]):
                 raise CalculatorSetupError(
                     f"unknown basis set {p['basis']!r}: PySCF cannot load it "
                     "(use a name such as 'def2-svp', '6-31g*', 'cc-pvdz')"
-                ) from err
-        elif not isinstance(p["basis"], dict):
+                )
+        elif not isinstance(p["basis"], dict) or not all(isinstance(k, str) for k in p["basis"]):
             raise CalculatorSetupError(
-                f"basis must be a name or a per-element dict, got {type(p['basis']).__name__}"
+                "basis must be a name or a dict {element symbol: basis}, got "
+                f"{type(p['basis']).__name__}"
+            )
+        df = p["density_fit"]
+        if not isinstance(df, bool | str):
+            raise CalculatorSetupError(
+                f"density_fit must be True/False or an auxiliary basis name, got {df!r}"
+            )
+        if isinstance(df, str) and not _basis_name_known(df):
+            raise CalculatorSetupError(
+                f"density_fit={df!r}: unknown auxiliary basis set (use a name such as "
+                "'def2-universal-jkfit', 'weigend', or density_fit=True for PySCF's default)"
             )
         if p["guess"] not in ("aspc", "reuse", "none"):
             raise CalculatorSetupError(
                 f"guess must be 'aspc', 'reuse' or 'none', got {p['guess']!r}"
             )
-        if int(p["max_cycle"]) < 1:
-            raise CalculatorSetupError(f"max_cycle must be >= 1, got {p['max_cycle']}")
-        if float(p["conv_tol"]) <= 0:
-            raise CalculatorSetupError(f"conv_tol must be > 0 Hartree, got {p['conv_tol']}")
+        for name, low, high, what in (
+            ("max_cycle", 1, None, "SCF iterations per attempt"),
+            ("grids_level", 0, 9, "PySCF DFT grid level"),
+            ("aspc_order", 0, None, "ASPC predictor order"),
+            ("verbose", 0, 9, "PySCF verbosity"),
+        ):
+            v = p[name]
+            if not _is_int(v) or v < low or (high is not None and v > high):
+                allowed = f"{low}..{high}" if high is not None else f">= {low}"
+                raise CalculatorSetupError(
+                    f"{name} must be an integer {allowed} ({what}), got {v!r}"
+                )
+        for name, unit in (("conv_tol", "Hartree"), ("conv_tol_grad", None), ("max_memory", "MB")):
+            v = p[name]
+            if name == "conv_tol_grad" and v is None:
+                continue
+            if not (_is_real(v) and np.isfinite(v) and v > 0):
+                unit = f" ({unit})" if unit else ""
+                raise CalculatorSetupError(f"{name} must be a finite number > 0{unit}, got {v!r}")
+        if not isinstance(p["grid_response"], bool | np.bool_):
+            raise CalculatorSetupError(
+                f"grid_response must be True or False, got {p['grid_response']!r}"
+            )
         if p["dispersion"] is not None:
             try:
                 import pyscf.dispersion  # noqa: F401
+                from pyscf.scf.dispersion import DISP_VERSIONS
             except ImportError as err:
                 raise CalculatorSetupError(
                     f"dispersion={p['dispersion']!r} needs the 'pyscf-dispersion' package "
                     "(pip install pyscf-dispersion)"
                 ) from err
+            disp = p["dispersion"]
+            if not isinstance(disp, str) or disp.split(":")[0].lower() not in DISP_VERSIONS:
+                raise CalculatorSetupError(
+                    f"unknown dispersion correction {disp!r}: use one of {DISP_VERSIONS} or None"
+                )
 
     def _check_atoms(self, atoms: Atoms) -> None:
         if len(atoms) == 0:
             raise CalculatorSetupError("PySCFCalculator got an empty Atoms object")
+        finite = np.isfinite(atoms.positions).all(axis=1)
+        if not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
+            raise CalculationFailed(
+                f"atom {i} ({atoms[i].symbol}) has a non-finite position "
+                f"{atoms.positions[i].tolist()} Å ({int((~finite).sum())} of {len(atoms)} atoms "
+                "are non-finite); no SCF was run: the structure is corrupt or the dynamics "
+                "that produced it blew up"
+            )
         if atoms.pbc.any():
             raise CalculatorSetupError(
                 "PySCFCalculator computes finite (non-periodic) clusters, but atoms.pbc = "

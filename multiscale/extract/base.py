@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 
 __all__ = [
     "AnalysisBase",
+    "FrameList",
     "Results",
     "as_frames",
+    "check_frame",
     "make_edges",
     "resolve_selection",
     "unwrap_positions",
@@ -44,8 +47,101 @@ class Results(dict):
         self[name] = value
 
 
+def is_int(value: Any) -> bool:
+    """True for a Python or NumPy integer (``bool`` excluded)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """True for a Python or NumPy real number (``bool`` excluded); NaN/inf included."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def check_positive(name: str, value: Any, unit: str) -> float:
+    """Return ``value`` as a float after checking it is a finite real number > 0.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the error message.
+    value : Any
+        The value to check.
+    unit : str
+        Its unit, for the message (e.g. "fs", "Å", "K").
+    """
+    if not (is_real(value) and np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0 {unit}, got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` as an int after checking it is an integer >= ``minimum``."""
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class FrameList(list):
+    """A list of frames that :func:`as_frames` has checked (see :func:`check_frame`).
+
+    Analyses given a ``FrameList`` do not check its frames again.
+    """
+
+
+def check_frame(atoms: Any, index: int, numbers: np.ndarray) -> None:
+    """Refuse a frame that cannot be analysed together with the first frame.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The frame.
+    index : int
+        Its 0-based position in the trajectory (for the message).
+    numbers : ndarray of int
+        Atomic numbers of the first frame.
+
+    Raises
+    ------
+    TypeError
+        The frame is not an :class:`ase.Atoms`.
+    ValueError
+        Different atoms than the first frame, or non-finite positions or cell (the message
+        names the frame and the first bad atom).
+    """
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"frame {index} is a {type(atoms).__name__}, not an ase.Atoms")
+    if len(atoms) != len(numbers):
+        raise ValueError(
+            f"frame {index} has {len(atoms)} atoms but the first frame has {len(numbers)}: "
+            "all frames must contain the same atoms"
+        )
+    if not np.array_equal(atoms.numbers, numbers):
+        i = int(np.flatnonzero(atoms.numbers != numbers)[0])
+        raise ValueError(
+            f"frame {index}: atom {i} is {atoms[i].symbol} but was {chemical_symbols[numbers[i]]} "
+            "in the first frame: all frames must hold the same atoms in the same order"
+        )
+    finite = np.isfinite(atoms.positions)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(
+            f"frame {index}: atom {bad[0]} ({atoms[int(bad[0])].symbol}) has a non-finite "
+            f"position ({bad.size} atom(s) in all); the trajectory is corrupt or the MD blew "
+            f"up: analyse only the frames before it, e.g. frames[:{index}]"
+        )
+    if not np.isfinite(atoms.cell.array).all():
+        raise ValueError(
+            f"frame {index} has a non-finite cell {atoms.cell.array.tolist()}; the trajectory "
+            f"is corrupt: analyse only the frames before it, e.g. frames[:{index}]"
+        )
+
+
 def as_frames(trajectory: Any) -> Sequence[Atoms]:
     """Return an indexable sequence of :class:`ase.Atoms` for any supported input.
+
+    Frames already in memory (a list, or all frames of a file) are checked here with
+    :func:`check_frame` and returned as a :class:`FrameList`; frames of an open
+    :class:`ase.io.Trajectory` are read lazily and checked by :meth:`AnalysisBase.run`.
 
     Parameters
     ----------
@@ -56,10 +152,13 @@ def as_frames(trajectory: Any) -> Sequence[Atoms]:
     Raises
     ------
     TypeError
-        For a single ``Atoms`` object or an unsupported type.
+        For a single ``Atoms`` object, an unsupported type or a frame that is not Atoms.
     ValueError
-        For a trajectory without frames.
+        For a trajectory without frames, or a frame with other atoms than the first or with
+        non-finite positions or cell (the message names the frame and atom).
     """
+    if isinstance(trajectory, FrameList):
+        return trajectory
     if isinstance(trajectory, Atoms):
         raise TypeError("got a single Atoms object: pass a list of frames, e.g. [atoms]")
     if isinstance(trajectory, (str, Path)):
@@ -79,6 +178,11 @@ def as_frames(trajectory: Any) -> Sequence[Atoms]:
         raise ValueError("the trajectory has no frames: give at least one frame")
     if not isinstance(trajectory[0], Atoms):
         raise TypeError(f"frames must be ase.Atoms, got {type(trajectory[0]).__name__}")
+    if isinstance(trajectory, list | tuple):
+        numbers = trajectory[0].numbers
+        for f, atoms in enumerate(trajectory):
+            check_frame(atoms, f, numbers)
+        return FrameList(trajectory)
     return trajectory
 
 
@@ -100,15 +204,28 @@ def resolve_selection(atoms: Atoms, selection: Selection) -> np.ndarray:
     n = len(atoms)
     if isinstance(selection, str):
         selection = [selection]
-    sel = list(selection) if not isinstance(selection, np.ndarray) else selection.tolist()
+    if isinstance(selection, np.ndarray):
+        sel = selection.tolist()
+    elif isinstance(selection, Sequence):
+        sel = list(selection)
+    else:
+        raise TypeError(
+            "a selection is a symbol, a list of symbols, or a list of integer indices, got "
+            f"{type(selection).__name__}"
+        )
     if len(sel) == 0:
         raise ValueError("empty selection: give chemical symbols or atom indices")
     if all(isinstance(s, str) for s in sel):
         symbols = np.array(atoms.get_chemical_symbols())
+        have = sorted(set(symbols.tolist()))
         idx = np.flatnonzero(np.isin(symbols, sel))
         if idx.size == 0:
+            raise ValueError(f"no atoms with symbols {sel}; the frame has {have}")
+        absent = [s for s in sel if s not in have]
+        if absent:  # a typo would otherwise silently shrink the selection
             raise ValueError(
-                f"no atoms with symbols {sel}; the frame has {sorted(set(symbols.tolist()))}"
+                f"selection {sel}: no atoms with symbols {absent} (the frame has {have}); "
+                "remove them or fix their spelling"
             )
         return idx
     if all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sel):
@@ -156,6 +273,19 @@ def make_edges(
         if lz <= 0:
             raise ValueError("the cell has no length along z: give z_range=(z_min, z_max) in Å")
         z_range = (0.0, lz)
+        what = f"the cell length along z, {lz:.4g} Å"
+    else:
+        if (
+            isinstance(z_range, str)
+            or not isinstance(z_range, Sequence | np.ndarray)
+            or len(z_range) != 2
+            or not all(is_real(v) and np.isfinite(v) for v in z_range)
+        ):
+            raise ValueError(
+                f"z_range must be two finite numbers (z_min, z_max) in Å, got {z_range!r}"
+            )
+        lo, hi = (float(v) for v in z_range)
+        what = f"z_range=({lo:g}, {hi:g}), {hi - lo:.4g} Å"
     z0, z1 = (float(v) for v in z_range)
     if not z1 > z0:
         raise ValueError(f"z_range must be increasing, got {z_range}")
@@ -164,12 +294,16 @@ def make_edges(
             f"z_range {z_range} Å lies outside the cell [0, {lz:.4g}] Å: choose a range inside"
         )
     if bins is None:
-        if bin_width is None or not bin_width > 0:
-            raise ValueError(f"bin_width must be > 0 Å, got {bin_width}")
+        if not (is_real(bin_width) and np.isfinite(bin_width) and bin_width > 0):
+            raise ValueError(f"bin_width must be a finite number > 0 Å, got {bin_width!r}")
+        if bin_width > (z1 - z0) * (1 + 1e-9):
+            raise ValueError(
+                f"bin_width={bin_width} Å is wider than the range binned ({what}): use a "
+                f"bin_width of at most {z1 - z0:.4g} Å"
+            )
         bins = max(1, round((z1 - z0) / bin_width))
-    if int(bins) < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    return np.linspace(z0, z1, int(bins) + 1)
+    bins = check_int("bins", bins, 1)
+    return np.linspace(z0, z1, bins + 1)
 
 
 def unwrap_positions(positions: np.ndarray, cells: np.ndarray, pbc: Sequence[bool]) -> np.ndarray:
@@ -194,6 +328,14 @@ def unwrap_positions(positions: np.ndarray, cells: np.ndarray, pbc: Sequence[boo
     if pos.ndim != 3 or pos.shape[2] != 3:
         raise ValueError(f"positions must have shape (n_frames, n_atoms, 3), got {pos.shape}")
     cells = np.asarray(cells, dtype=float)
+    if not np.isfinite(pos).all():
+        f, i = np.argwhere(~np.isfinite(pos))[0][:2]
+        raise ValueError(
+            f"positions are non-finite at frame {f}, atom {i} (first of them): analyse only "
+            "the frames before it"
+        )
+    if not np.isfinite(cells).all():
+        raise ValueError("cells contain non-finite values: the trajectory is corrupt")
     if cells.ndim == 2:
         cells = np.broadcast_to(cells, (pos.shape[0], 3, 3))
     periodic = np.asarray(pbc, dtype=bool)
@@ -245,9 +387,10 @@ class AnalysisBase:
         self.n_atoms = len(first)
         if self.n_atoms == 0:
             raise ValueError("the first frame has no atoms")
-        if timestep is not None and not (np.isfinite(timestep) and timestep > 0):
-            raise ValueError(f"timestep must be > 0 fs, got {timestep}")
+        if timestep is not None:
+            timestep = check_positive("timestep", timestep, "fs")
         self.timestep = timestep
+        self._numbers = first.numbers.copy()
         self.results = Results()
 
     def _prepare(self) -> None:  # pragma: no cover - overridden
@@ -277,6 +420,11 @@ class AnalysisBase:
         """
         from tqdm.auto import tqdm
 
+        for name, value in (("start", start), ("stop", stop), ("step", step)):
+            if value is not None and not is_int(value):
+                raise TypeError(f"{name} must be an integer or None, got {value!r}")
+        if step is not None and step < 1:
+            raise ValueError(f"step must be >= 1 (frames are analysed forward in time), got {step}")
         indices = range(len(self._trajectory))[slice(start, stop, step)]
         if len(indices) == 0:
             raise ValueError(
@@ -287,13 +435,11 @@ class AnalysisBase:
         self.n_frames = len(indices)
         self.dt = None if self.timestep is None else self.timestep * (step or 1)
         self._prepare()
+        checked = isinstance(self._trajectory, FrameList)  # as_frames checked every frame
         for i, f in enumerate(tqdm(indices, disable=not progress, desc=type(self).__name__)):
             atoms = self._trajectory[f]
-            if len(atoms) != self.n_atoms:
-                raise ValueError(
-                    f"frame {f} has {len(atoms)} atoms but the first frame has {self.n_atoms}: "
-                    "all frames must contain the same atoms"
-                )
+            if not checked:  # read lazily: check each frame once, as it is read
+                check_frame(atoms, f, self._numbers)
             self._frame_index = i
             self._atoms = atoms
             self._single_frame()

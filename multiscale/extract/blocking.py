@@ -78,7 +78,15 @@ def block_average(samples: np.ndarray, min_blocks: int = 16) -> BlockingResult:
     any later level j (σ_k ≥ σ_j − δσ_j for all usable j > k), which is robust to the
     noise of the large-block estimates.
     """
+    if isinstance(min_blocks, bool) or not isinstance(min_blocks, int | np.integer):
+        raise TypeError(f"min_blocks must be an integer, got {min_blocks!r}")
     x = np.asarray(samples, dtype=float)
+    if not np.isfinite(x).all():
+        first = np.argwhere(~np.isfinite(x))[0].tolist()
+        raise ValueError(
+            f"samples contain NaN or inf (first at index {first}): block averaging needs "
+            "finite data"
+        )
     if x.ndim == 0 or x.shape[0] < 2 * min_blocks:
         raise ValueError(
             f"block averaging needs at least {2 * min_blocks} samples along axis 0, got "

@@ -34,6 +34,9 @@ from .base import (
     Selection,
     bin_index,
     check_cell_z,
+    check_int,
+    is_int,
+    is_real,
     make_edges,
     resolve_selection,
     unwrap_positions,
@@ -113,8 +116,10 @@ class MeanSquaredDisplacement(_PositionCollector):
         unwrap: bool = True,
     ) -> None:
         super().__init__(trajectory, selection, timestep)
-        if dims not in _DIMS:
+        if not isinstance(dims, str) or dims not in _DIMS:
             raise ValueError(f"dims must be one of {list(_DIMS)}, got {dims!r}")
+        if not isinstance(unwrap, bool | np.bool_):
+            raise TypeError(f"unwrap must be True or False, got {unwrap!r}")
         self.dims = dims
         self.unwrap = unwrap
 
@@ -200,10 +205,16 @@ def einstein_diffusion(
     """
     if method not in ("gls", "ols"):
         raise ValueError(f'method must be "gls" or "ols", got {method!r}')
+    if not isinstance(msd, MeanSquaredDisplacement):
+        raise TypeError(f"msd must be a MeanSquaredDisplacement, got {type(msd).__name__}")
     r = msd.results
     if "msd" not in r:
         raise ValueError("run the MeanSquaredDisplacement analysis first (msd.run())")
+    n_points = check_int("n_points", n_points, 2)
     t = r.lagtimes
+    for name, v in (("fit_start", fit_start), ("fit_stop", fit_stop)):
+        if not (is_real(v) and np.isfinite(v)):
+            raise ValueError(f"{name} must be a finite number of fs, got {v!r}")
     if not 0 <= fit_start < fit_stop <= t[-1]:
         raise ValueError(f"fit window [{fit_start}, {fit_stop}] fs must lie inside [0, {t[-1]}] fs")
     lags = np.unique(np.round(np.linspace(fit_start, fit_stop, n_points) / msd.dt).astype(int))
@@ -265,13 +276,15 @@ def yeh_hummer_correction(
     """
     from ase.units import _k
 
+    if not (is_real(D_pbc) and np.isfinite(D_pbc)):
+        raise ValueError(f"D_pbc must be a finite number (m²/s), got {D_pbc!r}")
     for name, v in (
         ("box_length", box_length),
         ("viscosity", viscosity),
         ("temperature", temperature),
     ):
-        if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be > 0 (SI units), got {v}")
+        if not (is_real(v) and np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be > 0 and finite (SI units), got {v!r}")
     xi = 2.837297
     return float(D_pbc + xi * _k * temperature / (6 * np.pi * viscosity * box_length))
 
@@ -294,13 +307,40 @@ class _ZBinned(_PositionCollector):
         first = self._trajectory[0]
         self.edges = make_edges(first, bin_width, z_range, bins)
         self._lz = check_cell_z(first)
-        lags = np.unique(np.asarray(lags, dtype=int))
-        if lags.size == 0 or lags.min() < 1:
-            raise ValueError(f"lags must be positive integers (frames), got {lags.tolist()}")
-        self.lags = lags
-        if int(n_blocks) < 2:
-            raise ValueError(f"n_blocks must be >= 2 for error bars, got {n_blocks}")
+        raw = [lags] if is_int(lags) else lags
+        if (
+            isinstance(raw, str)
+            or not isinstance(raw, Sequence | np.ndarray)
+            or len(raw) == 0
+            or not all(is_int(v) and v >= 1 for v in raw)
+        ):
+            raise ValueError(
+                f"lags must be a non-empty list of integers >= 1 (frames), got {lags!r}"
+            )
+        self.lags = np.unique(np.asarray(raw, dtype=int))
+        if not is_int(n_blocks) or n_blocks < 2:
+            raise ValueError(f"n_blocks must be an integer >= 2 for error bars, got {n_blocks!r}")
         self.n_blocks = int(n_blocks)
+
+    def required_frames(self) -> int:
+        """Fewest frames the analysis needs: ``n_blocks`` blocks longer than the longest lag."""
+        return self.n_blocks * (int(self.lags.max()) + 1)
+
+    def check_length(self, n_frames: int) -> None:
+        """Refuse a trajectory too short for the lags and blocks, before any work is done."""
+        need = self.required_frames()
+        if n_frames < need:
+            raise ValueError(
+                f"the trajectory has {n_frames} frames (as analysed), "
+                f"{n_frames // self.n_blocks} frames per block in n_blocks={self.n_blocks} "
+                f"blocks; lags up to {int(self.lags.max())} frames need more frames per block "
+                f"than that, at least {need} frames in all: run longer MD or use smaller lags "
+                "(or fewer n_blocks)"
+            )
+
+    def _prepare(self) -> None:
+        self.check_length(self.n_frames)
+        super()._prepare()
 
     def _binned(self) -> np.ndarray:
         z = wrap_z(self._pos[:, :, 2], self._lz, bool(self._pbc[2]))
@@ -381,8 +421,8 @@ class ParallelDiffusionProfile(_ZBinned):
         min_survival: float = 0.05,
     ) -> None:
         super().__init__(trajectory, selection, timestep, bin_width, z_range, bins, lags, n_blocks)
-        if not 0 <= min_survival < 1:
-            raise ValueError(f"min_survival must be in [0, 1), got {min_survival}")
+        if not (is_real(min_survival) and 0 <= min_survival < 1):
+            raise ValueError(f"min_survival must be a number in [0, 1), got {min_survival!r}")
         self.min_survival = min_survival
 
     def _estimate(self, xy: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -510,7 +550,10 @@ def fit_propagator(
     occ = counts.sum(axis=0) + counts.sum(axis=1)
     if np.any(occ == 0):
         empty = np.flatnonzero(occ == 0).tolist()
-        raise ValueError(f"bins {empty} were never visited: narrow z_range or use wider bins")
+        raise ValueError(
+            f"bins {empty} were never visited (no transition counted from or to them): pass "
+            "counts of visited bins only"
+        )
     if x0 is None:
         f0 = -np.log(occ / occ.sum())
         f0 -= f0[0]
@@ -592,6 +635,14 @@ class PerpendicularDiffusionProfile(_ZBinned):
         extrapolate: bool = True,
     ) -> None:
         super().__init__(trajectory, selection, timestep, bin_width, z_range, bins, lags, n_blocks)
+        if self.edges.size < 3:
+            raise ValueError(
+                f"D_perp needs at least 2 bins to count transitions between, got 1 (bin_width="
+                f"{bin_width} Å over {self.edges[-1] - self.edges[0]:.4g} Å): use a smaller "
+                "bin_width or bins >= 2"
+            )
+        if not isinstance(extrapolate, bool | np.bool_):
+            raise TypeError(f"extrapolate must be True or False, got {extrapolate!r}")
         if extrapolate and self.lags.size < 2:
             raise ValueError("extrapolate=True needs at least two lags (or set extrapolate=False)")
         self.extrapolate = extrapolate
@@ -612,7 +663,16 @@ class PerpendicularDiffusionProfile(_ZBinned):
             if x0 is None and xs:  # warm start from the previous lag, D τ/Δz² rescaled
                 x0 = xs[-1].copy()
                 x0[nb - 1 :] += np.log(lag / self.lags[j - 1])
-            f, a, x = fit_propagator(self._counts(b, lag), x0)
+            counts = self._counts(b, lag)
+            occ = counts.sum(axis=0) + counts.sum(axis=1)
+            if np.any(occ == 0):
+                z = 0.5 * (self.edges[1:] + self.edges[:-1])
+                raise ValueError(
+                    f"bins at z = {np.round(z[occ == 0], 2).tolist()} Å (lag {lag} frames) were "
+                    "never visited: narrow z_range to the region the selection visits, use a "
+                    "wider bin_width, or run longer MD"
+                )
+            f, a, x = fit_propagator(counts, x0)
             fs.append(f - f.min())
             ds.append(a * dz**2 / (lag * self.dt))
             xs.append(x)

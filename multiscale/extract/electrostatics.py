@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from ase.units import _e, _eps0
 
-from .base import AnalysisBase, bin_index, check_cell_z, make_edges, wrap_z
+from .base import AnalysisBase, bin_index, check_cell_z, is_real, make_edges, wrap_z
 from .blocking import block_average
 
 __all__ = [
@@ -79,8 +79,17 @@ def atomic_charges(
         raise ValueError(
             f'charges must be a mapping, an array, "initial" or "calculator", got {charges!r}'
         )
+    if water_model is not None and (
+        not isinstance(water_model, str) or water_model not in WATER_MODELS
+    ):
+        raise ValueError(
+            f"unknown water model: water_model={water_model!r}; have {list(WATER_MODELS)}"
+        )
     if isinstance(charges, Mapping):
         table = dict(charges)
+        bad = {k: v for k, v in table.items() if not (is_real(v) and np.isfinite(v))}
+        if bad:
+            raise ValueError(f"charges must be finite numbers (e), got {bad}")
         if water_model is not None:
             if water_model not in WATER_MODELS:
                 raise ValueError(f"unknown water model {water_model!r}; have {list(WATER_MODELS)}")
@@ -95,9 +104,18 @@ def atomic_charges(
         return np.array([float(table[s]) for s in symbols])
     if water_model is not None:
         raise ValueError("water_model can only be combined with a {symbol: charge} mapping")
-    q = np.asarray(charges, dtype=float)
+    try:
+        q = np.asarray(charges, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f'charges must be a mapping, an array, "initial" or "calculator", got {charges!r}'
+        ) from err
     if q.shape != (n,):
         raise ValueError(f"per-atom charges must have shape ({n},), got {q.shape}")
+    if not np.isfinite(q).all():
+        raise ValueError(
+            f"per-atom charges must be finite; atom {np.flatnonzero(~np.isfinite(q))[0]} is not"
+        )
     return q
 
 
@@ -131,8 +149,12 @@ def solve_poisson_1d(
     """
     edges = np.asarray(edges, dtype=float)
     rho = np.asarray(rho, dtype=float)
-    if rho.shape[-1] != edges.size - 1:
-        raise ValueError(f"rho has {rho.shape[-1]} bins but edges define {edges.size - 1}")
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+        raise ValueError("edges must be at least 2 strictly increasing bin edges (Å)")
+    if not (np.isfinite(edges).all() and np.isfinite(rho).all()):
+        raise ValueError("edges and rho must be finite (no NaN or inf)")
+    if rho.ndim == 0 or rho.shape[-1] != edges.size - 1:
+        raise ValueError(f"rho has shape {rho.shape} but edges define {edges.size - 1} bins")
     if boundary not in ("open", "periodic", "dipole"):
         raise ValueError(f'boundary must be "open", "periodic" or "dipole", got {boundary!r}')
     h = np.diff(edges)
@@ -150,7 +172,7 @@ def solve_poisson_1d(
         mean_e = np.sum(0.5 * (e_edges[..., 1:] + e_edges[..., :-1]) * h, -1) / h.sum()
         e_edges = e_edges - mean_e[..., None]
     elif boundary == "dipole" and z_dipole is not None:
-        if not edges[0] <= z_dipole <= edges[-1]:
+        if not (is_real(z_dipole) and edges[0] <= z_dipole <= edges[-1]):
             raise ValueError(f"z_dipole={z_dipole} Å lies outside [{edges[0]}, {edges[-1]}] Å")
         e_edges = e_edges - _field_at(edges, e_edges, rho, z_dipole)[..., None]
     # φ at edges: exact integral of the linear field over each bin
@@ -234,6 +256,13 @@ class ChargeDensityProfile(AnalysisBase):
                 f'boundary="{boundary}" needs the grid to span the whole cell [0, {self._lz}] Å: '
                 'leave z_range unset or use boundary="open"'
             )
+        if z_dipole is not None and not (
+            is_real(z_dipole) and self.edges[0] <= z_dipole <= self.edges[-1]
+        ):
+            raise ValueError(
+                f"z_dipole={z_dipole!r} Å must be a number inside the grid "
+                f"[{self.edges[0]:.4g}, {self.edges[-1]:.4g}] Å"
+            )
         self.boundary = boundary
         self.z_dipole = z_dipole
         self._charge_spec = charges
@@ -248,6 +277,11 @@ class ChargeDensityProfile(AnalysisBase):
         atoms = self._atoms
         check_cell_z(atoms)
         q = self._q if self._static else atomic_charges(atoms, "calculator")
+        if not self._static and not np.isfinite(q).all():
+            raise ValueError(
+                f"frame {self.frame_indices[self._frame_index]}: the calculator's charges are "
+                f"not finite (atom {np.flatnonzero(~np.isfinite(q))[0]})"
+            )
         z = wrap_z(atoms.positions[:, 2], self._lz, self._zper)
         k = bin_index(z, self.edges)
         m = k >= 0

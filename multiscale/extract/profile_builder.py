@@ -6,7 +6,7 @@ Conversions: z Å → m (1e-10); number density 1/Å³ → mol/m³ (1e30/N_A); D
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,13 +14,14 @@ from ase.units import _k, _Nav
 
 from continuum import TransportProfile
 
+from .base import as_frames, check_positive, is_int
 from .density import DensityProfile
 from .diffusion import (
     A2_PER_FS_TO_SI,
     ParallelDiffusionProfile,
     PerpendicularDiffusionProfile,
 )
-from .electrostatics import ChargeDensityProfile
+from .electrostatics import WATER_MODELS, ChargeDensityProfile
 
 __all__ = ["build_transport_profile", "extract_transport_profile"]
 
@@ -78,13 +79,17 @@ def build_transport_profile(
         Extra JSON-serialisable provenance merged into the profile's.
     """
     _finished(density, "density")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be > 0 K, got {temperature}")
+    temperature = check_positive("temperature", temperature, "K")
     names = list(density.species)
     for what, table in (("diffusion", diffusion), ("charges", charges)):
+        if not isinstance(table, Mapping):
+            raise TypeError(f"{what} must be a mapping species name -> value, got {table!r}")
         missing = [n for n in names if n not in table]
         if missing:
             raise ValueError(f"{what} is missing species {missing} (density has {names})")
+    bad = {n: charges[n] for n in names if not is_int(charges[n])}
+    if bad:
+        raise ValueError(f"charges must be integer charge numbers (e), got {bad}")
     rd = density.results
     z = rd.z
     conc = np.array([rd.concentration[n] for n in names])
@@ -213,19 +218,62 @@ def extract_transport_profile(
         Show progress bars.
     provenance : mapping, optional
         Extra provenance (e.g. level of theory of the MD).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Checked before any analysis runs: a malformed argument (the message names it), a
+        frame with other atoms than the first or with non-finite positions or cell (the
+        message names the frame and atom), or a trajectory with fewer frames than the lags
+        and blocks need. While the analyses run: a bin that a species never visits.
     """
-    frames = trajectory
+    # check every argument (and build every analysis) before the first, slow, run
+    if isinstance(species, str) or not isinstance(species, Mapping) or not species:
+        raise TypeError(
+            "species must be a non-empty mapping name -> (selection, charge number), e.g. "
+            f'{{"Na+": ("Na", 1)}}, got {species!r}'
+        )
+    for n, spec in species.items():
+        if (
+            isinstance(spec, str)
+            or not isinstance(spec, Sequence)
+            or len(spec) != 2
+            or not is_int(spec[1])
+        ):
+            raise ValueError(
+                f"species[{n!r}] must be (selection, integer charge number), e.g. ('Na', 1); "
+                f"got {spec!r}"
+            )
+    if timestep is None:
+        raise ValueError("timestep (fs between stored frames) is required")
+    check_positive("timestep", timestep, "fs")
+    check_positive("temperature", temperature, "K")
+    for name, flag in (("parallel", parallel), ("progress", progress)):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if water_model is not None:
+        if not isinstance(water_model, str) or water_model not in WATER_MODELS:
+            raise ValueError(
+                f"unknown water model: water_model={water_model!r}; have {list(WATER_MODELS)}"
+            )
+        if charges is None:
+            raise ValueError(
+                f"water_model={water_model!r} is only used for the charge density: also pass "
+                "charges (e.g. {'Na': 1, 'Cl': -1}), or leave water_model unset"
+            )
+    if boundary not in ("open", "periodic", "dipole"):
+        raise ValueError(f'boundary must be "open", "periodic" or "dipole", got {boundary!r}')
+    frames = as_frames(trajectory)  # a file is read (and every frame checked) once
     sel = {n: s for n, (s, _q) in species.items()}
-    charge_numbers = {n: q for n, (_s, q) in species.items()}
+    charge_numbers = {n: int(q) for n, (_s, q) in species.items()}
     density = DensityProfile(frames, sel, bin_width=bin_width, z_range=z_range, timestep=timestep)
-    density.run(progress=progress)
-    frames = density._trajectory  # read a file once
     perp = {
         n: PerpendicularDiffusionProfile(
             frames, s, timestep, bin_width=bin_width, z_range=z_range, lags=lags, n_blocks=n_blocks
-        ).run(progress=progress)
+        )
         for n, s in sel.items()
     }
+    next(iter(perp.values())).check_length(len(frames))
     par = None
     if parallel:
         par = {
@@ -237,7 +285,7 @@ def extract_transport_profile(
                 z_range=z_range,
                 lags=lags,
                 n_blocks=n_blocks,
-            ).run(progress=progress)
+            )
             for n, s in sel.items()
         }
     elec = None
@@ -249,7 +297,10 @@ def extract_transport_profile(
             boundary=boundary,
             bin_width=bin_width,
             z_range=z_range,
-        ).run(progress=progress)
+        )
+    density.run(progress=progress)
+    for analysis in [*perp.values(), *(par or {}).values(), *([elec] if elec else [])]:
+        analysis.run(progress=progress)
     return build_transport_profile(
         density, perp, charge_numbers, temperature, par, elec, provenance=provenance
     )

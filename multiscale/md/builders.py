@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.build import bcc110, fcc100, fcc111, molecule
-from ase.data import atomic_numbers
+from ase.data import atomic_numbers, reference_states
 from ase.neighborlist import neighbor_list
 from ase.units import _Nav
 from scipy.spatial.transform import Rotation
@@ -81,9 +81,31 @@ MIN_LAYERS = 3
 
 
 def _get_salt(salt: str) -> Salt:
-    if salt not in SALTS:
+    if not isinstance(salt, str) or salt not in SALTS:
         raise ValueError(f"unknown salt {salt!r}; choose one of {sorted(SALTS)}")
     return SALTS[salt]
+
+
+def _real(name: str, value, unit: str, low: float, strict: bool) -> float:
+    """A finite real number ``> low`` (``strict``) or ``>= low``, as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number ({unit}), got {value!r}")
+    ok = np.isfinite(value) and (value > low if strict else value >= low)
+    if not ok:
+        raise ValueError(
+            f"{name} must be a finite number {'>' if strict else '>='} {low:g} {unit}, "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def _int(name: str, value, low: int) -> int:
+    """An integer ``>= low`` (bool and float refused), as an int."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+    return int(value)
 
 
 def _water_volume_A3(n_water: int, density: float) -> float:
@@ -117,17 +139,14 @@ def n_salt_for(concentration: float, n_water: int, salt: str = "NaCl", density: 
         low to give one formula unit for this many waters.
     """
     s = _get_salt(salt)
-    if not np.isfinite(concentration) or concentration < 0:
-        raise ValueError(f"concentration must be a finite number >= 0 mol/L, got {concentration}")
+    concentration = _real("concentration", concentration, "mol/L", 0.0, strict=False)
+    n_water = _int("n_water", n_water, 1)
+    density = _real("density", density, "g/cm^3", 0.0, strict=True)
     if concentration > s.solubility:
         raise ValueError(
             f"{concentration} mol/L of {salt} is impossible: above its solubility "
             f"(~{s.solubility} mol per L of water at 298 K); choose a lower concentration"
         )
-    if n_water < 1:
-        raise ValueError(f"n_water must be >= 1, got {n_water}")
-    if density <= 0:
-        raise ValueError(f"density must be > 0 g/cm^3, got {density}")
     v_water_L = _water_volume_A3(n_water, density) / LITRE_IN_A3
     n = round(concentration * _Nav * v_water_L)
     if concentration > 0 and n == 0:
@@ -154,7 +173,16 @@ def check_min_distance(atoms: Atoms, min_distance: float = 0.6) -> None:
     ValueError
         Naming the closest offending pair, its distance, and what to do.
     """
-    if len(atoms) < 2:
+    min_distance = _real("min_distance", min_distance, "Å", 0.0, strict=False)
+    bad = ~np.isfinite(atoms.positions).all(axis=1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"atom {k} ({atoms[k].symbol}) has a non-finite position "
+            f"{atoms.positions[k].tolist()} ({int(bad.sum())} of {len(atoms)} atoms): fix the "
+            "structure"
+        )
+    if len(atoms) < 2 or min_distance == 0:
         return
     i, j, d = neighbor_list("ijd", atoms, min_distance)
     if len(d):
@@ -271,6 +299,8 @@ def build_electrolyte(
         Unknown salt, impossible concentration, too few waters for one formula unit.
     """
     s = _get_salt(salt)
+    _int("seed", seed, 0)
+    min_distance = _real("min_distance", min_distance, "Å", 0.0, strict=True)
     n_salt = n_salt_for(concentration, n_water, salt, density)
     v_water = _water_volume_A3(n_water, density)
     v_box = v_water + n_salt * s.apparent_molar_volume * 1e24 / _Nav
@@ -348,17 +378,49 @@ def build_interface(
     ValueError
         Unknown facet, too few layers, too thin water film, impossible concentration.
     """
-    if facet not in SLABS:
+    if not isinstance(facet, str) or facet not in SLABS:
         raise ValueError(f"unknown facet {facet!r}; choose one of {sorted(SLABS)}")
+    if not isinstance(metal, str) or metal not in atomic_numbers:
+        raise ValueError(f"metal must be an element symbol such as 'Cu' or 'Pt', got {metal!r}")
+    structure = (reference_states[atomic_numbers[metal]] or {}).get("symmetry")
+    if structure != facet[:3]:
+        raise ValueError(
+            f"metal={metal!r} is not {facet[:3]} (its reference structure is {structure}), so "
+            f"facet={facet!r} has no lattice constant for it: choose a facet of its structure "
+            f"(fcc111/fcc100 for fcc, bcc110 for bcc) or another metal"
+        )
+    if (
+        isinstance(size, str)
+        or not hasattr(size, "__len__")
+        or len(size) != 2
+        or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in size)
+        or min(size) < 1
+    ):
+        raise ValueError(f"size must be two positive integers (nx, ny), got {size!r}")
+    size = (int(size[0]), int(size[1]))
+    if facet in ("fcc111", "bcc110") and size[1] % 2:
+        raise ValueError(
+            f"size={size}: ny must be even for an orthogonal {facet} cell; use e.g. "
+            f"({size[0]}, {size[1] + 1})"
+        )
+    layers = _int("layers", layers, 1)
     if layers < MIN_LAYERS:
         raise ValueError(
             f"slab too thin: {layers} layers; use layers >= {MIN_LAYERS} so the slab has a "
             "bulk-like interior"
         )
+    water_thickness = _real("water_thickness", water_thickness, "Å", 0.0, strict=True)
     if water_thickness < 6.0:
         raise ValueError(f"water_thickness={water_thickness} Å is too thin; use at least 6 Å")
-    if gap < 1.5 or vacuum < 0:
+    gap = _real("gap", gap, "Å", 0.0, strict=True)
+    vacuum = _real("vacuum", vacuum, "Å", 0.0, strict=False)
+    if gap < 1.5:
         raise ValueError(f"need gap >= 1.5 Å and vacuum >= 0 Å, got gap={gap}, vacuum={vacuum}")
+    density = _real("density", density, "g/cm^3", 0.0, strict=True)
+    _int("seed", seed, 0)
+    min_distance = _real("min_distance", min_distance, "Å", 0.0, strict=True)
+    if salt is not None:
+        _get_salt(salt)
     try:
         slab = SLABS[facet](
             metal, size=(*size, layers), vacuum=None, orthogonal=True, periodic=True

@@ -83,8 +83,17 @@ class RDFResult:
         return fig
 
 
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+    return int(value)
+
+
 def _block_means(samples: np.ndarray, n_blocks: int) -> np.ndarray:
     n = len(samples)
+    n_blocks = _check_int("n_blocks", n_blocks, 2)
     if n_blocks < 2 or n < n_blocks:
         raise ValueError(
             f"need at least 2 blocks and one frame per block: {n} frames, n_blocks={n_blocks}; "
@@ -125,17 +134,38 @@ def compute_rdf(
     -------
     RDFResult
     """
-    if r_max <= 0 or n_bins < 1:
-        raise ValueError(f"need r_max > 0 Å and n_bins >= 1, got {r_max}, {n_bins}")
-    pairs = [tuple(p) for p in pairs]
-    if not pairs or any(len(p) != 2 for p in pairs):
-        raise ValueError("pairs must be a non-empty list of (element, element) tuples")
+    if (
+        isinstance(r_max, bool)
+        or not isinstance(r_max, int | float | np.integer | np.floating)
+        or not (np.isfinite(r_max) and r_max > 0)
+    ):
+        raise ValueError(f"r_max must be a finite number > 0 Å, got {r_max!r}")
+    n_bins = _check_int("n_bins", n_bins, 1)
+    n_blocks = _check_int("n_blocks", n_blocks, 2)
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence):
+        raise ValueError(f"pairs must be a list of (element, element) tuples, got {pairs!r}")
+    pairs = [tuple(p) if not isinstance(p, str) else (p,) for p in pairs]
+    if not pairs or any(len(p) != 2 or not all(isinstance(e, str) for e in p) for p in pairs):
+        raise ValueError(
+            f"pairs must be a non-empty list of (element, element) tuples, got {pairs!r}"
+        )
     edges = np.linspace(0.0, r_max, n_bins + 1)
     shell = 4.0 / 3.0 * np.pi * np.diff(edges**3)
     per_pair: dict[tuple[str, str], list[np.ndarray]] = {p: [] for p in pairs}
-    for atoms in frames:
+    if isinstance(frames, Atoms):
+        raise TypeError("got a single Atoms object: pass a list of frames, e.g. [atoms]")
+    for f, atoms in enumerate(frames):
+        if not isinstance(atoms, Atoms):
+            raise TypeError(f"frame {f} is a {type(atoms).__name__}, not an ase.Atoms")
         if not all(atoms.pbc) or atoms.cell.rank != 3:
             raise ValueError("g(r) needs periodic frames with a full 3D cell")
+        bad = ~np.isfinite(atoms.positions).all(axis=1)
+        if bad.any() or not np.isfinite(atoms.cell.array).all():
+            what = f"atom {int(np.flatnonzero(bad)[0])}" if bad.any() else "the cell"
+            raise ValueError(
+                f"frame {f}: {what} is not finite; the trajectory is corrupt or the MD blew up: "
+                f"use only the frames before it, e.g. frames[:{f}]"
+            )
         symbols = np.array(atoms.get_chemical_symbols())
         i, j, d = neighbor_list("ijd", atoms, r_max)
         vol = atoms.get_volume()
@@ -194,6 +224,9 @@ def block_permutation_test(
     """
     a = np.asarray(a, dtype=float).reshape(len(a), -1)
     b = np.asarray(b, dtype=float).reshape(len(b), -1)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("the series contain NaN or inf: the test needs finite data")
+    n_permutations = _check_int("n_permutations", n_permutations, 1)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"series have different numbers of features: {a.shape[1]} vs {b.shape[1]}")
     if n_permutations < 1:
@@ -265,8 +298,12 @@ def compare_rdf(
     -------
     RDFComparison
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, int | float | np.integer | np.floating)
+        or not 0 < alpha < 1
+    ):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
     pair = tuple(pair)
     if pair not in a.samples or pair not in b.samples:
         raise ValueError(f"pair {pair} not computed in both results; pass it to compute_rdf")

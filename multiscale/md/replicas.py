@@ -26,8 +26,11 @@ __all__ = ["ReplicaResult", "replica_seeds", "run_replicas"]
 
 def replica_seeds(base_seed: int, n_replicas: int) -> list[int]:
     """Independent 32-bit seeds for ``n_replicas`` replicas derived from ``base_seed``."""
-    if n_replicas < 1:
-        raise ValueError(f"n_replicas must be >= 1, got {n_replicas}")
+    for name, value, low in (("base_seed", base_seed, 0), ("n_replicas", n_replicas, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value}")
     children = np.random.SeedSequence(base_seed).spawn(n_replicas)
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
@@ -108,8 +111,12 @@ def run_replicas(
         raise TypeError("settings must be an MDSettings")
     if not callable(make_atoms):
         raise TypeError("make_atoms must be a callable make_atoms(k) -> Atoms")
-    if int(steps) != steps or steps < 0:
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer):
+        raise TypeError(f"steps must be an integer, got {steps!r}")
+    if steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps}")
+    if not isinstance(output_dir, str | Path):
+        raise TypeError(f"output_dir must be a str or Path, got {type(output_dir).__name__}")
     seeds = replica_seeds(settings.seed, n_replicas)
     rank, size = comm.Get_rank(), comm.Get_size()
     mine: list[ReplicaResult] = []

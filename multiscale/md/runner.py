@@ -11,11 +11,23 @@ The integrators are ASE's (:class:`ase.md.langevin.Langevin`, :class:`ase.md.bus
   :class:`numpy.random.Generator`; ASE 3.29's Langevin draws two ``standard_normal((N, 3))``
   arrays per step from ``self.rng``, Bussi a normal and a gamma variate), and how many
   trajectory frames / log lines belong to that state. A killed run resumes from the last
-  checkpoint and continues bit-for-bit as if it had never stopped; trajectory frames and log
-  lines written after that checkpoint are cut off on resume so nothing is duplicated.
+  checkpoint and continues as if it had never stopped; trajectory frames and log lines written
+  after that checkpoint are cut off on resume so nothing is duplicated. The guarantee, stated
+  precisely: positions, momenta and random state are restored bit for bit, so the resumed
+  run is *bit-identical* to an uninterrupted one for calculators without internal state (the
+  forces a function of the positions alone, e.g. a MACE model). Calculators with state agree
+  only to round-off: ASE's LennardJones and EMT keep a neighbour list built at the geometry
+  they first saw, and a list built at the checkpoint geometry sums the same pairs in another
+  order (~1e-14 relative per force call, amplified by the chaotic dynamics over later steps);
+  a PySCFCalculator starts each SCF from an extrapolated density, so its forces agree to the
+  SCF convergence threshold. On resume ``atoms.calc.reset()`` is called (when it exists) so
+  the calculator starts from a clean state, not one left over from an earlier run in the same
+  process.
 * **Blow-up detection**: non-finite or larger-than-``max_force`` forces, or a temperature above
   ``max_temperature_K``, stop the run with :class:`MDBlowUpError`; the last good frame is
-  written to ``last_good.traj`` next to the trajectory.
+  written to ``last_good.traj`` next to the trajectory. When the starting structure itself
+  fails the check (step 0 of a fresh run) there is no good frame: the error says so and its
+  ``last_good`` is None.
 * **Integrity monitor** (on by default): molecules keep their bonds, water its two H, no O-O
   contact or overlap (:class:`multiscale.md.integrity.IntegrityMonitor`, every
   ``traj_interval`` steps); a violation stops the run with
@@ -61,12 +73,39 @@ THERMO_HEADER = "# step time_fs epot_eV ekin_eV temperature_K etot_eV"
 
 class MDBlowUpError(RuntimeError):
     """The dynamics ran away (forces or temperature); ``last_good`` is the path of the last
-    good frame and ``step`` the step at which the runaway was detected."""
+    good frame (None when the starting structure itself was bad, so none exists) and ``step``
+    the step at which the runaway was detected."""
 
-    def __init__(self, message: str, step: int, last_good: Path):
+    def __init__(self, message: str, step: int, last_good: Path | None):
         super().__init__(message)
         self.step = step
         self.last_good = last_good
+
+
+def _number(name: str, value, unit: str, low: float | None, optional: bool) -> float | None:
+    """A finite real setting (``> low`` when ``low`` is given, else ``>= 0``) as a float."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        kind = "a number" + (" or None" if optional else "")
+        raise TypeError(f"{name} must be {kind} ({unit}), got {value!r}")
+    if low is not None and not (np.isfinite(value) and value > low):
+        raise ValueError(f"{name} must be a finite number > {low:g} {unit}, got {value!r}")
+    if low is None and not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0 {unit}, got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value, low: int) -> int:
+    """An integer setting ``>= low`` as a Python int (floats, even 10.0, and bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__}): "
+            f"write e.g. {name}={max(low, 1)}"
+        )
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -127,21 +166,38 @@ class MDSettings:
     heat_steps: int = 0
 
     def __post_init__(self) -> None:
-        if self.ensemble not in ENSEMBLES:
-            raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
-        if self.traj_format not in TRAJ_FORMATS:
-            raise ValueError(f"traj_format must be one of {sorted(TRAJ_FORMATS)}")
-        for name in ("timestep_fs", "friction_per_fs", "taut_fs", "max_force"):
+        # every field is checked, and stored as a plain Python value (the checkpoint is JSON)
+        for name, choices in (("ensemble", ENSEMBLES), ("traj_format", tuple(TRAJ_FORMATS))):
             value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
-        if self.ensemble != "nve" and not self.temperature_K > 0:
-            raise ValueError(f"temperature_K must be > 0 K, got {self.temperature_K}")
-        for name in ("traj_interval", "checkpoint_interval"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be an integer >= 1")
-        if not isinstance(self.seed, int | np.integer) or self.seed < 0:
-            raise TypeError(f"seed must be a non-negative int, got {self.seed!r}")
+            if not isinstance(value, str) or value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        thermostat = self.ensemble != "nve"
+        for name, unit, low, optional in (
+            ("timestep_fs", "fs", 0.0, False),
+            ("friction_per_fs", "1/fs", 0.0, False),
+            ("taut_fs", "fs", 0.0, False),
+            ("max_force", "eV/Å", 0.0, False),
+            ("temperature_K", "K", 0.0 if thermostat else None, False),
+            ("initial_temperature_K", "K", None, True),
+            ("max_temperature_K", "K", 0.0, True),
+            ("heat_from_K", "K", 0.0, True),
+        ):
+            object.__setattr__(self, name, _number(name, getattr(self, name), unit, low, optional))
+        for name, low in (("traj_interval", 1), ("checkpoint_interval", 1), ("seed", 0),
+                          ("heat_steps", 0)):  # fmt: skip
+            object.__setattr__(self, name, _integer(name, getattr(self, name), low))
+        if not isinstance(self.fix_com, bool | np.bool_):
+            raise TypeError(f"fix_com must be True or False, got {self.fix_com!r}")
+        object.__setattr__(self, "fix_com", bool(self.fix_com))
+        limit = self.temperature_limit_K
+        for name in ("temperature_K", "initial_temperature_K"):
+            value = getattr(self, name)
+            if (name != "temperature_K" or thermostat) and value is not None and value >= limit:
+                raise ValueError(
+                    f"{name}={value} K is not below the blow-up limit {limit:g} K "
+                    "(max_temperature_K, default max(10 x temperature_K, 1000 K)): the run "
+                    "would stop at once; raise max_temperature_K or lower the temperature"
+                )
         if int(self.heat_steps) != self.heat_steps or self.heat_steps < 0:
             raise ValueError(f"heat_steps must be an integer >= 0, got {self.heat_steps!r}")
         if self.heat_steps and self.ensemble == "nve":
@@ -275,6 +331,23 @@ class MDRunner:
             raise ValueError("atoms has no calculator; attach one (atoms.calc = ...) first")
         if not isinstance(settings, MDSettings):
             raise TypeError("settings must be an MDSettings")
+        if not (
+            isinstance(min_distance, int | float | np.integer | np.floating)
+            and not isinstance(min_distance, bool)
+            and np.isfinite(min_distance)
+            and min_distance >= 0
+        ):
+            raise ValueError(f"min_distance must be a finite number >= 0 Å, got {min_distance!r}")
+        for what, arr in (("position", atoms.positions), ("momentum", atoms.get_momenta())):
+            bad = ~np.isfinite(arr).all(axis=1)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"atom {i} ({atoms[i].symbol}) has a non-finite {what} {arr[i].tolist()} "
+                    f"({int(bad.sum())} of {len(atoms)} atoms): the starting structure is corrupt"
+                )
+        if not np.isfinite(atoms.cell.array).all():
+            raise ValueError(f"the cell is not finite: {atoms.cell.array.tolist()}")
         check_min_distance(atoms, min_distance)
         self.atoms = atoms
         self.settings = settings
@@ -460,7 +533,16 @@ class MDRunner:
             why = f"temperature {temp:.4g} K > {limit_t:.4g} K"
         if why is None:
             return
-        if self.master and last_good is not None:
+        if last_good is None:  # step 0 of a fresh run: no step was taken, no good frame exists
+            raise MDBlowUpError(
+                f"the starting structure itself is bad: {why} at step {step}, before any MD "
+                "step, so there is no good frame to keep. Check the structure for overlaps "
+                "(check_min_distance), the calculator, and initial_temperature_K / "
+                "max_temperature_K / max_force.",
+                step=step,
+                last_good=None,
+            )
+        if self.master:
             write(self.last_good_path, last_good, format="traj", parallel=False)
         raise MDBlowUpError(
             f"MD blew up at step {step}: {why}. The last good frame is in {self.last_good_path}. "
@@ -491,8 +573,11 @@ class MDRunner:
             (A subclass of MDBlowUpError.) Molecules fell apart or atoms overlap, with the
             integrity policy ``"stop"`` (the last frame that passed is kept).
         """
-        if int(steps) != steps or steps < 0:
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer):
+            raise TypeError(f"steps must be an integer, got {steps!r} ({type(steps).__name__})")
+        if steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps}")
+        steps = int(steps)
         s = self.settings
         ck = self._load_checkpoint()
         if ck is not None:
@@ -502,6 +587,8 @@ class MDRunner:
             self.atoms.set_cell(ck["cell"])
             self.atoms.set_positions(ck["positions"], apply_constraint=False)
             self.atoms.set_momenta(ck["momenta"], apply_constraint=False)
+            if callable(getattr(self.atoms.calc, "reset", None)):
+                self.atoms.calc.reset()  # no state left over from an earlier run (see module doc)
             self.rng.bit_generator.state = json.loads(str(ck["rng_state"]))
             n_frames, n_thermo = int(ck["n_frames"]), int(ck["n_thermo"])
             self._truncate_outputs(n_frames, n_thermo)

@@ -101,12 +101,29 @@ def estimate_timestep(
     ValueError
         Bad ``safety``/``method``/``delta``, no calculator, or no positive curvature found.
     """
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+    for name, value, unit in (("safety", safety, ""), ("delta", delta, " Å"), ("tol", tol, "")):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise TypeError(f"{name} must be a number{unit}, got {value!r}")
     if not 0 < safety <= 1:
         raise ValueError(f"safety must be in (0, 1], got {safety}")
-    if method not in ("lanczos", "hessian"):
+    if not isinstance(method, str) or method not in ("lanczos", "hessian"):
         raise ValueError(f"method must be 'lanczos' or 'hessian', got {method!r}")
-    if delta <= 0:
-        raise ValueError(f"delta must be > 0 Å, got {delta}")
+    if not (np.isfinite(delta) and 0 < delta <= 0.1):
+        raise ValueError(
+            f"delta must be a finite number in (0, 0.1] Å (a finite-difference step), got {delta}"
+        )
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0 (0: machine precision), got {tol}")
+    if len(atoms) == 0:
+        raise ValueError("atoms is empty: give a structure with atoms")
+    bad = ~np.isfinite(atoms.positions).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"atom {i} ({atoms[i].symbol}) has a non-finite position: fix the structure"
+        )
     if atoms.calc is None:
         raise ValueError("atoms has no calculator; attach one (atoms.calc = ...) first")
     work = atoms.copy()
