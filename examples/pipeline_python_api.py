@@ -25,6 +25,8 @@ config = {
         "steps": 60,
         "traj_interval": 2,
         "calculator": LJ,
+        "integrity": "flag",  # LJ holds no water together: record the broken molecules
+        "heat_ps": 0.01,  # a short heating ramp before production (default 2 ps)
     },
     "extract": {
         "species": {"H2O": {"selection": "O", "charge": 0}},

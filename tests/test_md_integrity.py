@@ -103,7 +103,8 @@ def test_a_third_hydrogen_on_an_oxygen_is_reported():
     kinds = {(e.kind, e.i, e.j) for e in res.violations}
     assert ("bond_formed", 0, 10) in kinds and ("bond_broken", 9, 10) in kinds
     formed = next(e for e in res.violations if e.kind == "bond_formed")
-    assert "water O 0 took H 10" in formed.message and "O 0 now has 3 H" in formed.message
+    assert "water O 0 took H 10: O-H 1.00 Å < 1.30 Å" in formed.message
+    assert "O 0 now has 3 H" in formed.message
 
 
 def test_flag_policy_with_reactive_water_continues_and_lists_events(tmp_path: Path):
@@ -111,18 +112,22 @@ def test_flag_policy_with_reactive_water_continues_and_lists_events(tmp_path: Pa
     broken = ref.copy()
     broken.positions[4] += [0, 0, 2.0]
     mon = IntegrityMonitor(ref, policy="flag", reactive_species=["H2O"], output_dir=tmp_path)
-    for step in (0, 10, 20):
-        res = mon(broken if step else ref, step, time_fs=0.5 * step)  # no exception
-    assert res.ok and [(e.kind, e.i, e.j) for e in res.events] == [("bond_broken", 3, 4)]
+    frames = {0: ref, 10: broken, 20: broken, 30: ref}
+    for step, frame in frames.items():
+        res = mon(frame, step, time_fs=0.5 * step)  # no exception
+        if step == 20:
+            assert res.ok and [(e.kind, e.i, e.j) for e in res.events] == [("bond_broken", 3, 4)]
     with open(tmp_path / "integrity_events.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    # one row when the event appears, one when it is gone; none for it lasting
     assert [(r["step"], r["status"], r["i"], r["j"]) for r in rows] == [
         ("10", "event", "3", "4"),
-        ("20", "event", "3", "4"),
+        ("30", "cleared", "3", "4"),
     ]
     s = mon.summary()
-    assert (s["n_checks"], s["n_violations"], s["n_events"], s["distinct"]) == (3, 0, 2, 1)
+    assert (s["n_checks"], s["n_violations"], s["n_events"], s["distinct"]) == (4, 0, 1, 1)
     assert s["findings"][0]["first_step"] == 10 and s["max_OH_A"] > 1.3
+    assert s["active_at_end"] == 0
     # without the declaration the same frame is a violation, recorded and not raised
     flag = IntegrityMonitor(ref, policy="flag")
     assert not flag(broken, 5).ok
@@ -139,7 +144,7 @@ def test_reactive_elements_are_exempt_but_overlaps_never():
     res = mon(frame, 1)
     assert res.ok and {e.kind for e in res.events} == {"bond_broken", "bond_formed"}
     frame.positions[1] = frame.positions[3] + [0.5, 0, 0]  # 0.5 Å < 0.7 x (0.31 + 1.02)
-    with pytest.raises(MDIntegrityError, match=r"H 1 and Cl 3 overlap: 0\.50 Å"):
+    with pytest.raises(MDIntegrityError, match=r"H 1 and Cl 3 overlap: 0\.50 Å < 0\.93 Å"):
         mon(frame, 2)
 
 
@@ -222,20 +227,70 @@ def test_runner_stops_on_a_broken_water_and_keeps_the_last_good_frame(tmp_path: 
     assert res.steps == 40 and res.integrity is None
 
 
-def test_flagged_runner_summary_survives_a_resume(tmp_path: Path):
-    def run(steps: int):
+def test_flagged_runner_records_survive_a_resume(tmp_path: Path):
+    def run(folder: Path, steps: int):
         atoms = water_box(1, spacing=6.0)
         atoms.calc = PullH(force=1.0)
-        return MDRunner(atoms, tmp_path, pulled_run_settings(), progress=False,
+        return MDRunner(atoms, folder, pulled_run_settings(), progress=False,
                         integrity="flag").run(steps)  # fmt: skip
 
-    first = run(15)  # checkpoint at 10 and 15
-    (tmp_path / "checkpoint.npz").unlink()  # make the rerun a fresh start in the same folder
-    fresh = run(15)
-    assert fresh.integrity == first.integrity  # files restarted, not appended
-    second = run(60)  # resumes from step 15
-    s = second.integrity
-    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "integrity.csv"))]
+    out = tmp_path / "resumed"
+    first = run(out, 15)  # checkpoints at 10 and 15
+    (out / "checkpoint.npz").unlink()  # a fresh start in the same folder
+    assert run(out, 15).integrity == first.integrity  # records restarted, not appended
+    run(out, 45)  # resumes from step 15; the H is lost at step 38; checkpoint at 45
+    with open(out / "integrity_events.csv", "a") as fh:  # a row written after the checkpoint
+        fh.write("47,23.5,bond_broken,violation,0,2,O,H,1.4,1.3,not real\n")
+    resumed = run(out, 60).integrity  # resumes from 45 with the lost H still active
+    straight = run(tmp_path / "straight", 60).integrity
+    assert resumed == straight
+    for name in ("integrity.csv", "integrity_events.csv"):
+        assert (out / name).read_text() == (tmp_path / "straight" / name).read_text()
+    steps = [int(r["step"]) for r in csv.DictReader(open(out / "integrity.csv"))]
     assert steps == list(range(0, 61, 2))  # every check once, none repeated on resume
-    assert s["n_checks"] == 31 and s["n_violations"] > 0 and s["first_violation"] is not None
-    assert s["max_OH_A"] > 1.3
+    assert resumed["n_checks"] == 31 and resumed["n_violations"] == 1
+    assert resumed["first_violation"] == 38 and resumed["active_at_end"] == 1
+    assert resumed["max_OH_A"] > 1.3
+
+
+# ------------------------------------------------------------------------------ pipeline
+def lj_pipeline_config(**md) -> dict:
+    """md + extract on a 2x2 Cu slab with the LJ stand-in, which does not hold water together."""
+    section = {
+        "size": [2, 2], "layers": 3, "water_thickness_A": 8.0, "concentration_mol_per_L": 0.0,
+        "steps": 60, "traj_interval": 2, "checkpoint_interval": 10,
+        "calculator": {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0},
+    }  # fmt: skip
+    section.update(md)
+    return {
+        "run": {"name": "checks", "seed": 3, "progress": False},
+        "md": section,
+        "extract": {"species": {"O": {"selection": "O", "charge": 0}}, "lags": [1, 2],
+                    "n_blocks": 3, "parallel": False},
+    }  # fmt: skip
+
+
+def test_pipeline_md_stage_stops_on_broken_water_and_the_report_leads_with_checks(tmp_path):
+    from multiscale.pipeline import Pipeline
+
+    # default policy "stop": the LJ stand-in breaks the waters and the stage says so
+    cfg = lj_pipeline_config(relax_steps=0, heat_ps=0.0)
+    with pytest.raises(MDIntegrityError, match=r"integrity check failed at step \d+.*lost H"):
+        Pipeline(cfg, tmp_path / "stop").run()
+    assert (tmp_path / "stop" / "md" / "last_good.traj").is_file()
+    # "flag": the run goes on; relax + heating in md/prepare; the report's Checks say it all
+    p = Pipeline(lj_pipeline_config(integrity="flag", heat_ps=0.01), tmp_path / "flag")
+    res = p.run()
+    md = res["md"]
+    assert md["preparation"]["heat_steps"] == 20 and md["preparation"]["relax_steps"] >= 0
+    assert md["integrity"]["n_violations"] > 0 and md["equilibration"]["t0_index"] >= 0
+    assert (
+        res["extract"]["discarded_frames"] == md["equilibration"]["t0_frame"]
+        or (res["extract"]["discard_capped"])
+    )
+    report = p.report.read_text()
+    assert report.index("## Checks") < report.index("## 2. ML molecular dynamics")
+    assert "| integrity, production (flag, 31 checks) | **" in report
+    assert "| equilibration (pymbar on E_pot and T) | production from" in report
+    assert "level of theory: none: a cheap stand-in potential" in report
+    assert "**Not converged / not trustworthy:**" in report

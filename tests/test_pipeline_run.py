@@ -31,6 +31,9 @@ TINY = {
         "traj_interval": 2,
         "checkpoint_interval": 10,
         "calculator": LJ,
+        # LJ is no water model: its waters fall apart, which the monitor records; short heating
+        "integrity": "flag",
+        "heat_ps": 0.01,
     },
     "extract": {
         "species": {"O": {"selection": "O", "charge": 0}},
@@ -143,6 +146,8 @@ steps = 1500
 traj_interval = 5
 checkpoint_interval = 25
 calculator = {model = "lj", sigma = 1.0, epsilon = 0.01, rc = 3.0}
+integrity = "flag"
+heat_ps = 0.01
 """
 
 

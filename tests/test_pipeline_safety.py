@@ -40,6 +40,8 @@ def md_only(**md) -> dict:
         "traj_interval": 2,
         "checkpoint_interval": 2,
         "calculator": LJ,
+        "relax_steps": 0,  # no relax + heat phase before these few steps
+        "heat_ps": 0.0,
     }
     section.update(md)
     return {"run": {"name": "safety", "seed": 4, "progress": False}, "md": section}

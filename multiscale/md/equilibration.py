@@ -404,7 +404,8 @@ def prepare_md(
     :class:`~multiscale.md.MDRunner` run in ``output_dir/heat`` (its own checkpoints: a killed
     heating resumes, a finished one is not redone) with the production settings except: the
     thermostat target ramps linearly from ``heat_from_K`` to ``settings.temperature_K`` over
-    ``heat_ps``; velocities start at ``heat_from_K``; NVE production is heated with Langevin.
+    ``heat_ps``; velocities start at ``heat_from_K``; NVE production is heated with Langevin;
+    about 100 trajectory frames are kept.
     On return ``atoms`` holds the heated positions and momenta: start production with
     ``initial_temperature_K=None`` to keep them.
 
@@ -502,6 +503,7 @@ def prepare_md(
         heat = replace(
             settings, ensemble=ensemble, initial_temperature_K=heat_from_K,
             heat_from_K=heat_from_K, heat_steps=n_heat,
+            traj_interval=max(settings.traj_interval, n_heat // 100),  # ~100 frames suffice
         )  # fmt: skip
         runner = MDRunner(atoms, out / "heat", heat, progress=progress, integrity=integrity)
         hr = runner.run(n_heat)

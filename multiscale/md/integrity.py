@@ -25,8 +25,8 @@ is declared expected: their bond changes are recorded as *events* and never stop
 overlaps are never exempt. Policy ``"stop"`` raises :class:`MDIntegrityError` at the first
 violation (keeping the last frame that passed), ``"flag"`` records violations and goes on.
 Files (in ``output_dir``): ``integrity.csv`` (one row per check: step, time, smallest O-O,
-largest water O-H, counts) and ``integrity_events.csv`` (one row per violation or event seen
-at a check).
+largest water O-H, counts) and ``integrity_events.csv`` (one row when a violation or event
+appears, with status ``violation`` or ``event``, and one when it is gone, status ``cleared``).
 """
 
 from __future__ import annotations
@@ -161,6 +161,12 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
+def _pair(d: float, limit: float) -> str:
+    """``"1.62 Å > 1.30 Å"``, with a third decimal when two would make them look equal."""
+    f = ".2f" if abs(round(d, 2) - round(limit, 2)) > 1e-9 else ".3f"
+    return f"{d:{f}} Å {'>' if d > limit else '<'} {limit:{f}} Å"
+
+
 def _fmt_time(time_fs: float | None) -> str:
     return "" if time_fs is None else f", t = {time_fs:.1f} fs"
 
@@ -258,6 +264,7 @@ class IntegrityMonitor:
         self.last_good: Atoms | None = None
         self.n_checks = 0
         self._memory: tuple[list[dict], list[dict]] = ([], [])
+        self._active: dict[tuple[str, int, int], dict] = {}  # findings present at the last check
         self._analyse(reference)
 
     # -- reference ------------------------------------------------------------------------
@@ -377,8 +384,7 @@ class IntegrityMonitor:
                     o, h = oh
                     what = "water " if o in self.waters else ""
                     text = (
-                        f"{what}O {o} lost H {h}: O-H {d:.2f} Å > {limit:.2f} Å "
-                        f"(O {o} now has {{n_h}} H)"
+                        f"{what}O {o} lost H {h}: O-H {_pair(d, limit)} (O {o} now has {{n_h}} H)"
                     )
                     found[(a, b)] = self._event("bond_broken", o, h, d, limit, text)
             else:
@@ -386,7 +392,7 @@ class IntegrityMonitor:
                 if d > limit:
                     text = (
                         f"bond {self.symbols[a]} {a}-{self.symbols[b]} {b} broken: "
-                        f"{d:.2f} Å > {limit:.2f} Å"
+                        f"{_pair(d, limit)}"
                     )
                     found[(a, b)] = self._event("bond_broken", a, b, d, limit, text)
         # 2. close pairs: overlaps, O-O contacts, new bonds
@@ -402,8 +408,8 @@ class IntegrityMonitor:
             a, b = int(i[k]), int(j[k])
             limit = self.overlap_factor * rsum[k]
             text = (
-                f"{self.symbols[a]} {a} and {self.symbols[b]} {b} overlap: {d[k]:.2f} Å < "
-                f"{limit:.2f} Å ({self.overlap_factor} x sum of covalent radii)"
+                f"{self.symbols[a]} {a} and {self.symbols[b]} {b} overlap: "
+                f"{_pair(d[k], limit)} ({self.overlap_factor} x sum of covalent radii)"
             )
             ev = self._event("overlap", a, b, d[k], limit, text)
             found[(a, b)] = IntegrityEvent(**{**ev.__dict__, "exempt": False})
@@ -421,18 +427,15 @@ class IntegrityMonitor:
                     continue
                 o, h = oh
                 what = "water " if o in self.waters else ""
-                text = (
-                    f"{what}O {o} took H {h} at {d[k]:.2f} Å (< {limit:.2f} Å; O {o} now has "
-                    f"{{n_h}} H)"
-                )
+                text = f"{what}O {o} took H {h}: O-H {_pair(d[k], limit)} (O {o} now has {{n_h}} H)"
                 found[(a, b)] = self._event("bond_formed", o, h, d[k], limit, text)
             else:
                 limit = self.bond_factor * rsum[k]
                 if d[k] >= limit:
                     continue
                 text = (
-                    f"new bond {self.symbols[a]} {a}-{self.symbols[b]} {b}: {d[k]:.2f} Å "
-                    f"< {limit:.2f} Å (not bonded at the start)"
+                    f"new bond {self.symbols[a]} {a}-{self.symbols[b]} {b}: "
+                    f"{_pair(d[k], limit)} (not bonded at the start)"
                 )
                 found[(a, b)] = self._event("bond_formed", a, b, d[k], limit, text)
         # H count of the oxygens named (O-H within oh_max)
@@ -478,16 +481,33 @@ class IntegrityMonitor:
             "" if res.max_OH_A is None else f"{res.max_OH_A:.4f}", len(res.violations),
             len(res.events),
         ]  # fmt: skip
+        # a finding is recorded when it appears and when it clears, not at every check
+        now = {(e.kind, e.i, e.j): e for e in res.violations + res.events}
         rows = [
             [res.step, t, e.kind, "event" if e.exempt else "violation", e.i, e.j, e.element_i,
              e.element_j, f"{e.distance_A:.4f}", f"{e.limit_A:.4f}", e.message]
-            for e in res.violations + res.events
+            for key, e in now.items() if key not in self._active
         ]  # fmt: skip
+        for key in sorted(set(self._active) - set(now)):
+            old = self._active[key]
+            rows.append([res.step, t, key[0], "cleared", key[1], key[2], old["element_i"],
+                         old["element_j"], "", "", f"cleared: {old['message']}"])  # fmt: skip
+        new_rows = [dict(zip(EVENTS_HEADER, map(str, r), strict=True)) for r in rows]
+        self._replay(new_rows)
         self._memory[0].append(dict(zip(CHECKS_HEADER, map(str, check), strict=True)))
-        self._memory[1].extend(dict(zip(EVENTS_HEADER, map(str, r), strict=True)) for r in rows)
+        self._memory[1].extend(new_rows)
         self._append(CHECKS_FILE, CHECKS_HEADER, [check])
         if rows:
             self._append(EVENTS_FILE, EVENTS_HEADER, rows)
+
+    def _replay(self, rows: list[dict]) -> None:
+        """Update the findings active now from event rows (appearances and clearances)."""
+        for r in rows:
+            key = (r["kind"], int(r["i"]), int(r["j"]))
+            if r["status"] == "cleared":
+                self._active.pop(key, None)
+            else:
+                self._active[key] = r
 
     def attach(self, output_dir: str | Path, write: bool = True) -> None:
         """Write the files into ``output_dir`` (done by :class:`~multiscale.md.MDRunner`)."""
@@ -495,24 +515,32 @@ class IntegrityMonitor:
         self.write = bool(write)
 
     def truncate(self, step: int) -> None:
-        """Drop the rows of checks after ``step`` (a run resumed from a checkpoint at ``step``
-        redoes them)."""
-        if self.output_dir is None or not self.write:
-            return
-        for name in (CHECKS_FILE, EVENTS_FILE):
-            path = self.output_dir / name
-            if not path.exists():
-                continue
-            with open(path, newline="") as fh:
-                rows = list(csv.reader(fh))
-            keep = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= step]
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "w", newline="") as fh:
-                csv.writer(fh).writerows(keep)
-            os.replace(tmp, path)
+        """Drop the records of checks after ``step`` and restore the findings active at
+        ``step`` (a run resumed from a checkpoint at ``step`` redoes those checks)."""
+        checks, events = self._memory
+        self._memory = (
+            [r for r in checks if int(r["step"]) <= step],
+            [r for r in events if int(r["step"]) <= step],
+        )
+        if self.output_dir is not None and self.write:
+            for name in (CHECKS_FILE, EVENTS_FILE):
+                path = self.output_dir / name
+                if not path.exists():
+                    continue
+                with open(path, newline="") as fh:
+                    rows = list(csv.reader(fh))
+                keep = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= step]
+                tmp = path.with_name(path.name + ".tmp")
+                with open(tmp, "w", newline="") as fh:
+                    csv.writer(fh).writerows(keep)
+                os.replace(tmp, path)
+        self._active = {}
+        self._replay(self._read_files()[1])
 
     def reset_files(self) -> None:
-        """Remove this monitor's files (a fresh run starts them anew)."""
+        """Start the records anew (a fresh run): remove this monitor's files, forget findings."""
+        self._memory = ([], [])
+        self._active = {}
         if self.output_dir is None or not self.write:
             return
         for name in (CHECKS_FILE, EVENTS_FILE):
@@ -577,6 +605,9 @@ class IntegrityMonitor:
     def summary(self, max_events: int = 20) -> dict[str, Any]:
         """What the checks found, over all segments of a resumed run when files are written.
 
+        A finding (a kind of problem between two atoms) is counted once per episode: from the
+        check where it appears to the check where it is gone.
+
         Parameters
         ----------
         max_events : int
@@ -585,17 +616,19 @@ class IntegrityMonitor:
         Returns
         -------
         dict
-            ``policy``, ``reactive_species``, ``n_checks``, ``n_violations`` (findings over
-            all checks), ``n_events``, ``distinct`` (distinct (kind, i, j) findings),
-            ``min_OO_A``, ``max_OH_A``, ``first_violation`` (step or None), ``findings`` (the
-            first ``max_events`` distinct ones, each with the step it was first seen) and the
-            file names.
+            ``policy``, ``reactive_species``, ``n_checks``, ``n_violations`` and ``n_events``
+            (episodes), ``distinct`` (distinct (kind, i, j) findings), ``active_at_end``
+            (findings still present at the last check), ``min_OO_A`` and ``max_OH_A`` (Å,
+            over all checks), ``first_violation`` (step or None), ``findings`` (the first
+            ``max_events`` distinct ones with the step each was first seen), ``n_waters`` and
+            the file names.
         """
         checks, events = self._read_files()
         mins = [float(r["min_OO_A"]) for r in checks if r["min_OO_A"]]
         maxs = [float(r["max_OH_A"]) for r in checks if r["max_OH_A"]]
+        started = [e for e in events if e["status"] != "cleared"]
         distinct: dict[tuple, dict] = {}
-        for e in events:
+        for e in started:
             key = (e["kind"], e["i"], e["j"])
             if key not in distinct:
                 distinct[key] = {
@@ -604,14 +637,15 @@ class IntegrityMonitor:
                     "status": e["status"],
                     "message": e["message"],
                 }
-        violations = [e for e in events if e["status"] == "violation"]
+        violations = [e for e in started if e["status"] == "violation"]
         return {
             "policy": self.policy,
             "reactive_species": list(self.reactive_species),
             "n_checks": len(checks),
             "n_violations": len(violations),
-            "n_events": len(events) - len(violations),
+            "n_events": len(started) - len(violations),
             "distinct": len(distinct),
+            "active_at_end": len(self._active),
             "min_OO_A": min(mins) if mins else None,
             "max_OH_A": max(maxs) if maxs else None,
             "first_violation": int(violations[0]["step"]) if violations else None,

@@ -113,6 +113,30 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "friction_per_fs": Key("num+", 0.01, "1/fs", "Langevin friction"),
         "traj_interval": Key("int+", 10, "steps", "steps between trajectory frames"),
         "checkpoint_interval": Key("int+", 100, "steps", "steps between checkpoints"),
+        "integrity": Key(
+            "choice",
+            "stop",
+            "",
+            "molecule-integrity monitor: stop at a violation, flag (record and go on) or off",
+            ("stop", "flag", "off"),
+        ),
+        "reactive_species": Key(
+            "strs",
+            [],
+            "",
+            'elements (or "H2O") whose bond changes are expected chemistry (listed, not stopped)',
+        ),
+        "integrity_interval": Key(
+            "int0", 0, "steps", "steps between integrity checks (0: every traj_interval)"
+        ),
+        "relax_steps": Key(
+            "int0", 300, "steps", "most FIRE steps removing overlaps before heating (0: none)"
+        ),
+        "relax_fmax_eV_per_A": Key("num+", 0.5, "eV/Å", "FIRE stops below this force"),
+        "heat_ps": Key(
+            "num0", 2.0, "ps", "heating before production: target ramped up over this (0: none)"
+        ),
+        "heat_from_K": Key("num+", 50.0, "K", "temperature at the start of the heating ramp"),
         "calculator": Key("calc", {"model": "default:cu-water-nacl"}, "", _CALC_DOC),
     },
     "extract": {
@@ -129,6 +153,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "lags": Key("ints", [2, 4, 8], "frames", "lag times of the D(z) estimators"),
         "n_blocks": Key("int+", 4, "blocks", "independent blocks for error bars"),
         "parallel": Key("bool", True, "", "also compute D∥(z) (in-plane diffusion)"),
+        "discard": Key(
+            "choice",
+            "auto",
+            "",
+            'frames left out: "auto" (production start detected in md, at least '
+            'discard_frames) or "frames" (exactly discard_frames)',
+            ("auto", "frames"),
+        ),
         "discard_frames": Key("int0", 0, "frames", "equilibration frames left out"),
         "water_model": Key("str", "SPC/E", "", "water charges for rho(z) and phi(z)"),
         "ion_charges": Key("table", {"Na": 1.0, "Cl": -1.0}, "e", "charges of the ions by element"),

@@ -170,11 +170,130 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
     return out
 
 
+def _integrity_line(what: str, g: dict | None, folder: str) -> str:
+    if not g:
+        return f"| integrity, {what} | off |"
+    head = f"| integrity, {what} ({g['policy']}, {g['n_checks']} checks) | "
+    geo = []
+    if g.get("min_OO_A") is not None:
+        geo.append(f"smallest O–O {_f(g['min_OO_A'], '.2f')} Å")
+    if g.get("max_OH_A") is not None:
+        geo.append(f"largest water O–H {_f(g['max_OH_A'], '.2f')} Å")
+    if g["n_violations"]:
+        first = g["findings"][0]["message"] if g.get("findings") else ""
+        body = (
+            f"**{g['n_violations']} violation(s)** from step {g['first_violation']} "
+            f"(e.g. {first}); `{folder}integrity_events.csv`"
+        )
+    else:
+        body = "no violation"
+    if g.get("n_events"):
+        body += f"; {g['n_events']} event(s) of declared reactive species"
+    return head + "; ".join([body, *geo]) + " |"
+
+
+def _checks(res: dict) -> tuple[list[str], list[str]]:
+    """Rows of the Checks table and the list of what has not converged."""
+    rows: list[str] = []
+    todo: list[str] = []
+    md = res.get("md")
+    if md:
+        calc = md.get("calculator", "?")
+        level = md.get("calculator_level")
+        rows.append(f"| model (md) | {calc}" + (f"; level of theory: {level}" if level else "")
+                    + " |")  # fmt: skip
+        prep = md.get("preparation")
+        if prep:
+            relax = (
+                f"FIRE {prep['relax_steps']} steps to max force "
+                f"{_f(prep['relax_fmax_eV_per_A'], '.2g')} eV/Å"
+                if prep.get("relax_fmax_eV_per_A") is not None
+                else "no relaxation"
+            )
+            heat = (
+                f"heated over {prep['heat_steps']} steps to "
+                f"{_f(prep['heat_final_temperature_K'], '.0f')} K"
+                if prep.get("heat_steps")
+                else "no heating"
+            )
+            rows.append(f"| preparation | {relax}; {heat} |")
+            if prep.get("relax_converged") is False:
+                todo.append("the relaxation before heating did not reach its force target")
+            if prep.get("heat_steps"):
+                rows.append(_integrity_line("heating", prep.get("integrity"), "md/prepare/heat/"))
+                g = prep.get("integrity") or {}
+                if g.get("n_violations"):
+                    todo.append("molecules broke during the heating (see the integrity row)")
+        if "integrity" in md:
+            g = md["integrity"]
+            rows.append(_integrity_line("production", g, "md/"))
+            if g and g.get("n_violations"):
+                todo.append(
+                    "molecules broke or atoms overlapped in production: the trajectory is not "
+                    "the intended chemistry"
+                )
+        eq = md.get("equilibration")
+        if eq:
+            verdict = {True: "within", False: "**outside**", None: "no target"}[
+                eq["temperature_ok"]
+            ]
+            rows.append(
+                f"| equilibration (pymbar on E_pot and T) | production from "
+                f"{_f(eq['t0_fs'] / 1000, '.3g')} ps (step {eq['t0_step']}); T = "
+                f"{_f(eq['temperature_mean_K'], '.1f')} ± {_f(eq['temperature_sem_K'], '.1f')} K, "
+                f"{verdict} {_f(eq['target_K'], '.0f')} K ± {_f(100 * eq['tolerance'], '.0f')} %; "
+                f"{_f(eq['n_effective'], '.0f')} independent samples |"
+            )
+            drift = "**drifting**" if eq["epot_drifting"] else "no significant drift"
+            rows.append(
+                f"| E_pot drift (last {_f(eq['drift_window_fs'] / 1000, '.2g')} ps) | "
+                f"{_f(eq['epot_slope_eV_per_ps'], '.3g')} ± "
+                f"{_f(eq['epot_slope_err_eV_per_ps'], '.2g')} eV/ps: {drift} |"
+            )
+            todo += eq.get("notes", [])
+        elif "equilibration" in md:
+            todo.append("the md run was too short for an equilibration analysis")
+    ex = res.get("extract")
+    if ex and "discarded_frames" in ex:
+        rows.append(
+            f"| frames used by extract | {ex['n_frames']} (left out {ex['discarded_frames']}: "
+            f"{ex['discard']}) |"
+        )
+        if ex.get("discard_capped"):
+            todo.append(
+                "md did not equilibrate within the first half of the run; extract used the "
+                "second half anyway"
+            )
+    for name, s in (ex or {}).get("species", {}).items():
+        t_cross, d_par = s.get("bin_crossing_time_ps"), s.get("D_parallel_middle_1e-9_m2_per_s")
+        if t_cross is None or not d_par:
+            continue
+        ratio = s["D_middle_1e-9_m2_per_s"] / d_par
+        if s["trajectory_ps"] < 10 * t_cross or not 0.5 < ratio < 2:
+            todo.append(f"D⊥ of {name} (see the self-check in section 3)")
+    return rows, todo
+
+
 def write_report(pipeline) -> Path:
-    """Write ``run_dir/report.md`` from ``pipeline.results``; return its path."""
+    """Write ``run_dir/report.md`` from ``pipeline.results``; return its path.
+
+    It leads with the checks: the model and its level of theory, the preparation, the
+    integrity monitor, equilibration and drift, and a list of what has not converged.
+    """
     run_dir = pipeline.run_dir
     res = pipeline.results
     lines = [f"# {pipeline.config['run']['name']}: multiscale pipeline report", ""]
+    rows, todo = _checks(res)
+    if rows or todo:
+        lines += ["## Checks", ""]
+        if rows:
+            lines += ["| check | result |", "|---|---|", *rows, ""]
+        if todo:
+            lines += ["**Not converged / not trustworthy:**", ""]
+            lines += [f"- {t}" for t in todo]
+        else:
+            lines.append("Nothing unconverged was found by these checks.")
+        lines.append("")
     lines += ["| stage | wall time (s) | computed in this run |", "|---|---|---|"]
     for stage, r in res.items():
         lines.append(f"| {stage} | {_f(r.get('stage_wall_s'), '.1f')} | "

@@ -218,9 +218,24 @@ def build_md_system(cfg: dict, seed: int):
 def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, Any]:
     """ML-MD of the interface with :class:`multiscale.md.MDRunner` (resumes a checkpoint).
 
-    Writes ``trajectory.traj`` (unwrapped), ``thermo.dat``, ``checkpoint.npz``, ``thermo.png``.
+    Before production the built structure is relaxed (FIRE) and heated from ``heat_from_K``
+    in ``prepare/`` (:func:`multiscale.md.prepare_md`, restart-safe); an integrity monitor
+    (:class:`multiscale.md.IntegrityMonitor`, reference: the built structure) watches both;
+    equilibration is detected in the production ``thermo.dat``
+    (:func:`multiscale.md.analyse_equilibration`).
+
+    Writes ``trajectory.traj`` (unwrapped), ``thermo.dat``, ``checkpoint.npz``, ``thermo.png``,
+    ``integrity.csv``, ``integrity_events.csv`` and ``prepare/``.
     """
-    from multiscale.md import MDRunner, MDSettings
+    from dataclasses import replace
+
+    from multiscale.md import (
+        IntegrityMonitor,
+        MDRunner,
+        MDSettings,
+        analyse_equilibration,
+        prepare_md,
+    )
 
     t0 = time.perf_counter()
     atoms = build_md_system(cfg, seed)
@@ -232,18 +247,46 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         initial_temperature_K=cfg["temperature_K"], traj_interval=cfg["traj_interval"],
         checkpoint_interval=cfg["checkpoint_interval"],
     )  # fmt: skip
+    reference = atoms.copy()  # the integrity reference: the built structure
+
+    def monitor():
+        if cfg["integrity"] == "off":
+            return None
+        try:
+            return IntegrityMonitor(
+                reference, policy=cfg["integrity"], reactive_species=cfg["reactive_species"],
+                interval=cfg["integrity_interval"] or None,
+            )  # fmt: skip
+        except ValueError as err:
+            raise ValueError(f"md.integrity / md.reactive_species: {err}") from err
+
+    prep = None
+    if cfg["relax_steps"] > 0 or cfg["heat_ps"] > 0:
+        prep = prepare_md(
+            atoms, out / "prepare", settings, relax_fmax=cfg["relax_fmax_eV_per_A"],
+            relax_steps=cfg["relax_steps"], heat_ps=cfg["heat_ps"],
+            heat_from_K=cfg["heat_from_K"], integrity=monitor(), progress=progress,
+        )  # fmt: skip
+        if prep.heat_steps:
+            settings = replace(settings, initial_temperature_K=None)  # keep the heated momenta
     slab = atoms.get_tags() == 1
     z_top = float(atoms.positions[slab, 2].max())
     z_lo = z_top + cfg["gap_A"]
     z_hi = z_lo + cfg["water_thickness_A"]
     log.info("md: %d atoms (%s), %s", len(atoms), atoms.get_chemical_formula(),
              describe_calculator(spec))  # fmt: skip
-    res = MDRunner(atoms, out, settings, progress=progress).run(cfg["steps"])
+    res = MDRunner(atoms, out, settings, progress=progress, integrity=monitor()).run(cfg["steps"])
     if res.resumed_from is not None:
         log.info("md: resumed from the checkpoint at step %d", res.resumed_from)
     res.plot(out / "thermo.png")
     thermo = np.loadtxt(out / "thermo.dat", ndmin=2)
     half = thermo[len(thermo) // 2 :]
+    equil = None
+    try:
+        equil = analyse_equilibration(thermo, cfg["temperature_K"]).as_dict()
+        equil["t0_frame"] = -(-equil["t0_step"] // cfg["traj_interval"])  # first frame at/after
+    except ValueError as err:  # too short a run to say anything
+        log.warning("md: no equilibration analysis: %s", err)
     wall = time.perf_counter() - t0
     done = cfg["steps"] - (res.resumed_from or 0)
     return {
@@ -262,12 +305,39 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "frame_interval_fs": cfg["traj_interval"] * cfg["timestep_fs"],
         "steps_per_s": done / wall if wall > 0 else float("nan"),
         "wall_s": wall,
+        "calculator_level": _level_of_theory(spec),
+        "preparation": prep.as_dict() if prep is not None else None,
+        "integrity": res.integrity,
+        "equilibration": equil,
     }
+
+
+def _level_of_theory(spec: dict) -> str:
+    """What the calculator's energies are (shipped models: their level string)."""
+    model = str(spec.get("model", ""))
+    if model.startswith("default:"):
+        try:
+            from multiscale.mlip.default_models import DEFAULT_MODELS
+
+            return DEFAULT_MODELS[model.removeprefix("default:")][1]
+        except (ImportError, KeyError):
+            return "unknown (shipped model without a level of theory)"
+    if model == "chgnet":
+        return "CHGNet universal potential (trained on Materials Project PBE/PBE+U)"
+    if model == "pyscf":
+        return f"PySCF {spec.get('xc', 'pbe')}/{spec.get('basis', 'def2-svp')}"
+    if model in ("lj", "emt"):
+        return "none: a cheap stand-in potential for checks, not a model of water"
+    return f"not known to the pipeline ({model})"
 
 
 # ------------------------------------------------------------------------------ extract
 def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = True) -> dict:
     """c(z), D⊥(z), D∥(z), ρ(z) → φ(z) with error bars from the md trajectory.
+
+    The frames before the production start are left out: with ``discard = "auto"`` the start
+    detected in the md stage's ``thermo.dat`` (but at least ``discard_frames``), with
+    ``discard = "frames"`` exactly ``discard_frames``.
 
     Writes ``profile.h5`` (:class:`continuum.TransportProfile`, SI) and ``profile.png``.
     """
@@ -276,12 +346,31 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     from multiscale.extract import extract_transport_profile, plot_transport_profile
 
     t0 = time.perf_counter()
+    discard, how = cfg["discard_frames"], "discard_frames"
+    eq = md.get("equilibration")
+    n_total = round(md["steps"] * md["timestep_fs"] / md["frame_interval_fs"]) + 1
+    capped = False
+    if cfg["discard"] == "auto":
+        if eq is not None and eq.get("t0_frame") is not None:
+            detected = int(eq["t0_frame"])
+            if detected > n_total // 2 and detected > discard:
+                # not equilibrated within the first half: use the second half, and say so
+                detected, capped = n_total // 2, True
+                log.warning(
+                    "extract: md equilibrated only at frame %d of %d; using the second half, "
+                    "which is not equilibrated either", eq["t0_frame"], n_total,
+                )  # fmt: skip
+            discard, how = max(discard, detected), "detected production start"
+        else:
+            log.warning("extract: the md stage has no equilibration analysis; leaving out "
+                        "extract.discard_frames = %d frames", discard)  # fmt: skip
     # parallel=False: this runs on rank 0 only (ASE would otherwise broadcast to all ranks)
-    frames = read(md_dir / "trajectory.traj", index=f"{cfg['discard_frames']}:", parallel=False)
+    frames = read(md_dir / "trajectory.traj", index=f"{discard}:", parallel=False)
     if len(frames) < 2 * max(cfg["lags"]):
         raise ValueError(
-            f"extract: {len(frames)} frames after discard_frames={cfg['discard_frames']} are too "
-            f"few for the lags {cfg['lags']}; run more md.steps or lower extract.lags"
+            f"extract: {len(frames)} frames after leaving out {discard} ({how}) are too "
+            f"few for the lags {cfg['lags']}; run more md.steps, lower extract.lags, or set "
+            'extract.discard = "frames" to choose the frames left out yourself'
         )
     z_lo, z_hi = md["z_water_A"]
     z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
@@ -329,6 +418,9 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     _plt().close(fig)
     summary: dict[str, Any] = {
         "n_frames": len(frames),
+        "discarded_frames": discard,
+        "discard": how,
+        "discard_capped": capped,
         "z_range_A": list(z_range),
         "n_bins": int(profile.z.size),
         "dropped_species": dropped,

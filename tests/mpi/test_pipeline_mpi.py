@@ -79,9 +79,9 @@ def test_all_stages_on_two_ranks(tmp_path_factory, comm):
                  "qm": dict(lj, epsilon=0.02), "ml": lj},
         "md": {"size": [2, 2], "layers": 3, "water_thickness_A": 8.0,
                "concentration_mol_per_L": 0.0, "steps": 60, "traj_interval": 2,
-               "calculator": lj},
+               "calculator": lj, "integrity": "flag", "heat_ps": 0.01},
         "extract": {"species": {"O": {"selection": "O", "charge": 0}}, "lags": [1, 2],
-                    "n_blocks": 3, "parallel": False},
+                    "n_blocks": 3, "parallel": False, "discard": "frames"},
         "continuum": {"cells_1d": 30, "cells_across_pit": 3},
     }  # fmt: skip
     pipe = Pipeline(cfg, base / "run")
