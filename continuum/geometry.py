@@ -153,10 +153,12 @@ def graded_points(
     grading : float
         Exponent p ≥ 1 of the map t ↦ t^p (1: uniform). The first interval is (b−a)/n^p.
     """
-    if n < 1:
-        raise ValueError(f"need at least one interval, got n={n}")
-    if grading < 1:
-        raise ValueError(f"grading must be >= 1 (1 = uniform), got {grading}")
+    for name, v in (("a", a), ("b", b)):
+        if not np.isfinite(v):
+            raise ValueError(f"{name} must be a finite coordinate (m), got {v}")
+    n = _cell_count("n", n)
+    if not (np.isfinite(grading) and grading >= 1):
+        raise ValueError(f"grading must be a finite number >= 1 (1 = uniform), got {grading}")
     t = np.linspace(0.0, 1.0, n + 1)
     if refine == "start":
         t = t**grading
@@ -168,6 +170,30 @@ def graded_points(
     elif refine is not None:
         raise ValueError(f"refine must be None, 'start', 'end' or 'both', got {refine!r}")
     return a + (b - a) * t
+
+
+def _cell_count(name: str, n) -> int:
+    """``n`` as a positive int; ValueError naming ``name`` otherwise."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer | float | np.floating):
+        raise TypeError(f"{name} must be a whole number of cells, got {type(n).__name__}")
+    if not (np.isfinite(n) and int(n) == n and n >= 1):
+        raise ValueError(f"{name} must be a whole number of cells >= 1, got {n}")
+    return int(n)
+
+
+def _finite_sequence(name: str, values, count: int, positive: bool, unit: str = "m") -> np.ndarray:
+    """``values`` as ``count`` finite floats (> 0 if ``positive``); ValueError naming ``name``."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {count} numbers ({unit}), got {values!r}") from None
+    if arr.shape != (count,):
+        raise ValueError(f"{name} must have {count} entries ({unit}), got {values!r}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite ({unit}), got {values!r}")
+    if positive and not np.all(arr > 0):
+        raise ValueError(f"{name} must be > 0 ({unit}), got {values!r}")
+    return arr
 
 
 def _check_comm(comm) -> None:
@@ -216,13 +242,15 @@ def interval(
     if vertices is None:
         if length is None or n is None:
             raise ValueError("give length (m) and n (cells), or vertices (m)")
-        if not (length > 0):
-            raise ValueError(f"length must be > 0 (m), got {length}")
-        pts = graded_points(origin, origin + length, int(n), refine, grading)
+        length = float(_finite_sequence("length", [length], 1, positive=True)[0])
+        origin = float(_finite_sequence("origin", [origin], 1, positive=False)[0])
+        pts = graded_points(origin, origin + length, _cell_count("n", n), refine, grading)
     else:
         pts = np.asarray(vertices, dtype=float)
         if pts.ndim != 1 or pts.size < 2 or np.any(np.diff(pts) <= 0):
             raise ValueError("vertices must be a strictly increasing 1D array of >= 2 points (m)")
+        if not np.all(np.isfinite(pts)):
+            raise ValueError("vertices must be finite (m)")
     ncell = pts.size - 1
     msh = dmesh.create_interval(comm, ncell, [0.0, float(ncell)])
     _map_axis(msh, 0, float(ncell), pts)
@@ -262,8 +290,11 @@ def rectangle(
         Quadrilateral cells instead of triangles.
     """
     _check_comm(comm)
-    if len(size) != 2 or len(n) != 2 or min(size) <= 0 or min(n) < 1:
-        raise ValueError(f"size (m) and n must be two positive entries, got {size}, {n}")
+    size = _finite_sequence("size", size, 2, positive=True)
+    origin = _finite_sequence("origin", origin, 2, positive=False)
+    if len(n) != 2:
+        raise ValueError(f"n must be two cell counts, got {n}")
+    n = [_cell_count("n", k) for k in n]
     cell = dmesh.CellType.quadrilateral if quadrilateral else dmesh.CellType.triangle
     msh = dmesh.create_rectangle(comm, [[0, 0], [n[0], n[1]]], [int(n[0]), int(n[1])], cell)
     names = (("left", "right"), ("bottom", "top"))
@@ -286,8 +317,11 @@ def box(
     Parameters as in :func:`rectangle`, with three entries each.
     """
     _check_comm(comm)
-    if len(size) != 3 or len(n) != 3 or min(size) <= 0 or min(n) < 1:
-        raise ValueError(f"size (m) and n must be three positive entries, got {size}, {n}")
+    size = _finite_sequence("size", size, 3, positive=True)
+    origin = _finite_sequence("origin", origin, 3, positive=False)
+    if len(n) != 3:
+        raise ValueError(f"n must be three cell counts, got {n}")
+    n = [_cell_count("n", k) for k in n]
     cell = dmesh.CellType.hexahedron if hexahedral else dmesh.CellType.tetrahedron
     msh = dmesh.create_box(comm, [[0, 0, 0], [n[0], n[1], n[2]]], [int(k) for k in n], cell)
     names = (("left", "right"), ("front", "back"), ("bottom", "top"))

@@ -14,9 +14,13 @@ concentrations) and φ̂ = φ / V_T (V_T = RT/F). Lengths are scaled by L (defau
 length λ_D), time by L²/D_ref, so the dimensionless Poisson equation reads
 −(λ_D/L)² ∇̂·(ε̂ ∇̂φ̂) = Σ z_i c_i / c_0 with c_0 = Σ z_i² c_i^ref. The mesh itself stays in
 metres; inside the forms ∇̂ = L∇ and dx̂ = dx / L^d. The nonlinear system is solved with
-PETSc SNES (Newton with a backtracking line search, MUMPS LU by default); failures raise
-:class:`ConvergenceError` with the SNES reason, after continuation in the applied
-potentials has been tried. Every number that goes into the UFL forms is a
+PETSc SNES (Newton with a backtracking line search, MUMPS LU by default). The default
+initial guess of a steady solve satisfies the Dirichlet conditions (the Slotboom variable
+c e^{F/RT} harmonically interpolated between them); when Newton fails, an l2 line search,
+damped Newton (NLEQ-ERR) and continuation in the applied potentials are tried (and
+logged) before a :class:`ConvergenceError` with the SNES reason is raised. Results carry
+``warnings`` and ``sane`` that flag unphysical states (concentrations beyond ~1e5 mol/m³,
+currents far beyond diffusion limits). Every number that goes into the UFL forms is a
 ``fem.Constant`` or a ``fem.Function``, so problems of the same structure share one
 compiled form (JIT cache).
 """
@@ -25,7 +29,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +55,24 @@ __all__ = [
     "TransientResult",
 ]
 
+log = logging.getLogger("continuum")
+
 _COUNTER = itertools.count()
+
+#: Concentration (mol/m³) above which a result is flagged as unphysical: 100 mol/L, about
+#: twice the molarity of pure water; no electrolyte gets there.
+SANE_MAX_CONCENTRATION = 1e5
+
+#: Temperatures (K) accepted without ``allow_any_temperature=True``.
+TEMPERATURE_RANGE = (200.0, 500.0)
+
+#: What :meth:`NernstPlanckProblem.solve` tries after plain Newton (backtracking) fails,
+#: before continuation in the applied potentials: (name, SNES options).
+FALLBACKS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("l2 line search", {"snes_linesearch_type": "l2"}),
+    # Deuflhard's affine-invariant damped Newton: rescues the cases where l2 stalls
+    ("damped Newton (NLEQ-ERR)", {"snes_linesearch_type": "nleqerr"}),
+)
 
 #: SNES defaults: Newton with backtracking line search, direct LU (MUMPS).
 DEFAULT_PETSC_OPTIONS: dict[str, object] = {
@@ -107,6 +130,13 @@ class SolveResult:
         direct solve converged.
     wall_time : float
         Seconds.
+    strategy : str
+        What converged: ``"newton"`` (the default SNES settings), a fallback of
+        :data:`FALLBACKS` (e.g. ``"l2 line search"``) or ``"continuation"``.
+    warnings : list of str
+        Why the converged state looks unphysical (empty when it does not): concentrations
+        above :data:`SANE_MAX_CONCENTRATION`, electrode currents orders of magnitude beyond
+        the diffusion limit. Check :attr:`sane` before trusting the numbers.
     """
 
     converged: bool
@@ -114,6 +144,13 @@ class SolveResult:
     reason: str
     continuation: list[tuple[float, int]] = field(default_factory=list)
     wall_time: float = 0.0
+    strategy: str = "newton"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sane(self) -> bool:
+        """True when no physical-plausibility check failed (``warnings`` is empty)."""
+        return not self.warnings
 
 
 @dataclass
@@ -139,6 +176,8 @@ class TransientResult:
         ``{boundary: ndarray}`` ionic current out of the solution (SI).
     wall_time : float
         Seconds.
+    warnings : list of str
+        Plausibility checks of the final state that failed (see :class:`SolveResult`).
     """
 
     converged: bool
@@ -149,10 +188,25 @@ class TransientResult:
     fluxes: dict[tuple[str, str], np.ndarray]
     currents: dict[str, np.ndarray]
     wall_time: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sane(self) -> bool:
+        """True when no physical-plausibility check failed (``warnings`` is empty)."""
+        return not self.warnings
 
 
 def _is_number(value) -> bool:
     return isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
+
+
+def _check_finite_number(name: str, value, unit: str) -> float:
+    """``value`` as a float; TypeError/ValueError naming ``name`` unless a finite number."""
+    if not _is_number(value):
+        raise TypeError(f"{name} must be a number ({unit}), got {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number ({unit}), got {value}")
+    return float(value)
 
 
 def _max_over(comm, value: float) -> float:
@@ -169,7 +223,7 @@ class NernstPlanckProblem:
     species : sequence of Species
         The mobile species (names, charges, D in m²/s, bulk concentrations in mol/m³).
     temperature : float
-        Temperature (K).
+        Temperature (K), within 200–500 K unless ``allow_any_temperature`` is set.
     potential : "poisson", callable, float or None
         ``"poisson"``: solve for φ (V) with Poisson's equation. A callable of ``x``
         (shape (3, n), m) or a number: the prescribed potential φ(x) (V), e.g. from MD.
@@ -186,6 +240,14 @@ class NernstPlanckProblem:
         written in the SI coordinates ``ufl.SpatialCoordinate(domain.mesh)``.
     petsc_options : dict, optional
         SNES/KSP options that override :data:`DEFAULT_PETSC_OPTIONS` (no prefix).
+    allow_any_temperature : bool
+        Accept a temperature outside :data:`TEMPERATURE_RANGE` (200–500 K), which is
+        otherwise refused as a likely unit mistake (°C given for K).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Wrong types, non-finite numbers or out-of-range values, naming the argument.
 
     Notes
     -----
@@ -206,6 +268,7 @@ class NernstPlanckProblem:
         length_scale: float | None = None,
         fixed_charge: float | Callable[[np.ndarray], np.ndarray] | None = None,
         petsc_options: dict | None = None,
+        allow_any_temperature: bool = False,
     ) -> None:
         if not isinstance(domain, Domain):
             raise TypeError(f"domain must be a continuum.Domain, got {type(domain).__name__}")
@@ -224,8 +287,19 @@ class NernstPlanckProblem:
             )
         if not (_is_number(permittivity) or callable(permittivity)):
             raise TypeError("permittivity must be a number or a function of x (relative)")
-        if _is_number(permittivity) and not permittivity > 0:
-            raise ValueError(f"permittivity must be > 0 (relative), got {permittivity}")
+        if _is_number(permittivity) and not (np.isfinite(permittivity) and permittivity > 0):
+            raise ValueError(f"permittivity must be > 0 and finite (relative), got {permittivity}")
+        temperature = _check_finite_number("temperature", temperature, "K")
+        t_lo, t_hi = TEMPERATURE_RANGE
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0 K, got {temperature}")
+        if not (t_lo <= temperature <= t_hi) and not allow_any_temperature:
+            raise ValueError(
+                f"temperature = {temperature:g} K is outside {t_lo:g}-{t_hi:g} K: it is in "
+                f"kelvin (25 °C = 298.15 K); pass allow_any_temperature=True if you mean it"
+            )
+        if _is_number(potential):
+            _check_finite_number("potential", potential, "V")
         self.domain = domain
         self.comm = domain.comm
         self.species = species
@@ -288,8 +362,8 @@ class NernstPlanckProblem:
         extent = float(np.max(hi - lo))
         if length_scale is None:
             length_scale = self.debye_length if self.solves_poisson else extent
-        if not (_is_number(length_scale) and length_scale > 0):
-            raise ValueError(f"length_scale must be > 0 (m), got {length_scale}")
+        if not (_is_number(length_scale) and np.isfinite(length_scale) and length_scale > 0):
+            raise ValueError(f"length_scale must be a finite number > 0 (m), got {length_scale}")
         self.length_scale = float(length_scale)
 
         # diffusion coefficients: DG functions (steps at mesh nodes are kept) or numbers
@@ -348,6 +422,8 @@ class NernstPlanckProblem:
         if petsc_options:
             self._petsc_options.update(petsc_options)
         self._built = False
+        self._fresh = True  # no solve/run yet: solve() may replace the default guess
+        self._user_initial: set[int] = set()  # species given set_initial
         self._load = 1.0
         self.time = 0.0
         self.converged = False
@@ -537,6 +613,13 @@ class NernstPlanckProblem:
         self._check_boundary(boundary)
         if (i, boundary) in self._flux_bc:
             raise ValueError(f"{species} already has a flux condition on {boundary!r}")
+        if not (_is_number(value) or callable(value)):
+            raise TypeError(
+                f"concentration of {species} on {boundary!r} must be a number or a function "
+                f"of x (mol/m^3), got {type(value).__name__}"
+            )
+        if _is_number(value):
+            _check_finite_number(f"concentration of {species} on {boundary!r}", value, "mol/m^3")
         if _is_number(value) and not value > 0:
             raise ValueError(
                 f"concentration of {species} on {boundary!r} must be > 0 mol/m^3 (log "
@@ -553,6 +636,8 @@ class NernstPlanckProblem:
             raise ValueError(f"{species} already has a concentration condition on {boundary!r}")
         if not (_is_number(value) or callable(value)):
             raise TypeError("flux must be a number or a function of x (mol m^-2 s^-1)")
+        if _is_number(value):
+            _check_finite_number(f"flux of {species} on {boundary!r}", value, "mol m^-2 s^-1")
         self._flux_bc[(i, boundary)] = value
 
     def set_potential(self, boundary: str, value: float | Callable) -> None:
@@ -565,6 +650,8 @@ class NernstPlanckProblem:
             raise ValueError(f"{boundary!r} already has a charge or electrode condition")
         if not (_is_number(value) or callable(value)):
             raise TypeError("potential must be a number or a function of x (V)")
+        if _is_number(value):
+            _check_finite_number(f"potential on {boundary!r}", value, "V")
         self._pot_bc[boundary] = value
 
     def set_surface_charge(self, boundary: str, value: float | Callable) -> None:
@@ -575,6 +662,10 @@ class NernstPlanckProblem:
         self._check_boundary(boundary)
         if boundary in self._pot_bc or boundary in self._electrodes:
             raise ValueError(f"{boundary!r} already has a potential or electrode condition")
+        if not (_is_number(value) or callable(value)):
+            raise TypeError("surface charge must be a number or a function of x (C/m^2)")
+        if _is_number(value):
+            _check_finite_number(f"surface charge on {boundary!r}", value, "C/m^2")
         self._charge_bc[boundary] = value
 
     def add_electrode(self, boundary: str, kinetics: ButlerVolmer, potential: float) -> None:
@@ -598,9 +689,8 @@ class NernstPlanckProblem:
                 "with potential='poisson' the electrode needs a Stern layer: give "
                 "ButlerVolmer(stern_capacitance=...) in F/m^2 (e.g. 0.1-0.3)"
             )
-        if not _is_number(potential):
-            raise TypeError("electrode potential must be a number (V)")
-        self._electrodes[boundary] = (kinetics, float(potential))
+        potential = _check_finite_number(f"electrode potential on {boundary!r}", potential, "V")
+        self._electrodes[boundary] = (kinetics, potential)
 
     def add_source(self, species: str, value: float | Callable | ufl.core.expr.Expr) -> None:
         """Volume source s_i (mol m⁻³ s⁻¹): a number, a function of x, or a UFL expression
@@ -616,6 +706,7 @@ class NernstPlanckProblem:
         self._check_positive(f, f"initial concentration of {species}")
         self.w.x.array[self._maps[i]] = np.log(f.x.array / self.reference_concentrations[i])
         self.w.x.scatter_forward()
+        self._user_initial.add(i)
 
     def set_initial_potential(self, value: float | Callable) -> None:
         """Initial guess of the potential (V) when Poisson is solved."""
@@ -692,6 +783,7 @@ class NernstPlanckProblem:
         forms = []
         self._flux_forms: dict[tuple[int, str], ufl.Form] = {}
         self._bc_funcs: list[tuple[fem.Function, np.ndarray]] = []  # (g, target) for load
+        self._conc_g: list[tuple[int, str, fem.Function]] = []  # Dirichlet ln(c/c_ref)
         bcs = []
         for i, s in enumerate(self.species):
             u = w[i]
@@ -723,6 +815,7 @@ class NernstPlanckProblem:
                     self._check_positive(g, f"concentration of {s.name} on {name!r}")
                     g.x.array[:] = np.log(g.x.array / self.reference_concentrations[i])
                     bcs.append(self._dirichlet(i, g, name))
+                    self._conc_g.append((i, name, g))
         # electrodes: Butler–Volmer flux of the product, Stern layer in Poisson
         self._electrode_data = {}
         extra = [0 * v[0] * vol * dx for _ in range(self.n_fields)]
@@ -795,7 +888,19 @@ class NernstPlanckProblem:
             petsc_options_prefix=prefix,
             petsc_options=self._petsc_options,
         )
-        self._problem.solver.setConvergenceTest(self._convergence_test)
+        # through a weak reference: a bound method kept inside the PETSc SNES would be a
+        # reference cycle that Python's collector cannot see, so no problem (and none of its
+        # PETSc objects and MPI communicators) would ever be freed; MPICH runs out of
+        # communicators after ~150 problems in one process
+        self_ref = weakref.ref(self)
+
+        def convergence_test(snes, it, norms):
+            owner = self_ref()
+            if owner is None:
+                return PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
+            return owner._convergence_test(snes, it, norms)
+
+        self._problem.solver.setConvergenceTest(convergence_test)
         self._built = True
         self._set_load(self._load)
 
@@ -831,9 +936,8 @@ class NernstPlanckProblem:
         """Change the Dirichlet potential (V, a number) of ``boundary`` between solves."""
         if boundary not in self._pot_bc:
             raise ValueError(f"{boundary!r} has no potential condition; set_potential first")
-        if not _is_number(value):
-            raise TypeError("potential must be a number (V)")
-        self._pot_bc[boundary] = float(value)
+        value = _check_finite_number(f"potential on {boundary!r}", value, "V")
+        self._pot_bc[boundary] = value
         if self._built:
             idx = list(self._pot_bc).index(boundary)
             g, _ = self._bc_funcs[idx]
@@ -844,8 +948,7 @@ class NernstPlanckProblem:
         """Change the metal potential E (V) of the electrode on ``boundary`` between solves."""
         if boundary not in self._electrodes:
             raise ValueError(f"{boundary!r} has no electrode; add_electrode first")
-        if not _is_number(potential):
-            raise TypeError("electrode potential must be a number (V)")
+        potential = _check_finite_number(f"electrode potential on {boundary!r}", potential, "V")
         kin, _ = self._electrodes[boundary]
         self._electrodes[boundary] = (kin, float(potential))
         if self._built:
@@ -906,42 +1009,218 @@ class NernstPlanckProblem:
         ok = bool(self.comm.allreduce(int(ok), op=MPI.MIN))
         return ok, its, name
 
-    def solve(self, *, continuation: bool = True, min_step: float = 1e-3) -> SolveResult:
+    def _set_linesearch(self, overrides: dict[str, object]) -> None:
+        """Set the SNES line search to the user's/default options updated by ``overrides``
+        (an empty dict restores them)."""
+        ls = self._problem.solver.getLineSearch()
+        prefix = ls.getOptionsPrefix() or ""
+        opts = PETSc.Options()
+        base: dict[str, object] = {"snes_linesearch_type": "bt", "snes_linesearch_damping": 1.0}
+        base.update({k: v for k, v in self._petsc_options.items() if "linesearch" in k})
+        base.update(overrides)
+        for k, v in base.items():
+            opts[prefix + k] = v
+        ls.setFromOptions()
+        for k in base:
+            del opts[prefix + k]
+        # a failed factorisation (e.g. MUMPS out of workspace on a near-singular Jacobian)
+        # is sticky: start the next attempt with a fresh linear solver
+        self._problem.solver.getKSP().reset()
+
+    def _nodal_exponent(self, i: int) -> np.ndarray:
+        """ψ_i = F_i/RT + z_i φ/V_T at the nodes (the current φ when Poisson is solved)."""
+        psi = np.zeros(self.w.x.array[self._maps[i]].shape)
+        if self._mu_fn[i] is not None:
+            psi += self._mu_fn[i].x.array
+        if self.charges[i] != 0:
+            if self.solves_poisson:
+                psi += self.charges[i] * self.w.x.array[self._maps[-1]]
+            elif self._phi_fn is not None:
+                psi += self.charges[i] * self._phi_fn.x.array
+        return psi
+
+    def _default_initial_guess(self) -> list[str]:
+        """Make the untouched initial state of each species with Dirichlet conditions satisfy
+        them: the Slotboom variable η = c e^ψ (ψ = F_i/RT + z_i φ/V_T) solves
+        ∇·(D e^{−ψ} ∇η) = 0 between the Dirichlet values (zero flux elsewhere), which in 1D
+        is the exact steady state of a lone species (η linear in ∫e^ψ/D dz) and elsewhere a
+        guess that meets the Dirichlet conditions and lies between their values. Species
+        given :meth:`set_initial` keep theirs. Returns the names of the species set."""
+        from dolfinx.fem.petsc import LinearProblem
+
+        conds: dict[int, list[tuple[str, fem.Function]]] = {}
+        for i, name, g in self._conc_g:
+            if i not in self._user_initial:
+                conds.setdefault(i, []).append((name, g))
+        done = []
+        msh = self.domain.mesh
+        fdim = self._tdim - 1
+        dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": 2 * self.degree + 1})
+        for i, items in conds.items():
+            psi = self._nodal_exponent(i)
+            hi = _max_over(self.comm, float(np.max(psi, initial=-np.inf)))
+            lo = -_max_over(self.comm, float(np.max(-psi, initial=-np.inf)))
+            if hi - lo > 600:  # e^{±ψ} would overflow: keep the present state
+                log.info("initial guess of %s: ψ spans %.0f kT, kept as is", self.names[i], hi - lo)
+                continue
+            shifted = fem.Function(self._Q)
+            shifted.x.array[:] = psi - hi  # <= 0: the weight e^{−ψ} stays >= 1
+            D = self._D_fn[i] if self._D_fn[i] is not None else self._const(1.0)
+            eta, v = ufl.TrialFunction(self._Q), ufl.TestFunction(self._Q)
+            a = D * ufl.exp(-shifted) * ufl.inner(ufl.grad(eta), ufl.grad(v)) * dx
+            rhs = self._const(0.0) * v * dx
+            bcs, values = [], []
+            for name, g in items:
+                h = fem.Function(self._Q)
+                h.x.array[:] = np.exp(g.x.array + shifted.x.array)
+                dofs = fem.locate_dofs_topological(self._Q, fdim, self.domain.facets(name))
+                bcs.append(fem.dirichletbc(h, dofs))
+                values.append(h.x.array[dofs])
+            local = np.concatenate(values)
+            vmax = _max_over(self.comm, float(np.max(local, initial=-np.inf)))
+            vmin = -_max_over(self.comm, float(np.max(-local, initial=-np.inf)))
+            solver = LinearProblem(
+                a,
+                rhs,
+                bcs=bcs,
+                petsc_options_prefix=f"nernstplanck_guess{next(_COUNTER)}_",
+                petsc_options={
+                    "ksp_type": "preonly",
+                    "pc_type": "lu",
+                    "pc_factor_mat_solver_type": "mumps",
+                },
+            )
+            sol = solver.solve()
+            sol.x.scatter_forward()
+            # the continuous problem obeys the maximum principle; clip the overshoot of
+            # higher-degree elements so that the logarithm exists
+            vals = np.clip(sol.x.array, vmin, vmax)
+            u = np.log(vals) - shifted.x.array
+            ok = int(vmin > 0 and bool(np.all(np.isfinite(u))))
+            if self.comm.allreduce(ok, op=MPI.MIN):
+                self.w.x.array[self._maps[i]] = u
+                done.append(self.names[i])
+            for obj in (solver.solver, solver.A, solver.b):
+                obj.destroy()
+        self.w.x.scatter_forward()
+        return done
+
+    def _sanity_warnings(self) -> list[str]:
+        """Physical-plausibility checks of the current state (collective); logged."""
+        out = []
+        n_own = self._Q.dofmap.index_map.size_local
+        for i, name in enumerate(self.names):
+            u = self.w.x.array[self._maps[i][:n_own]]
+            finite = self.comm.allreduce(int(np.all(np.isfinite(u))), op=MPI.MIN)
+            if not finite:
+                out.append(f"c({name}) has NaN or infinite values")
+                continue
+            umax = _max_over(self.comm, float(np.max(u, initial=-np.inf)))
+            umin = -_max_over(self.comm, float(np.max(-u, initial=-np.inf)))
+            cmax = self.reference_concentrations[i] * np.exp(umax)
+            cmin = self.reference_concentrations[i] * np.exp(umin)
+            if cmax > SANE_MAX_CONCENTRATION:
+                out.append(
+                    f"c({name}) reaches {cmax:.3g} mol/m^3, above {SANE_MAX_CONCENTRATION:g} "
+                    "mol/m^3 (100 mol/L): unphysical; check the electrode kinetics (transfer "
+                    "coefficients, potentials), the temperature (K) and the boundary values"
+                )
+            if not cmin > 0:
+                out.append(f"c({name}) underflows to 0 mol/m^3 (ln c below -745)")
+        if self._electrodes:
+            lo, hi = self.domain.bounding_box()
+            extent = float(np.max(hi - lo))
+            for boundary, (kin, _) in self._electrodes.items():
+                density = self.electrode_current(boundary) / self.domain.measure(boundary)
+                limit = kin.electrons * FARADAY * self.diffusion_scale
+                limit *= SANE_MAX_CONCENTRATION / extent
+                if not abs(density) <= 100 * limit:
+                    out.append(
+                        f"electrode current density on {boundary!r} is {density:.3g} A/m^2, "
+                        f"over 100x the diffusion limit n F D c_max / L = {limit:.3g} A/m^2 "
+                        f"(D = {self.diffusion_scale:.3g} m^2/s, c_max = "
+                        f"{SANE_MAX_CONCENTRATION:g} mol/m^3, L = {extent:.3g} m): unphysical"
+                    )
+        for msg in out:
+            log.warning("NernstPlanckProblem: %s", msg)
+        return out
+
+    def solve(
+        self, *, continuation: bool = True, fallback: bool = True, min_step: float = 1e-3
+    ) -> SolveResult:
         """Solve the steady state; return a :class:`SolveResult` (also set as attributes).
 
-        The current state is the initial guess. If Newton fails and there are applied
-        potentials (Dirichlet φ, electrode potentials), they are ramped from the rest state
-        (φ_D = 0, E = E_eq) to their values, halving the step on failure.
+        The current state is the initial guess; on the first solve the species that were not
+        given :meth:`set_initial` start from a state that satisfies their Dirichlet
+        conditions (the Slotboom interpolation, see ``_default_initial_guess``). If Newton
+        fails, the fallbacks of :data:`FALLBACKS` (an l2 line search, damped Newton) are
+        tried from the same start, then, if there are applied potentials (Dirichlet φ,
+        electrode potentials), continuation: they are ramped from the rest state
+        (φ_D = 0, E = E_eq) to their values, halving the step on failure. Every fallback is
+        logged (logger ``"continuum"``) and the one that converged is
+        :attr:`SolveResult.strategy`.
 
         Parameters
         ----------
         continuation : bool
-            Try continuation when the direct solve fails.
+            Try continuation when the direct solve and the fallbacks fail.
+        fallback : bool
+            Try the other Newton variants of :data:`FALLBACKS` when the direct solve fails.
         min_step : float
             Smallest continuation step (fraction of the full load) before giving up.
 
         Raises
         ------
         ConvergenceError
-            With the SNES reason, when even continuation fails.
+            With the SNES reason of the direct solve and of every fallback, when all fail.
         """
         t0 = time.perf_counter()
         self._build()
         self._idt.value = 0.0
+        if self._fresh:
+            self._fresh = False
+            guessed = self._default_initial_guess()
+            if guessed:
+                log.debug("initial guess: Slotboom interpolation for %s", guessed)
         start = self.w.x.array.copy()
         self._set_load(1.0)
         ok, its, reason = self._newton()
-        total, steps = its, []
+        total, steps, strategy = its, [], "newton"
+        tried = [f"Newton ({reason} after {its} iterations)"]
+        if not ok and fallback:
+            for name, options in FALLBACKS:
+                log.warning(
+                    "NernstPlanckProblem: %s; retrying from the same start with %s",
+                    tried[-1],
+                    name,
+                )
+                self.w.x.array[:] = start
+                self._set_linesearch(options)
+                try:
+                    ok, its, reason = self._newton()
+                finally:
+                    self._set_linesearch({})
+                total += its
+                tried.append(f"{name} ({reason} after {its} iterations)")
+                if ok:
+                    strategy = name
+                    log.warning("NernstPlanckProblem: %s converged", name)
+                    break
         if not ok:
             if not (continuation and self._has_load()):
                 self.w.x.array[:] = start
                 raise ConvergenceError(
-                    f"Newton did not converge ({reason} after {its} iterations); refine the "
-                    "mesh near walls, give a better initial guess (set_initial) or relax "
-                    "the applied potentials",
+                    f"Newton did not converge: {'; '.join(tried)}; refine the mesh near "
+                    "walls, give a better initial guess (set_initial) or relax the applied "
+                    "potentials",
                     reason,
                     its,
                 )
+            log.warning(
+                "NernstPlanckProblem: %s; trying continuation in the applied potentials",
+                "; ".join(tried),
+            )
+            strategy = "continuation"
             self.w.x.array[:] = start
             s, step = 0.0, 0.25
             self._set_load(0.0)
@@ -952,7 +1231,8 @@ class NernstPlanckProblem:
                 self.w.x.array[:] = start
                 raise ConvergenceError(
                     f"Newton did not converge even without applied potentials ({reason}); "
-                    "check the boundary conditions and the initial guess",
+                    f"before that: {'; '.join(tried)}; check the boundary conditions and the "
+                    "initial guess",
                     reason,
                     its,
                 )
@@ -978,9 +1258,11 @@ class NernstPlanckProblem:
                             reason,
                             its,
                         )
+            log.info("NernstPlanckProblem: continuation converged in %d steps", len(steps))
         self.converged, self.iterations, self.reason = True, total, reason
         self._w_old.x.array[:] = self.w.x.array
-        return SolveResult(True, total, reason, steps, time.perf_counter() - t0)
+        warnings = self._sanity_warnings()
+        return SolveResult(True, total, reason, steps, time.perf_counter() - t0, strategy, warnings)
 
     def run(
         self,
@@ -1040,6 +1322,7 @@ class NernstPlanckProblem:
             self._check_boundary(b)
         t0 = time.perf_counter()
         self._build()
+        self._fresh = False  # the state is the initial condition: never replaced
         span = t_end - self.time
         dt = span / 1000 if dt is None else float(dt)
         dt_min = span * 1e-12 if dt_min is None else float(dt_min)
@@ -1158,6 +1441,7 @@ class NernstPlanckProblem:
             {k: np.array(v) for k, v in fluxes.items()},
             {k: np.array(v) for k, v in currents.items()},
             time.perf_counter() - t0,
+            self._sanity_warnings(),
         )
 
     # ------------------------------------------------------------------ results

@@ -34,6 +34,8 @@ _ARRAYS: tuple[tuple[str, str, bool], ...] = (
     ("field_err", "V/m", False),
     ("permittivity", "1 (relative)", False),
 )
+_REQUIRED_DATASETS = ("z", "species", "charges", "concentration", "diffusion")
+_REQUIRED_ATTRS = ("format_version", "temperature_K", "provenance")
 
 
 @dataclass
@@ -195,29 +197,65 @@ class TransportProfile:
 
     @classmethod
     def read(cls, path: str | Path) -> TransportProfile:
-        """Read a profile written by :meth:`write`."""
+        """Read a profile written by :meth:`write`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The HDF5 file.
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        ValueError
+            The file is not HDF5, not a TransportProfile, lacks a required dataset or
+            attribute, or holds invalid data (NaN, non-increasing z, D <= 0, ...); the
+            message names the path.
+        """
         import h5py
 
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no TransportProfile file at {path}")
-        with h5py.File(path, "r") as fh:
-            if fh.attrs.get("format") != "multiscale TransportProfile":
-                raise ValueError(f"{path} is not a TransportProfile HDF5 file")
-            version = int(fh.attrs["format_version"])
-            if version > FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} has format version {version}; this code reads up to "
-                    f"{FORMAT_VERSION}: update the package"
-                )
-            kwargs = {
-                "z": fh["z"][()],
-                "species": [s.decode() for s in fh["species"][()]],
-                "charges": fh["charges"][()],
-                "temperature": float(fh.attrs["temperature_K"]),
-                "provenance": json.loads(fh.attrs["provenance"]),
-            }
-            for name, _units, _ in _ARRAYS:
-                if name in fh:
-                    kwargs[name] = fh[name][()]
-        return cls(**kwargs)
+        expected = "a TransportProfile HDF5 file written by TransportProfile.write"
+        if not path.is_file() or not h5py.is_hdf5(path):
+            raise ValueError(f"{path} is not an HDF5 file; expected {expected}")
+        try:
+            with h5py.File(path, "r") as fh:
+                if fh.attrs.get("format") != "multiscale TransportProfile":
+                    raise ValueError(f"{path} is not a TransportProfile HDF5 file")
+                missing = [k for k in _REQUIRED_ATTRS if k not in fh.attrs]
+                missing += [k for k in _REQUIRED_DATASETS if k not in fh]
+                if missing:
+                    raise ValueError(
+                        f"{path} lacks {', '.join(missing)}: a TransportProfile needs the "
+                        f"datasets {', '.join(_REQUIRED_DATASETS)} and the attributes "
+                        f"{', '.join(_REQUIRED_ATTRS)}; rewrite it with TransportProfile.write"
+                    )
+                version = int(fh.attrs["format_version"])
+                if version > FORMAT_VERSION:
+                    raise ValueError(
+                        f"{path} has format version {version}; this code reads up to "
+                        f"{FORMAT_VERSION}: update the package"
+                    )
+                kwargs = {
+                    "z": fh["z"][()],
+                    "species": [
+                        s.decode() if isinstance(s, bytes) else str(s) for s in fh["species"][()]
+                    ],
+                    "charges": fh["charges"][()],
+                    "temperature": float(fh.attrs["temperature_K"]),
+                    "provenance": json.loads(fh.attrs["provenance"]),
+                }
+                for name, _units, _ in _ARRAYS:
+                    if name in fh:
+                        kwargs[name] = fh[name][()]
+        except (OSError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path} could not be read as {expected}: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: the provenance attribute is not valid JSON ({exc})") from exc
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc

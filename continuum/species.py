@@ -14,10 +14,17 @@ __all__ = ["ButlerVolmer", "Coefficient", "Species"]
 Coefficient = float | Callable[[np.ndarray], np.ndarray]
 
 
-def _positive_number(name: str, value: float, unit: str) -> float:
+def _finite_number(name: str, value: float, unit: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise TypeError(f"{name} must be a number ({unit}), got {type(value).__name__}")
-    if not (np.isfinite(value) and value > 0):
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number ({unit}), got {value}")
+    return float(value)
+
+
+def _positive_number(name: str, value: float, unit: str) -> float:
+    _finite_number(name, value, unit)
+    if not value > 0:
         raise ValueError(f"{name} must be > 0 ({unit}), got {value}")
     return float(value)
 
@@ -102,40 +109,69 @@ class ButlerVolmer:
         i0 (A/m²) at c_s = c_ref.
     equilibrium_potential : float
         E_eq (V) on the same scale as the electrode potential and the solution potential φ.
-    alpha_anodic, alpha_cathodic : float
-        Transfer coefficients α_a, α_c (dimensionless; α_a + α_c = n for a single rate-
-        determining step).
+    alpha_anodic, alpha_cathodic : float, optional
+        Transfer coefficients α_a, α_c (dimensionless, >= 0). They must satisfy
+        α_a + α_c = n: only then is the zero-current potential Nernstian,
+        E = E_eq + (RT/nF) ln(c_s/c_ref). Default: n/2 each.
     reference_concentration : float
         c_ref (mol/m³) of the product at which i0 and E_eq are defined.
     stern_capacitance : float, optional
         Stern-layer capacitance C_S (F/m²). Required when the potential is solved (Poisson):
         the metal then carries the charge C_S (E − φ_s) and η is the Stern-layer drop minus
         E_eq. Ignored when the potential is prescribed.
+    allow_non_nernstian : bool
+        Accept α_a + α_c ≠ n (a deliberately non-Nernstian, e.g. multi-step, kinetic model).
+
+    Raises
+    ------
+    ValueError
+        Non-finite or out-of-range numbers, or α_a + α_c ≠ n without
+        ``allow_non_nernstian=True``.
     """
 
     species: str
     electrons: int
     exchange_current_density: float
     equilibrium_potential: float
-    alpha_anodic: float = 0.5
-    alpha_cathodic: float = 0.5
+    alpha_anodic: float | None = None
+    alpha_cathodic: float | None = None
     reference_concentration: float = 1000.0
     stern_capacitance: float | None = None
+    allow_non_nernstian: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.species, str) or not self.species:
+            raise TypeError("ButlerVolmer species must be the product's name, e.g. 'Fe2+'")
+        n = self.electrons
         if (
-            isinstance(self.electrons, bool)
-            or int(self.electrons) != self.electrons
-            or self.electrons < 1
+            isinstance(n, bool)
+            or not isinstance(n, int | float | np.integer | np.floating)
+            or not np.isfinite(n)
+            or int(n) != n
+            or n < 1
         ):
-            raise ValueError(f"electrons must be a positive whole number, got {self.electrons}")
+            raise ValueError(f"electrons must be a positive whole number, got {n}")
+        object.__setattr__(self, "electrons", int(n))
         _positive_number("exchange_current_density", self.exchange_current_density, "A/m^2")
         _positive_number("reference_concentration", self.reference_concentration, "mol/m^3")
+        _finite_number("equilibrium_potential", self.equilibrium_potential, "V")
         for name in ("alpha_anodic", "alpha_cathodic"):
             a = getattr(self, name)
-            if not (np.isfinite(a) and a >= 0):
-                raise ValueError(f"{name} must be >= 0, got {a}")
-        if not np.isfinite(self.equilibrium_potential):
-            raise ValueError("equilibrium_potential must be finite (V)")
+            if a is None:
+                object.__setattr__(self, name, self.electrons / 2)
+                continue
+            _finite_number(name, a, "dimensionless")
+            if a < 0:
+                raise ValueError(f"{name} must be >= 0 (dimensionless), got {a}")
+            object.__setattr__(self, name, float(a))
+        total = self.alpha_anodic + self.alpha_cathodic
+        if abs(total - self.electrons) > 1e-9 * self.electrons and not self.allow_non_nernstian:
+            raise ValueError(
+                f"alpha_anodic + alpha_cathodic = {self.alpha_anodic:g} + "
+                f"{self.alpha_cathodic:g} = {total:g} but must equal electrons = "
+                f"{self.electrons} (only then is the zero-current potential Nernstian); e.g. "
+                f"alpha_anodic={self.electrons / 2:g}, alpha_cathodic={self.electrons / 2:g}, "
+                "or pass allow_non_nernstian=True for a deliberately non-Nernstian model"
+            )
         if self.stern_capacitance is not None:
             _positive_number("stern_capacitance", self.stern_capacitance, "F/m^2")

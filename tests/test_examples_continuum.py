@@ -40,7 +40,10 @@ def test_gouy_chapman_example(tmp_path):
 def test_corrosion_pit_example(tmp_path):
     text = run_example("corrosion_pit_2d.py", tmp_path)
     balance = [float(b) for b in re.findall(r"current balance ([0-9.e+-]+)", text)]
-    assert len(balance) == 4 and max(balance) < 1e-8
+    # a conservation identity of the converged state: it holds to the residual the Newton
+    # stopping test leaves (snes_atol = 1e-10 dimensionless or an update <= 1e-7 in ln c),
+    # not to round-off, so a different BLAS/CPU may move it well above 1e-10
+    assert len(balance) == 4 and max(balance) < 1e-6
     currents = [float(i) for i in re.findall(r"i = ([0-9.e+-]+) A/m\^2", text)]
     assert all(b > a > 0 for a, b in itertools.pairwise(currents))  # anodic rise
     for f in ("polarisation.png", "pit_fields.png"):

@@ -89,7 +89,11 @@ def solve_profile_1d(cfg: dict, profile_path: Path, out: Path, comm=None) -> dic
         "cells": cfg["cells_1d"],
         "potential": pot or "none",
         "newton_iterations": int(res.iterations),
+        "solver_strategy": res.strategy,
         "species": out_sp,
+        # physical-plausibility checks of the solver (empty = nothing unphysical found)
+        "sane": bool(res.sane),
+        "warnings": list(res.warnings),
     }
 
 
@@ -130,6 +134,11 @@ def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
     allv = comm.gather(vals, root=0)
     summary = {
         "newton_iterations": int(res.iterations),
+        "solver_strategy": res.strategy,
+        # physical-plausibility checks (concentrations <= 1e5 mol/m^3, current within the
+        # diffusion limit): a summary with sane = False must not be reported as a result
+        "sane": bool(res.sane),
+        "warnings": list(res.warnings),
         "electrode_current_A_per_m": float(current),
         "mean_current_density_A_per_m2": float(current / metal_len),
         "product_outflux_mol_per_m_s": float(out_flux),
