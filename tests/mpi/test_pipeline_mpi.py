@@ -48,7 +48,9 @@ def test_continuum_stage_parallel_equals_serial(tmp_path_factory, comm):
     a, b = par.results["continuum"], ser.results["continuum"]
     for name in ("electrode_current_A_per_m", "product_outflux_mol_per_m_s",
                  "max_product_mol_per_m3"):  # fmt: skip
-        assert a["pit"][name] == pytest.approx(b["pit"][name], rel=1e-7), name
+        # parallel vs serial Newton solves agree only to the solver's stopping tolerance
+        # (update <= 1e-7 in ln c), not to round-off: see RTOL in test_continuum_mpi.py
+        assert a["pit"][name] == pytest.approx(b["pit"][name], rel=1e-6), name
     for sp in ("Na+", "Cl-"):
         d_par = a["profile_1d"]["species"][sp]["max_rel_deviation_from_md"]
         d_ser = b["profile_1d"]["species"][sp]["max_rel_deviation_from_md"]
