@@ -166,6 +166,39 @@ def test_prepare_relaxes_heats_and_is_not_redone_on_rerun(tmp_path: Path):
     assert prod.thermo[0, 4] == pytest.approx(thermo[-1, 4])
 
 
+def test_relaxation_moves_molecules_whole(tmp_path: Path):
+    from ase import Atoms
+    from ase.build import molecule
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class PushH(Calculator):
+        # a constant 3 eV/Å on H 1 along +z, as an MLIP outside its data might pull a proton
+        implemented_properties = ("energy", "forces")
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            f = np.zeros((len(self.atoms), 3))
+            f[1, 2] = 3.0
+            self.results = {"energy": -3.0 * self.atoms.positions[1, 2], "forces": f}
+
+    def water():
+        atoms = Atoms(cell=[8, 8, 8], pbc=True) + molecule("H2O")
+        atoms.positions += 4.0
+        atoms.calc = PushH()
+        return atoms
+
+    s = heat_settings()
+    rigid = water()
+    prepare_md(rigid, tmp_path / "rigid", s, relax_steps=20, heat_ps=0.0)
+    loose = water()
+    prepare_md(loose, tmp_path / "loose", s, relax_steps=20, heat_ps=0.0, relax_rigid=False)
+    ref = water()
+    for a, b in [(0, 1), (0, 2), (1, 2)]:  # bond lengths and the H-O-H angle kept
+        assert rigid.get_distance(a, b) == pytest.approx(ref.get_distance(a, b), abs=1e-6)
+    assert rigid.positions[0, 2] > ref.positions[0, 2] + 0.1  # the whole molecule moved
+    assert loose.get_distance(0, 1) > 1.3  # without the constraint the H is pulled off
+
+
 def test_prepare_refuses_bad_arguments(tmp_path: Path):
     with pytest.raises(ValueError, match="relax_steps must be an integer >= 0"):
         prepare_md(copper(), tmp_path, heat_settings(), relax_steps=-1)

@@ -12,9 +12,10 @@
   the production part, or the second half of the run if that is longer, whose standard error is
   inflated by sqrt(g) of the residuals; flagged above 3 standard errors).
 * :func:`prepare_md` removes overlaps of a freshly built structure with FIRE
-  (:class:`ase.optimize.FIRE`) and heats it with the thermostat target ramped from ~50 K to
-  the target (:class:`~multiscale.md.MDRunner` with ``heat_from_K``/``heat_steps``), so that
-  production does not start with the temperature spike of an unrelaxed geometry. Both phases
+  (:class:`ase.optimize.FIRE`, molecules rigid) and heats it with the thermostat target ramped
+  from ~50 K to the target (:class:`~multiscale.md.MDRunner` with ``heat_from_K``,
+  ``heat_steps``), so that production does not start with the temperature spike of an
+  unrelaxed geometry. Both phases
   are restart-safe: the relaxed structure is kept in ``relaxed.traj`` (written atomically) and
   the heating run has its own checkpoint.
 """
@@ -347,7 +348,8 @@ class PreparationResult:
     relax_steps : int
         FIRE steps done (0 when skipped or reused).
     relax_fmax_eV_per_A : float or None
-        Largest force after the relaxation, eV/Å (None: no relaxation).
+        Largest force after the relaxation, eV/Å, with the rigid-molecule constraint applied
+        when the relaxation was rigid (None: no relaxation).
     relax_converged : bool or None
         FIRE reached ``fmax`` within ``relax_steps``.
     relax_reused : bool
@@ -395,11 +397,13 @@ def prepare_md(
     heat_from_K: float = 50.0,
     integrity="stop",
     progress: bool = True,
+    relax_rigid: bool = True,
 ) -> PreparationResult:
     """Relax (FIRE) and heat ``atoms`` in place before production MD; restart-safe.
 
     The relaxation runs at most ``relax_steps`` FIRE steps down to ``relax_fmax`` (enough to
-    remove the overlaps of a built structure, not a minimisation); the result is kept in
+    remove the overlaps of a built structure, not a minimisation), by default with rigid
+    molecules; the result is kept in
     ``output_dir/relaxed.traj`` and reused by a rerun. The heating is an
     :class:`~multiscale.md.MDRunner` run in ``output_dir/heat`` (its own checkpoints: a killed
     heating resumes, a finished one is not redone) with the production settings except: the
@@ -431,6 +435,11 @@ def prepare_md(
         the relaxation breaks are caught at the first step of the heating.
     progress : bool
         Progress bar of the heating run.
+    relax_rigid : bool
+        Relax with the molecules rigid (:class:`ase.constraints.FixBondLengths` on the bonds
+        between non-metal atoms found by :class:`~multiscale.md.IntegrityMonitor`, and on the
+        H-H distance of each water): molecules move apart as a whole, none is broken by the
+        relaxation itself.
 
     Returns
     -------
@@ -443,6 +452,7 @@ def prepare_md(
     multiscale.md.MDBlowUpError
         The heating ran away or broke molecules (policy ``"stop"``).
     """
+    from ase.constraints import FixBondLengths
     from ase.optimize import FIRE
 
     if not isinstance(atoms, Atoms):
@@ -482,13 +492,26 @@ def prepare_md(
             res.relax_reused = True
         else:
             constraints = atoms.constraints
-            atoms.set_constraint()  # FixCom etc. are for the dynamics, not for removing overlaps
+            # FixCom etc. are for the dynamics, not for removing overlaps; rigid molecules move
+            # apart as a whole instead of trading atoms (an MLIP pushed hard by a built
+            # structure can move a proton to a neighbouring water)
+            rigid = []
+            if relax_rigid:
+                topo = (
+                    integrity if isinstance(integrity, IntegrityMonitor)
+                    else IntegrityMonitor(atoms, policy="flag")
+                )  # fmt: skip
+                pairs = [(int(a), int(b)) for a, b in topo.bonds]
+                pairs += [(int(h1), int(h2)) for h1, h2 in topo.waters.values()]  # the H-O-H angle
+                if pairs:
+                    rigid = [FixBondLengths(pairs)]
+            atoms.set_constraint(rigid)
             try:
                 with FIRE(atoms, logfile=str(out / "relax.log")) as opt:
                     converged = bool(opt.run(fmax=relax_fmax, steps=relax_steps))
+                fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
             finally:
                 atoms.set_constraint(constraints)
-            fmax = float(np.linalg.norm(atoms.get_forces(apply_constraint=False), axis=1).max())
             res.relax_steps = int(opt.nsteps)
             res.relax_fmax_eV_per_A = fmax
             res.relax_converged = converged
