@@ -50,7 +50,8 @@ KNOWN_OUTPUTS = {
              "continuity_drag.png", "qmml_md.png"),
     "md": ("trajectory.traj", "trajectory.extxyz", "tmp_trajectory.traj",
            "tmp_trajectory.extxyz", "thermo.dat", "thermo.dat.tmp", "checkpoint.npz",
-           "checkpoint.npz.tmp", "last_good.traj", "thermo.png", "integrity.csv"),
+           "checkpoint.npz.tmp", "last_good.traj", "thermo.png", "integrity.csv",
+           "integrity_events.csv", "prepare"),
     "extract": ("profile.h5", "profile.png"),
     "continuum": ("np_1d.png", "pit.bp", "pit.png"),
 }  # fmt: skip
