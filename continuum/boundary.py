@@ -180,3 +180,53 @@ class BoundaryConditions:
             k, _, par, form, p = self._electrode_data[boundary]
             self._electrode_data[boundary] = (k, float(potential), par, form, p)
             self._set_load(self._load)
+
+    # ------------------------------------------------------------------ forms
+    def _flux_condition_terms(self, i: int, v_i, surf, ds):
+        """Natural terms ∫ Ĵ·n v dŝ of the prescribed fluxes of species ``i`` (or 0)."""
+        term = 0
+        for (j, name), value in self._flux_bc.items():
+            if j != i:
+                continue
+            q = self._q_function(value, f"flux of {self.names[i]} on {name}")
+            q.x.array[:] *= self.length_scale / (
+                self.diffusion_scale * self.reference_concentrations[i]
+            )
+            self._flux_forms[(i, name)] = q * surf * ds(self.domain.tag(name))
+            term = term + q * v_i * surf * ds(self.domain.tag(name))
+        return term
+
+    def _concentration_dirichlet(self, i: int) -> list[fem.DirichletBC]:
+        """Dirichlet conditions ln(c/c_ref) = ln(g/c_ref) of species ``i``."""
+        bcs = []
+        for (j, name), value in self._conc_bc.items():
+            if j != i:
+                continue
+            g = self._q_function(value, f"concentration of {self.names[i]} on {name}")
+            self._check_positive(g, f"concentration of {self.names[i]} on {name!r}")
+            g.x.array[:] = np.log(g.x.array / self.reference_concentrations[i])
+            bcs.append(self._dirichlet(i, g, name))
+            self._conc_g.append((i, name, g))
+        return bcs
+
+    def _surface_charge_terms(self, q, surf, ds):
+        """Natural terms ∫ σ̂ q dŝ of the walls with a prescribed surface charge (or 0)."""
+        from .constants import FARADAY
+
+        term = 0
+        for name, value in self._charge_bc.items():
+            sig = self._q_function(value, f"surface charge on {name}")
+            sig.x.array[:] /= FARADAY * self._c0 * self.length_scale
+            term = term + sig * q * surf * ds(self.domain.tag(name))
+            self._flux_forms[("charge", name)] = sig * surf * ds(self.domain.tag(name))
+        return term
+
+    def _potential_dirichlet(self) -> list[fem.DirichletBC]:
+        """Dirichlet conditions φ̂ = φ_D/V_T (their values are scaled by the load)."""
+        bcs = []
+        for name, value in self._pot_bc.items():
+            g = self._q_function(value, f"potential on {name}")
+            g.x.array[:] /= self.thermal_voltage
+            bcs.append(self._dirichlet(self.n_fields - 1, g, name))
+            self._bc_funcs.append((g, g.x.array.copy()))
+        return bcs

@@ -46,7 +46,10 @@ from petsc4py import PETSc
 from .boundary import BoundaryConditions
 from .constants import EPSILON_0, FARADAY, GAS_CONSTANT, thermal_voltage
 from .driver import DEFAULT_PETSC_OPTIONS, FALLBACKS, SolverDriver
+from .electrode import Electrodes
 from .geometry import Domain
+from .nernst_planck import electrochemical_potential, nernst_planck_residual
+from .poisson import poisson_residual, space_charge
 from .postprocess import PostProcessing
 from .results import SANE_MAX_CONCENTRATION, ConvergenceError, SolveResult, TransientResult
 from .species import ButlerVolmer, Species
@@ -71,7 +74,7 @@ log = logging.getLogger("continuum")
 TEMPERATURE_RANGE = (200.0, 500.0)
 
 
-class NernstPlanckProblem(BoundaryConditions, SolverDriver, PostProcessing):
+class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProcessing):
     """Steady and transient (Poisson–)Nernst–Planck problem on a :class:`Domain`.
 
     Parameters
@@ -521,98 +524,30 @@ class NernstPlanckProblem(BoundaryConditions, SolverDriver, PostProcessing):
         self._conc_g: list[tuple[int, str, fem.Function]] = []  # Dirichlet ln(c/c_ref)
         bcs = []
         for i, s in enumerate(self.species):
-            u = w[i]
-            c, c_old = ufl.exp(u), ufl.exp(w_old[i])
             D = self._D_fn[i] if self._D_fn[i] is not None else dconst[i]
-            mu = u
-            if phi is not None and s.charge != 0:
-                mu = mu + zc[i] * phi
-            if self._mu_fn[i] is not None:
-                mu = mu + self._mu_fn[i]
-            Fi = (
-                (self._idt * (c - c_old) * v[i] + D * c * ufl.inner(grad(mu), grad(v[i])))
-                * vol
-                * dx
+            mu = electrochemical_potential(
+                w[i], zc[i] if s.charge != 0 else None, phi, self._mu_fn[i]
             )
+            Fi = nernst_planck_residual(w[i], w_old[i], v[i], mu, D, self._idt, grad, vol, dx)
             for src in self._sources[i]:
                 Fi -= self._source_expr(i, src) * v[i] * vol * dx
-            for (j, name), value in self._flux_bc.items():
-                if j == i:
-                    q = self._q_function(value, f"flux of {s.name} on {name}")
-                    q.x.array[:] *= L / (self.diffusion_scale * self.reference_concentrations[i])
-                    term = q * surf * ds(self.domain.tag(name))
-                    self._flux_forms[(i, name)] = term
-                    Fi += q * v[i] * surf * ds(self.domain.tag(name))
+            Fi += self._flux_condition_terms(i, v[i], surf, ds)
             forms.append(Fi)
-            for (j, name), value in self._conc_bc.items():
-                if j == i:
-                    g = self._q_function(value, f"concentration of {s.name} on {name}")
-                    self._check_positive(g, f"concentration of {s.name} on {name!r}")
-                    g.x.array[:] = np.log(g.x.array / self.reference_concentrations[i])
-                    bcs.append(self._dirichlet(i, g, name))
-                    self._conc_g.append((i, name, g))
+            bcs += self._concentration_dirichlet(i)
         # electrodes: Butler–Volmer flux of the product, Stern layer in Poisson
-        self._electrode_data = {}
         extra = [0 * v[0] * vol * dx for _ in range(self.n_fields)]
-        for name, (kin, E) in self._electrodes.items():
-            p = self._species_index(kin.species)
-            vt = self.thermal_voltage
-            # [E/V_T, E_eq/V_T, α_a, α_c, c_ref,p/c*, ĵ0, Ĉ_S]
-            j0 = (
-                kin.exchange_current_density
-                / (kin.electrons * FARADAY)
-                * L
-                / (self.diffusion_scale * self.reference_concentrations[p])
-            )
-            cs_hat = (
-                0.0
-                if kin.stern_capacitance is None
-                else kin.stern_capacitance * vt / (FARADAY * self._c0 * L)
-            )
-            par = self._const(
-                [
-                    E / vt,
-                    kin.equilibrium_potential / vt,
-                    kin.alpha_anodic,
-                    kin.alpha_cathodic,
-                    self.reference_concentrations[p] / kin.reference_concentration,
-                    j0,
-                    cs_hat,
-                ]
-            )
-            phis = phi if phi is not None else 0.0
-            eta = par[0] - phis - par[1]
-            jhat = par[5] * (
-                ufl.exp(par[2] * eta) - par[4] * ufl.exp(w[p]) * ufl.exp(-par[3] * eta)
-            )
-            tag = self.domain.tag(name)
-            extra[p] += -jhat * v[p] * surf * ds(tag)  # outward flux = −production
-            self._flux_forms[(p, name)] = -jhat * surf * ds(tag)
-            if self.solves_poisson:
-                extra[-1] += -par[6] * (par[0] - phis) * v[-1] * surf * ds(tag)
-                self._flux_forms[("charge", name)] = par[6] * (par[0] - phis) * surf * ds(tag)
-            self._electrode_data[name] = (kin, E, par, jhat * surf * ds(tag), p)
+        self._electrode_terms(w, v, phi, surf, ds, extra)
         for i in range(n_sp):
             forms[i] = forms[i] + extra[i]
         if self.solves_poisson:
             lam2 = self._const((self.debye_length / L) ** 2)
             q = v[n_sp]
             eps = self._eps_fn if self._eps_fn is not None else 1.0
-            rho = sum(zc[i] * cratio[i] * ufl.exp(w[i]) for i in range(n_sp))
-            if self._rho_fn is not None:
-                rho = rho + self._rho_fn
-            P = (lam2 * eps * ufl.inner(grad(phi), grad(q)) - rho * q) * vol * dx + extra[-1]
-            for name, value in self._charge_bc.items():
-                sig = self._q_function(value, f"surface charge on {name}")
-                sig.x.array[:] /= FARADAY * self._c0 * L
-                P -= sig * q * surf * ds(self.domain.tag(name))
-                self._flux_forms[("charge", name)] = sig * surf * ds(self.domain.tag(name))
+            rho = space_charge(w[:n_sp], zc, cratio, self._rho_fn)
+            P = poisson_residual(phi, q, lam2, eps, rho, grad, vol, dx) + extra[-1]
+            P -= self._surface_charge_terms(q, surf, ds)
             forms.append(P)
-            for name, value in self._pot_bc.items():
-                g = self._q_function(value, f"potential on {name}")
-                g.x.array[:] /= self.thermal_voltage
-                bcs.append(self._dirichlet(n_sp, g, name))
-                self._bc_funcs.append((g, g.x.array.copy()))
+            bcs += self._potential_dirichlet()
         self._F_ufl = sum(forms[1:], forms[0])
         self._bcs = bcs
         self._make_solver()
