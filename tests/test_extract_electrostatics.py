@@ -9,7 +9,12 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from scipy.special import erf
 
 from multiscale.extract import ChargeDensityProfile, atomic_charges, solve_poisson_1d
-from multiscale.extract.electrostatics import EPS0
+from multiscale.extract.electrostatics import (
+    E_PER_A2_TO_C_PER_M2,
+    EPS0,
+    InterfacePotential,
+    solve_poisson_electrodes,
+)
 
 AREA_SIDE, LZ = 10.0, 30.0
 
@@ -142,3 +147,195 @@ def test_calculator_charges_and_net_charge_error():
         ChargeDensityProfile(frames, {"Na": 1, "Cl": -1}, z_range=(5, 20))
     with pytest.raises(ValueError, match="boundary must be"):
         ChargeDensityProfile(frames, {"Na": 1, "Cl": -1}, boundary="vacuum")
+
+
+# --- the metal as a conductor: charges between grounded plates (held-out-style cases) ---
+
+L_GAP = 12.0
+EDGES = np.linspace(0.0, L_GAP, 1201)  # 0.01 Å bins
+H_BIN = EDGES[1] - EDGES[0]
+
+
+def sheet(q: float, z0: float) -> np.ndarray:
+    """A thin bin holding q (e/Å²) at the edge z0 (a point-like sheet)."""
+    rho = np.zeros(EDGES.size - 1)
+    rho[round(z0 / H_BIN)] = q / H_BIN
+    return rho
+
+
+def grounded_sheet_phi(q: float, z0: float, z: np.ndarray) -> np.ndarray:
+    """Analytic φ of a sheet q at z0 between grounded plates at 0 and L."""
+    return np.where(z < z0, q * z * (L_GAP - z0), q * z0 * (L_GAP - z)) / (EPS0 * L_GAP)
+
+
+def test_sheet_between_grounded_plates_induces_textbook_charges():
+    q, z0 = 0.03, 4.0
+    sol = solve_poisson_electrodes(EDGES, sheet(q, z0), 0.0, L_GAP)
+    s0 = z0 + H_BIN / 2  # the thin bin's charge sits at its centre
+    assert sol["sigma_left"] == pytest.approx(-q * (L_GAP - s0) / L_GAP, rel=1e-10)
+    assert sol["sigma_right"] == pytest.approx(-q * s0 / L_GAP, rel=1e-10)
+    outside = (EDGES < z0 - 1e-9) | (EDGES > z0 + H_BIN + 1e-9)
+    exact = grounded_sheet_phi(q, s0, EDGES)
+    np.testing.assert_allclose(sol["potential_edges"][outside], exact[outside], atol=1e-9)
+    assert sol["potential_difference"] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_uniform_slab_between_grounded_plates():
+    rho0, a, b = 0.002, 3.0, 7.0
+    z = 0.5 * (EDGES[1:] + EDGES[:-1])
+    rho = np.where((z > a) & (z < b), rho0, 0.0)
+    sol = solve_poisson_electrodes(EDGES, rho, 0.0, L_GAP)
+    q = rho0 * (b - a)
+    zc = 0.5 * (a + b)  # induced charges depend only on the first moment
+    assert sol["sigma_left"] == pytest.approx(-q * (L_GAP - zc) / L_GAP, rel=1e-10)
+    assert sol["sigma_right"] == pytest.approx(-q * zc / L_GAP, rel=1e-10)
+    # analytic φ: φ'' = −ρ/ε0, φ(0) = φ(L) = 0, E(0+) = σ_L/ε0
+    e0 = sol["sigma_left"] / EPS0
+    ze = EDGES
+    inner = (
+        rho0
+        / (2 * EPS0)
+        * (np.clip(ze - a, 0, b - a) ** 2 + 2 * (b - a) * np.clip(ze - b, 0, None))
+    )
+    exact = -e0 * ze - inner
+    np.testing.assert_allclose(sol["potential_edges"], exact, atol=1e-9)
+    assert exact[-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_dipole_layer_between_plates_and_at_one_plate():
+    q, z1, z2 = 0.02, 5.0, 6.0
+    rho = sheet(q, z1) + sheet(-q, z2)
+    sol = solve_poisson_electrodes(EDGES, rho, 0.0, L_GAP)
+    s1, s2 = z1 + H_BIN / 2, z2 + H_BIN / 2
+    assert sol["sigma_left"] == pytest.approx(-q * (L_GAP - s1) / L_GAP + q * (L_GAP - s2) / L_GAP)
+    exact = grounded_sheet_phi(q, s1, EDGES) + grounded_sheet_phi(-q, s2, EDGES)
+    far = np.abs(EDGES - z1) > 2 * H_BIN
+    far &= np.abs(EDGES - z2) > 2 * H_BIN
+    np.testing.assert_allclose(sol["potential_edges"][far], exact[far], atol=1e-9)
+    # one conductor: a neutral layer induces nothing and φ steps by p/ε0 = −q d/ε0
+    one = solve_poisson_electrodes(EDGES, rho, 0.0)
+    assert one["sigma_left"] == pytest.approx(0.0, abs=1e-14)
+    assert one["potential_difference"] == pytest.approx(-q * (z2 - z1) / EPS0, rel=1e-9)
+    assert one["field_beyond"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fixed_electrode_charge_and_errors():
+    rho = sheet(0.01, 5.0)
+    one = solve_poisson_electrodes(EDGES, rho, 1.0, sigma_left=-0.004)
+    assert one["field_beyond"] == pytest.approx(0.006 / EPS0, rel=1e-10)
+    two = solve_poisson_electrodes(EDGES, rho, 1.0, 11.0, sigma_left=-0.004)
+    assert two["sigma_right"] == pytest.approx(-0.006, rel=1e-10)
+    with pytest.raises(ValueError, match="lies inside a conductor"):
+        solve_poisson_electrodes(EDGES, rho, 6.0)
+    with pytest.raises(ValueError, match="z_right must be a number > z_left"):
+        solve_poisson_electrodes(EDGES, rho, 6.0, 2.0)
+
+
+# --- InterfacePotential on frames: a Cu slab, rigid waters of known orientation, ions ---
+
+R_OH, THETA = 0.9572, np.deg2rad(104.52)
+CELL = (8.0, 8.0, 40.0)
+
+
+def cu_slab() -> Atoms:
+    xy = [(x, y) for x in (0.0, 4.0) for y in (0.0, 4.0)]
+    pos = [(x + dx, y + dx, z) for z, dx in ((2.0, 0.0), (4.0, 1.0)) for x, y in xy]
+    return Atoms("Cu8", positions=pos, cell=CELL, pbc=True)
+
+
+def water_layer(n_frames: int, z0: float, up: bool, seed: int = 1) -> list[Atoms]:
+    """4 rigid waters per frame at heights z0 + [0, 1) Å, bisector along ±z, random xy."""
+    rng = np.random.default_rng(seed)
+    sign = 1.0 if up else -1.0
+    c, s = R_OH * np.cos(THETA / 2), R_OH * np.sin(THETA / 2)
+    frames = []
+    for _ in range(n_frames):
+        atoms = cu_slab()
+        for i in range(4):
+            o = np.r_[2.0 + 4.0 * (i // 2), 2.0 + 4.0 * (i % 2), z0] + rng.random(3) * [0.5, 0.5, 1]
+            phi = rng.random() * 2 * np.pi
+            p = np.r_[np.cos(phi), np.sin(phi), 0.0]
+            h1 = o + sign * c * np.r_[0, 0, 1.0] + s * p
+            h2 = o + sign * c * np.r_[0, 0, 1.0] - s * p
+            atoms += Atoms("OH2", positions=[o, h1, h2])
+        atoms.wrap()
+        frames.append(atoms)
+    return frames
+
+
+@pytest.mark.parametrize("model", ["SPC/E", "TIP4P/2005"])
+def test_oriented_water_layer_gives_analytic_dipole_step(model):
+    frames = water_layer(40, 8.0, up=True)
+    an = InterfacePotential(
+        frames, {}, "Cu", water_model=model, image_plane=1.0, bulk=(14.0, 20.0), bin_width=0.02
+    ).run()
+    r = an.results
+    qh = {"SPC/E": 0.4238, "TIP4P/2005": 0.5564}[model]
+    mu_z = 2 * qh * R_OH * np.cos(THETA / 2)
+    if model == "TIP4P/2005":
+        mu_z -= 1.1128 * 0.1546
+    step = 4 * mu_z / (CELL[0] * CELL[1] * EPS0)  # N μ_z / (A ε0), H up: φ rises
+    assert r.potential_drop_water == pytest.approx(step, rel=0.01)
+    assert r.potential_drop == pytest.approx(r.potential_drop_water, abs=1e-12)  # no ions
+    assert r.sigma_metal == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(r.field[r.z < 1.0], 0.0, atol=1e-12)  # no field in the metal
+    np.testing.assert_allclose(r.field[r.z > 12.0], 0.0, atol=1e-9)  # nor in the vapour
+    assert r.potential_drop_err < 0.02 * abs(step)  # same orientation in every frame
+    flipped = InterfacePotential(
+        water_layer(40, 8.0, up=False),
+        {},
+        "Cu",
+        water_model=model,
+        bulk=(14.0, 20.0),
+        bin_width=0.02,
+    ).run()
+    assert flipped.results.potential_drop_water == pytest.approx(-step, rel=0.01)
+
+
+def test_ion_layer_above_metal_induces_its_countercharge():
+    frames = []
+    for k in range(40):
+        atoms = cu_slab() + Atoms("Na2", positions=[(1.0 + 0.1 * k, 1.0, 10.0), (5.0, 5.0, 10.0)])
+        frames.append(atoms)
+    an = InterfacePotential(frames, {"Na": 1}, "Cu", image_plane=1.0, bulk=(8.0, 12.0))
+    r = an.run().results
+    area = CELL[0] * CELL[1]
+    assert r.sigma_metal == pytest.approx(-2 / area * E_PER_A2_TO_C_PER_M2, rel=1e-12)
+    # φ rises across the capacitor metal(−)|Na(+): σ d/ε0, d = 6 − 1 Å (+ half a bin)
+    assert r.potential_drop == pytest.approx(2 / area * 5.05 / EPS0, rel=1e-9)
+    assert r.potential_drop == pytest.approx(2 / area * 5.0 / EPS0, rel=0.02)
+    assert r.field_beyond == pytest.approx(0.0, abs=1e-12)
+    # a fixed electrode charge leaves the surplus field in the vapour
+    fixed = InterfacePotential(frames, {"Na": 1}, "Cu", electrode_charge=-0.1, bulk=(8.0, 12.0))
+    rf = fixed.run().results
+    sigma = -0.1 / E_PER_A2_TO_C_PER_M2 + 2 / area
+    assert rf.field_beyond == pytest.approx(sigma / EPS0, rel=1e-9)
+
+
+def test_ion_between_the_two_faces_of_a_periodic_slab():
+    """closure="metal": the two faces of one slab are grounded plates (sheet result)."""
+    frames = []
+    for _ in range(4):
+        atoms = cu_slab() + Atoms("Na4", positions=[(x, y, 12.0) for x in (1, 5) for y in (1, 5)])
+        frames.append(atoms)
+    r = InterfacePotential(frames, {"Na": 1}, "Cu", closure="metal", bin_width=0.05).run().results
+    # gap: from 1 Å above the top layer (z = 4) to 1 Å below the periodic bottom layer (z = 42)
+    z0, gap = 12.0 - 5.0, 36.0
+    q = 4 / (CELL[0] * CELL[1])
+    assert r.sigma_metal / E_PER_A2_TO_C_PER_M2 == pytest.approx(-q * (gap - z0) / gap, rel=0.01)
+    assert r.sigma_metal_upper / E_PER_A2_TO_C_PER_M2 == pytest.approx(-q * z0 / gap, rel=0.01)
+    assert r.plate_potential_difference == pytest.approx(0.0, abs=1e-9)
+
+
+def test_interface_potential_refuses_bad_setup():
+    frames = water_layer(2, 8.0, up=True)
+    with pytest.raises(ValueError, match="metal='Pt': no such atoms"):
+        InterfacePotential(frames, {}, "Pt")
+    with pytest.raises(ValueError, match="gives metal \\['Cu'\\] a charge"):
+        InterfacePotential(frames, {"Cu": 1}, "Cu")
+    with pytest.raises(ValueError, match='closure must be "vapour" or "metal"'):
+        InterfacePotential(frames, {}, "Cu", closure="wall")
+    with pytest.raises(ValueError, match="image_plane must be a finite number > 0"):
+        InterfacePotential(frames, {}, "Cu", image_plane=-1.0)
+    with pytest.raises(ValueError, match="bulk must be"):
+        InterfacePotential(frames, {}, "Cu", bulk=(0.0, 3.0))
