@@ -134,9 +134,12 @@ def write_shipped_hashes(models_dir: str | os.PathLike | None = None) -> dict[st
 
 
 def load_default_model(
-    name: str = "water-nacl", committee: bool = False, num_threads: int | None = None
+    name: str = "water-nacl",
+    committee: bool = False,
+    num_threads: int | None = None,
+    dtype: str = "float64",
 ) -> Calculator:
-    """An ASE calculator for a shipped MACE model (CPU, float64).
+    """An ASE calculator for a shipped MACE model (CPU, float64 or float32).
 
     Every file is checked against its committed SHA-256 hash before it is loaded.
 
@@ -150,6 +153,9 @@ def load_default_model(
         with different seeds) instead of the first member alone.
     num_threads : int, optional
         Torch CPU threads to set (≥ 1).
+    dtype : {"float64", "float32"}
+        Inference precision (see :func:`~multiscale.mlip.train.mace_calculator`); float32 is
+        faster, its force error against float64 is measured in ``benchmarks/md.py``.
 
     Returns
     -------
@@ -174,5 +180,7 @@ def load_default_model(
             "`python -m multiscale.mlip.build_default` (see models/MODEL_CARD.md)."
         )
     if not committee:
-        return mace_calculator(paths[0], num_threads=num_threads)
-    return CommitteeCalculator([mace_calculator(p, num_threads=num_threads) for p in paths])
+        return mace_calculator(paths[0], num_threads=num_threads, dtype=dtype)
+    return CommitteeCalculator(
+        [mace_calculator(p, num_threads=num_threads, dtype=dtype) for p in paths]
+    )

@@ -30,6 +30,9 @@ from multiscale.mlip.labels import _check_configurations
 ENERGY_KEY = "REF_energy"
 FORCES_KEY = "REF_forces"
 
+#: Inference precisions :func:`mace_calculator` accepts (training is always float64).
+MACE_DTYPES = ("float64", "float32")
+
 #: mace-torch sets this on import, which turns every later ``torch.load`` in the process into
 #: an unrestricted unpickler. :func:`_import_mace` removes it again.
 _NO_WEIGHTS_ONLY = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
@@ -332,8 +335,9 @@ def mace_calculator(
     model_path: str | os.PathLike,
     num_threads: int | None = None,
     trust: bool = False,
+    dtype: str = "float64",
 ) -> Calculator:
-    """An ASE calculator (eV, eV/Å, float64, CPU) for a MACE model file.
+    """An ASE calculator (eV, eV/Å, CPU) for a MACE model file, in float64 or float32.
 
     A ``.model`` file is a Python pickle (``torch.save``): loading it can run arbitrary code.
     Shipped models (``multiscale/mlip/models/``) are loaded after their SHA-256 matches the
@@ -348,6 +352,11 @@ def mace_calculator(
     trust : bool
         Load a file that is not a verified shipped model. Pass True only for files you made
         yourself or got from a source you trust as much as code you run.
+    dtype : {"float64", "float32"}
+        Floating-point precision of inference (the model's weights are converted). float32 is
+        faster on the CPU; for the shipped models its force error against float64 is measured
+        in ``benchmarks/md.py`` (docs/benchmarks.md) and is far below the models' own error.
+        Training stays in float64.
 
     Returns
     -------
@@ -358,8 +367,13 @@ def mace_calculator(
     ------
     ase.calculators.calculator.CalculatorSetupError
         The file is missing, a shipped model fails its hash check, a user file is given
-        without ``trust=True``, or the file is not a MACE model.
+        without ``trust=True``, or the file is not a MACE model; ``dtype`` is not
+        "float64" or "float32".
     """
+    if not isinstance(dtype, str) or dtype not in MACE_DTYPES:
+        raise CalculatorSetupError(
+            f"dtype must be one of {MACE_DTYPES} (inference precision), got {dtype!r}."
+        )
     if num_threads is not None and (
         isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral)
         or num_threads < 1
@@ -407,9 +421,11 @@ def mace_calculator(
         )
     if num_threads is not None:
         torch.set_num_threads(int(num_threads))
+    # convert here, so that mace-torch has no dtype mismatch to warn about
+    model = model.float() if dtype == "float32" else model.double()
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         try:
-            return MACECalculator(models=[model], device="cpu", default_dtype="float64")
+            return MACECalculator(models=[model], device="cpu", default_dtype=dtype)
         except Exception as err:
             raise CalculatorSetupError(f"not a usable MACE model: {path} ({err})") from err
 
