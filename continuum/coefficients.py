@@ -14,7 +14,7 @@ import numpy as np
 
 from .profile import TransportProfile
 
-__all__ = ["profile_coefficient"]
+__all__ = ["normal_from_distance", "profile_coefficient"]
 
 # profile arrays that can become coefficients, and the unit of the values returned
 _UNITS = {
@@ -78,3 +78,47 @@ def profile_coefficient(
 
     coefficient.__doc__ = f"{name} ({_UNITS[name]}) from a TransportProfile"
     return coefficient
+
+
+def normal_from_distance(
+    distance: Callable[[np.ndarray], np.ndarray], step: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The unit surface normal n = ∇d/|∇d| of a distance function, by central differences.
+
+    For the tensor diffusion D⊥ n⊗n + D∥ (I − n⊗n) of a curved interface (a pit wall) whose
+    coefficients are functions of ``distance`` (see :func:`profile_coefficient`).
+
+    Parameters
+    ----------
+    distance : callable
+        ``distance(x)`` (m) of the points ``x`` (shape (3, n), m), e.g.
+        :func:`continuum.distance_to_boundary`.
+    step : float
+        Finite-difference step (m), small against the mesh size (e.g. 1e-3 of a cell).
+
+    Returns
+    -------
+    callable
+        ``n(x)`` → array (3, n) of unit vectors pointing away from the surface; where the
+        gradient vanishes (a ridge of the distance) the first axis is returned.
+    """
+    if not callable(distance):
+        raise TypeError("distance must be a function of x (m)")
+    if isinstance(step, bool) or not isinstance(step, int | float) or not step > 0:
+        raise ValueError(f"step must be a number > 0 (m), got {step!r}")
+    h = float(step)
+
+    def normal(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        g = np.zeros((3, x.shape[1]))
+        for a in range(3):
+            e = np.zeros((3, 1))
+            e[a] = h
+            g[a] = (np.asarray(distance(x + e)) - np.asarray(distance(x - e))) / (2 * h)
+        norm = np.linalg.norm(g, axis=0)
+        flat = ~(norm > 1e-6)
+        g[:, flat] = np.array([[1.0], [0.0], [0.0]])
+        norm[flat] = 1.0
+        return g / norm
+
+    return normal

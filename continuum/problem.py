@@ -48,7 +48,11 @@ from .constants import EPSILON_0, FARADAY, GAS_CONSTANT, thermal_voltage
 from .driver import DEFAULT_PETSC_OPTIONS, FALLBACKS, SolverDriver
 from .electrode import Electrodes
 from .geometry import Domain
-from .nernst_planck import electrochemical_potential, nernst_planck_residual
+from .nernst_planck import (
+    diffusion_tensor,
+    electrochemical_potential,
+    nernst_planck_residual,
+)
 from .poisson import poisson_residual, space_charge
 from .postprocess import PostProcessing
 from .results import SANE_MAX_CONCENTRATION, ConvergenceError, SolveResult, TransientResult
@@ -104,6 +108,12 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
     allow_any_temperature : bool
         Accept a temperature outside :data:`TEMPERATURE_RANGE` (200–500 K), which is
         otherwise refused as a likely unit mistake (°C given for K).
+    surface_normal : sequence of float or callable, optional
+        Unit normal n of the interface (dimensionless), for species with a
+        ``diffusion_parallel`` (tensor D = D⊥ n⊗n + D∥ (I − n⊗n)) in 2D/3D: a constant
+        vector, or a function of ``x`` (shape (3, n), m) returning (3, n) vectors (normalised
+        here), e.g. :func:`continuum.coefficients.normal_from_distance`. Default: the first
+        axis, x[0], matching the default distance of :func:`continuum.profile_coefficient`.
 
     Raises
     ------
@@ -130,6 +140,7 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
         fixed_charge: float | Callable[[np.ndarray], np.ndarray] | None = None,
         petsc_options: dict | None = None,
         allow_any_temperature: bool = False,
+        surface_normal: Sequence[float] | Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if not isinstance(domain, Domain):
             raise TypeError(f"domain must be a continuum.Domain, got {type(domain).__name__}")
@@ -239,10 +250,30 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
             else:
                 self._D_fn.append(None)
                 dmax.append(s.diffusion)
+        # D∥ of anisotropic species (2D/3D only): DG functions or numbers
+        self._Dpar: list[fem.Function | float | None] = []
+        for s in species:
+            dpar = s.diffusion_parallel if tdim > 1 else None
+            if dpar is None:
+                self._Dpar.append(None)
+            elif callable(dpar):
+                f = self._dg_function(dpar, f"diffusion_parallel of {s.name}")
+                self._check_positive(f, f"diffusion_parallel of {s.name}")
+                self._Dpar.append(f)
+                dmax.append(_max_over(self.comm, float(np.max(f.x.array, initial=0.0))))
+            else:
+                self._Dpar.append(float(dpar))
+                dmax.append(float(dpar))
         self.diffusion_scale = float(max(dmax))
-        for f in self._D_fn:
-            if f is not None:
+        for f in [*self._D_fn, *self._Dpar]:
+            if isinstance(f, fem.Function):
                 f.x.array[:] /= self.diffusion_scale
+        self._Dpar = [f / self.diffusion_scale if isinstance(f, float) else f for f in self._Dpar]
+        self._normal = None
+        if any(f is not None for f in self._Dpar):
+            self._normal = self._normal_field(surface_normal)
+        elif surface_normal is not None and tdim > 1:
+            self._normal_field(surface_normal)  # validated even when unused
         self.time_scale = self.length_scale**2 / self.diffusion_scale
 
         # excess chemical potential F_i/RT and prescribed potential φ/V_T (Lagrange)
@@ -308,6 +339,7 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
         free_energy: bool = True,
         permittivity: float | str | None = None,
         species: Sequence[str] | None = None,
+        anisotropic: bool = True,
         **kwargs,
     ) -> NernstPlanckProblem:
         """A problem whose coefficients come from an MD :class:`TransportProfile`.
@@ -339,10 +371,15 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
             else 78.46.
         species : sequence of str, optional
             Subset of the profile's species (default: all).
+        anisotropic : bool
+            On 2D/3D meshes, use the profile's D∥(z) (``diffusion_parallel``) with its D⊥(z)
+            (``diffusion``) as the tensor D⊥ n⊗n + D∥ (I − n⊗n); n is the gradient of
+            ``distance`` (:func:`continuum.coefficients.normal_from_distance`) unless
+            ``surface_normal`` is passed. Ignored in 1D and when the profile has no D∥.
         **kwargs
             Passed to the constructor (``degree``, ``length_scale``, ``petsc_options``, ...).
         """
-        from .coefficients import profile_coefficient
+        from .coefficients import normal_from_distance, profile_coefficient
         from .profile import TransportProfile
 
         if not isinstance(profile, TransportProfile):
@@ -362,6 +399,10 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
                 "the profile's free energy is a total PMF; to combine it with a potential the "
                 "profile needs potential (phi) data to subtract, or pass free_energy=False"
             )
+        use_dpar = bool(anisotropic and domain.dim > 1 and profile.diffusion_parallel is not None)
+        if use_dpar and distance is not None and "surface_normal" not in kwargs:
+            lo, hi = domain.bounding_box()
+            kwargs["surface_normal"] = normal_from_distance(distance, 1e-6 * float(np.max(hi - lo)))
         sp = []
         for name in names:
             k = profile.index(name)
@@ -382,8 +423,18 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
                         return pmf(x) - z * FARADAY * phi_md(x)
                 else:
                     fe = pmf
+            dpar = None
+            if use_dpar:
+                dpar = profile_coefficient(profile, "diffusion_parallel", name, **opts)
             sp.append(
-                Species(name, z, profile_coefficient(profile, "diffusion", name, **opts), cb, fe)
+                Species(
+                    name,
+                    z,
+                    profile_coefficient(profile, "diffusion", name, **opts),
+                    cb,
+                    fe,
+                    diffusion_parallel=dpar,
+                )
             )
         if permittivity is None:
             permittivity = "profile" if profile.permittivity is not None else 78.46
@@ -430,6 +481,47 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
         f.x.scatter_forward()
         self._check_finite(f, what)
         return f
+
+    def _normal_field(self, normal):
+        """The unit surface normal as a UFL vector (a constant or a DG vector function)."""
+        gdim = self.domain.mesh.geometry.dim
+        if normal is None:
+            normal = [1.0, 0.0, 0.0]
+        if callable(normal):
+            space = fem.functionspace(self.domain.mesh, ("DG", self.degree, (gdim,)))
+            f = fem.Function(space, name="surface_normal")
+
+            def unit(x):
+                n = np.asarray(normal(x), dtype=float)
+                if n.ndim != 2 or n.shape[0] < gdim or n.shape[1] != x.shape[1]:
+                    raise ValueError(
+                        "surface_normal(x) must return an array of shape (3, n) of vectors"
+                    )
+                n = n[:gdim]
+                norm = np.linalg.norm(n, axis=0)
+                if not np.all(np.isfinite(norm)) or np.any(norm == 0):
+                    raise ValueError("surface_normal(x) returned a zero or non-finite vector")
+                return n / norm
+
+            f.interpolate(unit)
+            return f
+        try:
+            vec = np.asarray(normal, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"surface_normal must be a vector of {gdim} numbers or a function of x, "
+                f"got {normal!r}"
+            ) from None
+        if vec.size not in (gdim, 3) or np.any(vec[gdim:] != 0):
+            raise ValueError(
+                f"surface_normal must be a vector of {gdim} (or 3 with trailing zeros) numbers "
+                f"or a function of x, got {normal!r}"
+            )
+        vec = vec[:gdim]
+        norm = float(np.linalg.norm(vec))
+        if not (np.isfinite(norm) and norm > 0):
+            raise ValueError(f"surface_normal must be a finite non-zero vector, got {normal!r}")
+        return self._const(vec / norm)
 
     def _q_function(self, value, what: str) -> fem.Function:
         f = fem.Function(self._Q, name=what)
@@ -525,6 +617,11 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
         bcs = []
         for i, s in enumerate(self.species):
             D = self._D_fn[i] if self._D_fn[i] is not None else dconst[i]
+            if self._Dpar[i] is not None:
+                dpar = self._Dpar[i]
+                if isinstance(dpar, float):
+                    dpar = self._const(dpar)
+                D = diffusion_tensor(D, dpar, self._normal)
             mu = electrochemical_potential(
                 w[i], zc[i] if s.charge != 0 else None, phi, self._mu_fn[i]
             )

@@ -51,6 +51,11 @@ class Species:
         Excess (non-electrostatic) chemical potential / potential of mean force F_i(x)
         (J/mol), a function of ``x`` like ``diffusion``. The flux is
         J = −D c ∇(ln c + z F φ/RT + F_i/RT).
+    diffusion_parallel : float or callable, optional
+        Diffusion coefficient along the surface, D∥ (m²/s), like ``diffusion``. When given,
+        ``diffusion`` is D⊥ (across the surface, along its normal n) and the diffusion
+        tensor of 2D/3D problems is D⊥ n⊗n + D∥ (I − n⊗n) (the problem's
+        ``surface_normal``); 1D problems use D⊥ alone.
     """
 
     name: str
@@ -58,6 +63,7 @@ class Species:
     diffusion: Coefficient
     concentration: float
     free_energy: Callable[[np.ndarray], np.ndarray] | None = None
+    diffusion_parallel: Coefficient | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -72,6 +78,14 @@ class Species:
                 self,
                 "diffusion",
                 _positive_number(f"diffusion of {self.name}", self.diffusion, "m^2/s"),
+            )
+        if self.diffusion_parallel is not None and not callable(self.diffusion_parallel):
+            object.__setattr__(
+                self,
+                "diffusion_parallel",
+                _positive_number(
+                    f"diffusion_parallel of {self.name}", self.diffusion_parallel, "m^2/s"
+                ),
             )
         object.__setattr__(
             self,
