@@ -15,6 +15,7 @@ from .coefficients import profile_coefficient
 from .constants import debye_length, thermal_voltage
 from .profile import TransportProfile
 from .species import ButlerVolmer, Species
+from .stern import charge_separation, stern_capacitance, stern_capacitance_from_profile
 
 # public name -> submodule that needs DOLFINx (imported on first access)
 _LAZY = {
@@ -36,8 +37,11 @@ __all__ = [
     "Species",
     "TransportProfile",
     "analytic",
+    "charge_separation",
     "debye_length",
     "profile_coefficient",
+    "stern_capacitance",
+    "stern_capacitance_from_profile",
     "thermal_voltage",
     *_LAZY,
 ]

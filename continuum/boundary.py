@@ -79,8 +79,8 @@ class BoundaryConditions:
         if not self.solves_poisson:
             raise ValueError("the potential is prescribed: set_potential needs potential='poisson'")
         self._check_boundary(boundary)
-        if boundary in self._charge_bc or boundary in self._electrodes:
-            raise ValueError(f"{boundary!r} already has a charge or electrode condition")
+        if boundary in (*self._charge_bc, *self._electrodes, *self._stern_bc):
+            raise ValueError(f"{boundary!r} already has a charge, Stern or electrode condition")
         if not (_is_number(value) or callable(value)):
             raise TypeError("potential must be a number or a function of x (V)")
         if _is_number(value):
@@ -93,20 +93,49 @@ class BoundaryConditions:
         if not self.solves_poisson:
             raise ValueError("surface charge enters Poisson's equation: use potential='poisson'")
         self._check_boundary(boundary)
-        if boundary in self._pot_bc or boundary in self._electrodes:
-            raise ValueError(f"{boundary!r} already has a potential or electrode condition")
+        if boundary in self._pot_bc or boundary in self._electrodes or boundary in self._stern_bc:
+            raise ValueError(f"{boundary!r} already has a potential, Stern or electrode condition")
         if not (_is_number(value) or callable(value)):
             raise TypeError("surface charge must be a number or a function of x (C/m^2)")
         if _is_number(value):
             _check_finite_number(f"surface charge on {boundary!r}", value, "C/m^2")
         self._charge_bc[boundary] = value
 
-    def add_electrode(self, boundary: str, kinetics: ButlerVolmer, potential: float) -> None:
+    def add_electrode(
+        self,
+        boundary: str,
+        kinetics: ButlerVolmer,
+        potential: float,
+        *,
+        reaction_plane_potential: float = 0.0,
+    ) -> None:
         """Butler–Volmer electrode on ``boundary`` held at metal ``potential`` E (V).
 
         The product species (``kinetics.species``) enters the solution with the flux
         i/(nF); the other species see a blocking wall. With Poisson, the metal charge is
         C_S (E − φ_s) (Stern layer, ``kinetics.stern_capacitance`` required).
+
+        Frumkin correction. The rate uses the potential drop between the metal and the
+        reaction plane and the product's concentration at that plane:
+        η = E − φ_rp − E_eq and c_rp = c_s exp(−z F φ_d / RT), with φ_rp = φ_s + φ_d. Here
+        φ_s and c_s are the solution's values at the wall (the solved or prescribed
+        potential; 0 without a field) and φ_d is ``reaction_plane_potential``.
+
+        Parameters
+        ----------
+        boundary : str
+            Wall name.
+        kinetics : ButlerVolmer
+            The reaction (SI).
+        potential : float
+            Metal potential E (V).
+        reaction_plane_potential : float
+            φ_d (V): potential of the reaction plane relative to the solution at the wall,
+            for a diffuse layer that the mesh does not resolve (e.g. the MD potential at
+            the outer Helmholtz plane relative to the bulk). 0 (default): the wall is the
+            reaction plane; without a field that means the electrode's potential alone,
+            η = E − E_eq. Must be 0 when Poisson's equation is solved: the diffuse layer is
+            then resolved and φ_s already is the reaction plane's potential.
         """
         self._require_unbuilt()
         if not isinstance(kinetics, ButlerVolmer):
@@ -115,15 +144,58 @@ class BoundaryConditions:
         i = self._species_index(kinetics.species)
         if (i, boundary) in self._conc_bc or (i, boundary) in self._flux_bc:
             raise ValueError(f"{kinetics.species} already has a condition on {boundary!r}")
-        if boundary in self._pot_bc or boundary in self._charge_bc:
-            raise ValueError(f"{boundary!r} already has a potential or charge condition")
+        if boundary in self._pot_bc or boundary in self._charge_bc or boundary in self._stern_bc:
+            raise ValueError(f"{boundary!r} already has a potential, charge or Stern condition")
         if self.solves_poisson and kinetics.stern_capacitance is None:
             raise ValueError(
                 "with potential='poisson' the electrode needs a Stern layer: give "
                 "ButlerVolmer(stern_capacitance=...) in F/m^2 (e.g. 0.1-0.3)"
             )
         potential = _check_finite_number(f"electrode potential on {boundary!r}", potential, "V")
+        phi_d = _check_finite_number(
+            f"reaction_plane_potential on {boundary!r}", reaction_plane_potential, "V"
+        )
+        if phi_d != 0 and self.solves_poisson:
+            raise ValueError(
+                "reaction_plane_potential must be 0 with potential='poisson': the diffuse "
+                "layer is resolved and its potential at the wall is the reaction plane's; "
+                "give it only when the potential is prescribed or absent"
+            )
         self._electrodes[boundary] = (kinetics, potential)
+        self._reaction_plane[boundary] = phi_d
+
+    def set_stern_layer(self, boundary: str, capacitance: float, potential: float) -> None:
+        """Blocking metal wall at ``potential`` E (V) behind a Stern layer (Poisson only).
+
+        The wall carries the metal charge σ = C_S (E − φ_s) (C/m²), φ_s being the solution
+        potential at the wall (the outer Helmholtz plane): the Robin condition
+        ε0 ε_r ∂φ/∂n = C_S (E − φ_s) with n the outward normal of the solution. No species
+        crosses the wall. C_S may come from the measured charge separation,
+        :func:`continuum.stern.stern_capacitance_from_profile`.
+
+        Parameters
+        ----------
+        boundary : str
+            Wall name.
+        capacitance : float
+            Stern capacitance C_S (F/m², > 0; typically 0.1–0.3).
+        potential : float
+            Metal potential E (V), on the scale of φ.
+        """
+        self._require_unbuilt()
+        if not self.solves_poisson:
+            raise ValueError("a Stern layer enters Poisson's equation: use potential='poisson'")
+        self._check_boundary(boundary)
+        if boundary in self._pot_bc or boundary in self._charge_bc or boundary in self._electrodes:
+            raise ValueError(f"{boundary!r} already has a potential, charge or electrode condition")
+        cap = _check_finite_number(f"Stern capacitance on {boundary!r}", capacitance, "F/m^2")
+        if not cap > 0:
+            raise ValueError(
+                f"Stern capacitance on {boundary!r} must be > 0 F/m^2 (typically 0.1-0.3), "
+                f"got {capacitance}"
+            )
+        E = _check_finite_number(f"metal potential on {boundary!r}", potential, "V")
+        self._stern_bc[boundary] = (cap, E)
 
     def add_source(self, species: str, value: float | Callable | ufl.core.expr.Expr) -> None:
         """Volume source s_i (mol m⁻³ s⁻¹): a number, a function of x, or a UFL expression
@@ -158,9 +230,18 @@ class BoundaryConditions:
         return fem.dirichletbc(g, dofs, self._V.sub(i))
 
     def update_potential(self, boundary: str, value: float) -> None:
-        """Change the Dirichlet potential (V, a number) of ``boundary`` between solves."""
+        """Change the Dirichlet potential, or the metal potential of a Stern layer (V, a
+        number) of ``boundary`` between solves."""
+        if boundary in self._stern_bc:
+            value = _check_finite_number(f"metal potential on {boundary!r}", value, "V")
+            self._stern_bc[boundary] = (self._stern_bc[boundary][0], value)
+            if self._built:
+                self._set_load(self._load)
+            return
         if boundary not in self._pot_bc:
-            raise ValueError(f"{boundary!r} has no potential condition; set_potential first")
+            raise ValueError(
+                f"{boundary!r} has no potential condition; set_potential or set_stern_layer first"
+            )
         value = _check_finite_number(f"potential on {boundary!r}", value, "V")
         self._pot_bc[boundary] = value
         if self._built:

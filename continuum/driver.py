@@ -92,13 +92,16 @@ class SolverDriver:
 
     # ------------------------------------------------------------------ load
     def _has_load(self) -> bool:
-        return bool(self._bc_funcs) or bool(self._electrodes)
+        return bool(self._bc_funcs) or bool(self._electrodes) or bool(self._stern_bc)
 
     def _set_load(self, s: float) -> None:
-        """Scale the applied potentials: Dirichlet φ = s φ_D, E = E_eq + s (E − E_eq)."""
+        """Scale the applied potentials: Dirichlet φ = s φ_D, Stern-layer metals E = s E,
+        electrodes E = E_eq + s (E − E_eq)."""
         self._load = s
         for g, target in self._bc_funcs:
             g.x.array[:] = s * target
+        for name, par in self._stern_data.items():
+            par.value[1] = s * self._stern_bc[name][1] / self.thermal_voltage
         for kin, E, par, _, _ in self._electrode_data.values():
             par.value[0] = (
                 kin.equilibrium_potential + s * (E - kin.equilibrium_potential)

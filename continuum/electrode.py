@@ -30,8 +30,10 @@ def butler_volmer_parameters(
     diffusion_scale: float,
     product_reference: float,
     charge_scale: float,
+    reaction_plane_potential: float = 0.0,
+    product_charge: int = 0,
 ) -> list[float]:
-    """Scaled parameters [E/V_T, E_eq/V_T, α_a, α_c, c_ref,p/c*, ĵ0, Ĉ_S].
+    """Scaled parameters [E/V_T, E_eq/V_T, α_a, α_c, c_ref,p/c*, ĵ0, Ĉ_S, φ_d/V_T, z_p].
 
     Parameters
     ----------
@@ -49,6 +51,10 @@ def butler_volmer_parameters(
         The product's reference concentration c_ref,p of the problem (mol/m³).
     charge_scale : float
         c_0 (mol/m³) of the Poisson scaling.
+    reaction_plane_potential : float
+        φ_d (V), the unresolved diffuse-layer potential of the reaction plane (Frumkin).
+    product_charge : int
+        z_p of the product (units of e).
     """
     vt = thermal_voltage
     j0 = (
@@ -70,11 +76,14 @@ def butler_volmer_parameters(
         product_reference / kin.reference_concentration,
         j0,
         cs_hat,
+        reaction_plane_potential / vt,
+        float(product_charge),
     ]
 
 
 def butler_volmer_rate(par, u_product, phi_s):
-    """Scaled production rate ĵ = i/(nF) · L/(D_ref c_ref,p) (UFL).
+    """Scaled production rate ĵ = i/(nF) · L/(D_ref c_ref,p) (UFL), Frumkin-corrected:
+    η̂ = Ê − φ̂_s − φ̂_d − Ê_eq and c_rp = c_s exp(−z_p φ̂_d).
 
     Parameters
     ----------
@@ -85,8 +94,9 @@ def butler_volmer_rate(par, u_product, phi_s):
     phi_s : UFL expression or float
         φ_s/V_T at the wall (0 without a field).
     """
-    eta = par[0] - phi_s - par[1]
-    return par[5] * (ufl.exp(par[2] * eta) - par[4] * ufl.exp(u_product) * ufl.exp(-par[3] * eta))
+    eta = par[0] - phi_s - par[7] - par[1]
+    c_rp = ufl.exp(u_product - par[8] * par[7])
+    return par[5] * (ufl.exp(par[2] * eta) - par[4] * c_rp * ufl.exp(-par[3] * eta))
 
 
 def stern_charge(capacitance_hat, metal_hat, phi_s):
@@ -112,6 +122,8 @@ class Electrodes:
                     diffusion_scale=self.diffusion_scale,
                     product_reference=self.reference_concentrations[p],
                     charge_scale=self._c0,
+                    reaction_plane_potential=self._reaction_plane.get(name, 0.0),
+                    product_charge=int(self.charges[p]),
                 )
             )
             phis = phi if phi is not None else 0.0
@@ -124,3 +136,18 @@ class Electrodes:
                 extra[-1] += -sigma * v[-1] * surf * ds(tag)
                 self._flux_forms[("charge", name)] = sigma * surf * ds(tag)
             self._electrode_data[name] = (kin, E, par, jhat * surf * ds(tag), p)
+
+    def _stern_terms(self, phi, q, surf, ds):
+        """Natural terms ∫ Ĉ_S (Ê − φ̂_s) q dŝ of the Stern-layer walls (or 0); records the
+        wall charge forms and the parameter constants [Ĉ_S, Ê] (Ê scaled by the load)."""
+        self._stern_data = {}
+        term = 0
+        for name, (cap, E) in self._stern_bc.items():
+            vt = self.thermal_voltage
+            par = self._const([cap * vt / (FARADAY * self._c0 * self.length_scale), E / vt])
+            sigma = stern_charge(par[0], par[1], phi)
+            tag = self.domain.tag(name)
+            term = term + sigma * q * surf * ds(tag)
+            self._flux_forms[("charge", name)] = sigma * surf * ds(tag)
+            self._stern_data[name] = par
+        return term

@@ -310,6 +310,9 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
         self._pot_bc: dict[str, object] = {}
         self._charge_bc: dict[str, object] = {}
         self._electrodes: dict[str, tuple[ButlerVolmer, float]] = {}
+        self._reaction_plane: dict[str, float] = {}  # φ_d (V) of each electrode
+        self._stern_bc: dict[str, tuple[float, float]] = {}  # (C_S F/m², E V)
+        self._stern_data: dict[str, fem.Constant] = {}  # [Ĉ_S, Ê] once built
         self._petsc_options = dict(DEFAULT_PETSC_OPTIONS)
         if petsc_options:
             self._petsc_options.update(petsc_options)
@@ -577,10 +580,11 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
         d = self._tdim
         L = self.length_scale
         n_sp = len(self.species)
-        if self.solves_poisson and not (self._pot_bc or self._electrodes):
+        if self.solves_poisson and not (self._pot_bc or self._electrodes or self._stern_bc):
             raise ValueError(
-                "the potential is fixed only up to a constant: give set_potential(...) on at "
-                "least one boundary, or an electrode with a Stern layer"
+                "the potential is fixed only up to a constant: give set_potential(...) or "
+                "set_stern_layer(...) on at least one boundary, or an electrode with a Stern "
+                "layer"
             )
         k = self.degree
         dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": 2 * k + 1})
@@ -643,6 +647,7 @@ class NernstPlanckProblem(BoundaryConditions, Electrodes, SolverDriver, PostProc
             rho = space_charge(w[:n_sp], zc, cratio, self._rho_fn)
             P = poisson_residual(phi, q, lam2, eps, rho, grad, vol, dx) + extra[-1]
             P -= self._surface_charge_terms(q, surf, ds)
+            P -= self._stern_terms(phi, q, surf, ds)
             forms.append(P)
             bcs += self._potential_dirichlet()
         self._F_ufl = sum(forms[1:], forms[0])
