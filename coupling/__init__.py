@@ -10,6 +10,7 @@ from .pyscf_calculator import PySCFCalculator
 __all__ = ["DensityHistory", "PySCFCalculator", "aspc_coefficients"]
 
 # QM/ML force mixing (issue 3)
+from .adaptive import SAP_SCHEMES, AdaptiveQMMLCalculator, sorted_partition_weights
 from .continuity import ContinuityReport, ForceContinuityMonitor, check_force_continuity
 from .embedding import TIP3P_CHARGES, EmbeddedPySCFCalculator, PointChargeEmbedding
 from .force_mixing import ForceMixingCalculator
@@ -18,8 +19,10 @@ from .relax import RelaxResult, relax_mixed_forces
 from .switching import SWITCHING_FUNCTIONS, SwitchingFunction, get_switching
 
 __all__ += [
+    "SAP_SCHEMES",
     "SWITCHING_FUNCTIONS",
     "TIP3P_CHARGES",
+    "AdaptiveQMMLCalculator",
     "ContinuityReport",
     "EmbeddedPySCFCalculator",
     "ForceContinuityMonitor",
@@ -33,4 +36,5 @@ __all__ += [
     "check_force_continuity",
     "get_switching",
     "relax_mixed_forces",
+    "sorted_partition_weights",
 ]
