@@ -47,6 +47,26 @@ def test_water_box_conserves_mass_per_molecule():
     np.testing.assert_array_equal(repartition_hydrogen_masses(atoms, 3.0), masses)
 
 
+def test_temperature_is_kept():
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    atoms = build_electrolyte(salt="NaCl", concentration=1.0, n_water=32, seed=3)
+    thermalize_momenta(atoms, 300.0, rng=np.random.default_rng(0))
+    ekin = atoms.get_kinetic_energy()
+    per_atom = 0.5 * (atoms.get_momenta() ** 2).sum(axis=1) / atoms.get_masses()
+    repartition_hydrogen_masses(atoms, 3.0)
+    assert atoms.get_kinetic_energy() == pytest.approx(ekin, rel=1e-12)
+    new = 0.5 * (atoms.get_momenta() ** 2).sum(axis=1) / atoms.get_masses()
+    np.testing.assert_allclose(new, per_atom, rtol=1e-12)
+    # without the scaling the momenta stay, and the heavier H carry less kinetic energy
+    other = build_electrolyte(salt="NaCl", concentration=1.0, n_water=32, seed=3)
+    thermalize_momenta(other, 300.0, rng=np.random.default_rng(0))
+    p0 = other.get_momenta()
+    repartition_hydrogen_masses(other, 3.0, keep_kinetic_energy=False)
+    np.testing.assert_array_equal(other.get_momenta(), p0)
+    assert other.get_kinetic_energy() < 0.8 * ekin
+
+
 def test_hydrogen_without_heavy_partner_keeps_its_mass():
     # H2 far from everything, an H next to a Na+ (not a bond), and one water
     atoms = Atoms(

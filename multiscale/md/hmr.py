@@ -105,6 +105,7 @@ def repartition_hydrogen_masses(
     atoms: Atoms,
     hydrogen_mass: float = 3.0,
     bond_factor: float = 1.2,
+    keep_kinetic_energy: bool = True,
 ) -> np.ndarray:
     """Give every bonded hydrogen ``hydrogen_mass``, taken from its heavy partner (in place).
 
@@ -114,6 +115,12 @@ def repartition_hydrogen_masses(
     O 15.999 → 12.015 u. Unbonded hydrogens and all other atoms keep their masses. Masses
     start from the atoms' current masses, so applying the function twice with the same
     ``hydrogen_mass`` changes nothing the second time.
+
+    Momenta, if the atoms have any, are scaled by √(m_new/m_old) so that each atom keeps its
+    kinetic energy and the temperature is unchanged (keeping the velocities instead would
+    triple the hydrogens' kinetic energy at 3 u, and heat water from 300 K to ~675 K). This
+    leaves a small net momentum; remove it with :func:`ase.md.velocitydistribution.Stationary`
+    if the run keeps the momenta (``MDSettings(initial_temperature_K=None)``).
 
     Parameters
     ----------
@@ -126,6 +133,9 @@ def repartition_hydrogen_masses(
         2.5-4 is usual).
     bond_factor : float
         Bond criterion of :func:`hydrogen_partners` (multiple of the covalent radii sum).
+    keep_kinetic_energy : bool
+        Scale the momenta as described above (False: leave the momenta as they are, so the
+        velocities of the changed atoms change by m_old/m_new).
 
     Returns
     -------
@@ -141,6 +151,8 @@ def repartition_hydrogen_masses(
     if not isinstance(atoms, Atoms):
         raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
     hydrogen_mass = _real("hydrogen_mass", hydrogen_mass, "u")
+    if not isinstance(keep_kinetic_energy, bool | np.bool_):
+        raise TypeError(f"keep_kinetic_energy must be True or False, got {keep_kinetic_energy!r}")
     partner = hydrogen_partners(atoms, bond_factor)
     masses = atoms.get_masses().astype(float)
     bonded = np.flatnonzero(partner >= 0)
@@ -159,6 +171,9 @@ def repartition_hydrogen_masses(
             f"{masses[k]:.3f} u with {n_h} H) at {new[k]:.3f} u, not heavier than its "
             f"hydrogens: choose hydrogen_mass below {group / (n_h + 1):.2f} u."
         )
+    momenta = atoms.get_momenta()
     atoms.set_masses(new)
+    if keep_kinetic_energy and np.any(momenta):
+        atoms.set_momenta(momenta * np.sqrt(new / masses)[:, None], apply_constraint=False)
     atoms.info[INFO_KEY] = hydrogen_mass
     return new
