@@ -26,6 +26,7 @@ from .electrostatics import (
 )
 from .plotting import plot_transport_profile
 from .profile_builder import build_transport_profile, extract_transport_profile
+from .umbrella import UmbrellaAnalysis
 
 __all__ = [
     "WATER_MODELS",
@@ -38,6 +39,7 @@ __all__ = [
     "ParallelDiffusionProfile",
     "PerpendicularDiffusionProfile",
     "Results",
+    "UmbrellaAnalysis",
     "as_frames",
     "atomic_charges",
     "block_average",

@@ -4,7 +4,8 @@ Builders (:mod:`.builders`), a stable time step from the stiffest vibration
 (:mod:`.timestep`), a restartable MD runner on top of ASE's integrators (:mod:`.runner`),
 independent replicas over MPI ranks (:mod:`.replicas`), radial distribution functions with
 a time-correlation-aware two-sample test (:mod:`.rdf`), a molecule-integrity monitor
-(:mod:`.integrity`) and equilibration detected from the data, with the relaxation and heating
+(:mod:`.integrity`), umbrella-sampling windows for ions as MPI replicas (:mod:`.umbrella`)
+and equilibration detected from the data, with the relaxation and heating
 that precede production (:mod:`.equilibration`). Works with any ASE calculator.
 """
 
@@ -23,11 +24,13 @@ from .rdf import RDFComparison, RDFResult, block_permutation_test, compare_rdf, 
 from .replicas import ReplicaResult, replica_seeds, run_replicas
 from .runner import MDBlowUpError, MDResult, MDRunner, MDSettings
 from .timestep import TimestepEstimate, estimate_timestep, omega_to_wavenumber
+from .umbrella import HarmonicZRestraint, UmbrellaRun, restraint_height, run_umbrella_windows
 
 __all__ = [
     "SALTS",
     "EquilibrationPoint",
     "EquilibrationReport",
+    "HarmonicZRestraint",
     "IntegrityCheck",
     "IntegrityEvent",
     "IntegrityMonitor",
@@ -41,6 +44,7 @@ __all__ = [
     "RDFResult",
     "ReplicaResult",
     "TimestepEstimate",
+    "UmbrellaRun",
     "analyse_equilibration",
     "block_permutation_test",
     "build_electrolyte",
@@ -54,6 +58,8 @@ __all__ = [
     "omega_to_wavenumber",
     "prepare_md",
     "replica_seeds",
+    "restraint_height",
     "run_replicas",
+    "run_umbrella_windows",
     "statistical_inefficiency",
 ]
