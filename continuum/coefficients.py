@@ -83,7 +83,7 @@ def profile_coefficient(
 def normal_from_distance(
     distance: Callable[[np.ndarray], np.ndarray], step: float
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """The unit surface normal n = ∇d/|∇d| of a distance function, by central differences.
+    """The unit surface normal n = ∇d / ‖∇d‖ of a distance function, by central differences.
 
     For the tensor diffusion D⊥ n⊗n + D∥ (I − n⊗n) of a curved interface (a pit wall) whose
     coefficients are functions of ``distance`` (see :func:`profile_coefficient`).

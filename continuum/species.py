@@ -111,7 +111,9 @@ class ButlerVolmer:
     where E is the metal potential, φ_s the solution potential at the reaction plane (the
     outer Helmholtz plane when the diffuse layer is resolved with a Stern layer; Frumkin
     correction) and c_s the surface concentration of the product. The product leaves the
-    metal with flux i/(nF) into the solution.
+    metal with flux i/(nF) into the solution. When the mesh does not resolve the diffuse
+    layer, :meth:`NernstPlanckProblem.add_electrode` takes its potential φ_d
+    (``reaction_plane_potential``): η = E − φ_s − φ_d − E_eq and c_s → c_s exp(−z F φ_d/RT).
 
     Parameters
     ----------
