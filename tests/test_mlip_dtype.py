@@ -27,6 +27,8 @@ def test_float32_forces_match_float64():
             a = atoms.copy()
             a.calc = calc
             f[dt] = a.get_forces()
+            # float64 arrays either way (ASE constraints refine forces in place to 1e-13)
+            assert f[dt].dtype == np.float64 and a.get_stress().dtype == np.float64
         worst = max(worst, float(np.abs(f["float32"] - f["float64"]).max()))
     # float32 changes the forces (it is not silently float64) by far less than the model's
     # own error against PBE (54-59 meV/Å)

@@ -331,6 +331,24 @@ def _shipped_status(path: Path, data: bytes) -> bool:
     return True
 
 
+def _float64_results(base: type) -> type:
+    """A subclass of the MACE calculator ``base`` whose array results are float64.
+
+    With a float32 model mace-torch returns float32 forces and stress; ASE code that refines
+    them in place to tight tolerances (e.g. :class:`ase.constraints.FixBondLengths`, which
+    iterates to 1e-13) cannot converge in float32, so they are handed out as float64.
+    """
+
+    class MACECalculatorFloat32(base):
+        def calculate(self, *args, **kwargs):
+            super().calculate(*args, **kwargs)
+            for key, value in self.results.items():
+                if isinstance(value, np.ndarray) and value.dtype == np.float32:
+                    self.results[key] = value.astype(np.float64)
+
+    return MACECalculatorFloat32
+
+
 def mace_calculator(
     model_path: str | os.PathLike,
     num_threads: int | None = None,
@@ -423,9 +441,10 @@ def mace_calculator(
         torch.set_num_threads(int(num_threads))
     # convert here, so that mace-torch has no dtype mismatch to warn about
     model = model.float() if dtype == "float32" else model.double()
+    cls = MACECalculator if dtype == "float64" else _float64_results(MACECalculator)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         try:
-            return MACECalculator(models=[model], device="cpu", default_dtype=dtype)
+            return cls(models=[model], device="cpu", default_dtype=dtype)
         except Exception as err:
             raise CalculatorSetupError(f"not a usable MACE model: {path} ({err})") from err
 
