@@ -114,6 +114,25 @@ def test_gouy_chapman_stern(E):
     assert abs(phi_d) < 0.8 * abs(E)
 
 
+def test_stern_potential_update():
+    """update_potential changes the metal potential of a Stern wall between solves: in a
+    symmetric electrolyte E → −E flips the diffuse-layer potential."""
+    c0, cs, E = 100.0, 0.2, 0.05
+    lam = debye_length([c0, c0], [1, -1], temperature=T)
+    sp = [Species("Na+", 1, 1.33e-9, c0), Species("Cl-", -1, 1.33e-9, c0)]
+    p = NernstPlanckProblem(interval(COMM, 20 * lam, 100, refine="start"), sp)
+    p.set_stern_layer("left", cs, E)
+    for s in sp:
+        p.set_concentration(s.name, "right", c0)
+    p.set_potential("right", 0.0)
+    p.solve()
+    up = p.sample_1d()["phi"][0]
+    p.update_potential("left", -E)
+    p.solve()
+    assert up > 0.01
+    assert p.sample_1d()["phi"][0] == pytest.approx(-up, rel=1e-6)
+
+
 # ------------------------------------------------------------------ Frumkin closed form
 def _bv_1d(phi_d: float, E: float = 0.02):
     """Product M2+ produced at x=0, bulk c_b at x=Ld, no field: returns the problem."""
