@@ -1,4 +1,5 @@
-"""The ``multiscale`` command line: ``multiscale demo`` and ``multiscale run CONFIG.toml``."""
+"""The ``multiscale`` command line: ``multiscale demo``, ``multiscale run CONFIG.toml`` and
+``multiscale props CONFIG.toml``."""
 
 from __future__ import annotations
 
@@ -40,7 +41,35 @@ def _parser() -> argparse.ArgumentParser:
         help='allow calculators given as an import path {model = "module:Class"} (runs code '
         "named in the configuration: only for configurations you trust)",
     )
+    props = sub.add_parser(
+        "props",
+        help="material properties with a calculator (elastic constants, phonons, surface "
+        "energies, convex hull) from a TOML configuration (see docs/properties.md)",
+    )
+    props.add_argument("config", type=Path, help="TOML configuration (see docs/properties.md)")
+    props.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: props/<config name>)"
+    )
+    props.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="allow a calculator given as an import path (only for configurations you trust)",
+    )
     return parser
+
+
+def _props(args: argparse.Namespace) -> int:
+    from .properties import load_props_config, run_properties
+
+    out = args.out or Path("props") / args.config.stem
+    try:
+        cfg = load_props_config(args.config, allow_import=args.allow_import)
+    except ValueError as err:  # configuration errors: one readable line, no traceback
+        print(f"multiscale props: {err}", file=sys.stderr)
+        return 2
+    run_properties(cfg, out, allow_import=args.allow_import)
+    print(f"multiscale props: wrote {out / 'summary.json'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     on stderr, no traceback).
     """
     args = _parser().parse_args(argv)
+    if args.command == "props":
+        return _props(args)
     from .pipeline import Pipeline, RunDirectoryLocked
 
     if args.command == "demo":
