@@ -102,3 +102,18 @@ def test_charge_density_profile_uses_m_sites():
     dipole = np.sum(r.charge_density * r.z) * 0.01 * area
     mu_z = 2 * 0.5564 * R_OH * np.cos(THETA / 2) - 1.1128 * 0.1546
     assert dipole == pytest.approx(mu_z, abs=0.02)
+
+
+def test_molecules_found_in_a_skewed_cell_and_without_pbc():
+    w1 = water(o=(0.3, 3.0, 3.0), axis=(-1, 0, 0), plane=(0, 1, 0))  # H across x = 0
+    w2 = water(o=(3.0, 3.0, 3.0), axis=(0, 0, -1))
+    atoms = Atoms("OOH4", positions=np.vstack([w1[0], w2[0], w1[1:], w2[1:]]), pbc=True)
+    atoms.cell = [[6.0, 0.0, 0.0], [1.5, 6.0, 0.0], [0.0, 0.0, 6.0]]
+    atoms.wrap()
+    mol = find_water_molecules(atoms)
+    assert [[m[0], *sorted(m[1:])] for m in mol.tolist()] == [[0, 2, 3], [1, 4, 5]]
+    cs = charge_sites(atoms, {}, "SPC/E")
+    assert np.abs(cs.positions[2:4] - cs.positions[0]).max() < 1.0  # made whole
+    atoms.pbc = False
+    atoms.positions = np.vstack([w1[0], w2[0], w1[1:], w2[1:]])
+    assert find_water_molecules(atoms).shape == (2, 3)

@@ -165,10 +165,7 @@ def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
             "needs every O and H in a water molecule; give other species their charges "
             "per atom instead"
         )
-    pos = atoms.positions
-    _, d = get_distances(pos[io], pos[ih], cell=atoms.cell, pbc=atoms.pbc)
-    near = np.argsort(d, axis=1)[:, :2]
-    dist = np.take_along_axis(d, near, axis=1)
+    near, dist = _two_nearest(atoms, io, ih)
     far = np.flatnonzero(dist[:, 1] > oh_cutoff)
     if far.size:
         k = int(far[0])
@@ -185,6 +182,45 @@ def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
             "is ambiguous): a proton is being shared or transferred"
         )
     return np.c_[io, ih[near]]
+
+
+def _two_nearest(atoms: Any, io: np.ndarray, ih: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each O, its two nearest H (indices into ``ih``) and their distances (Å).
+
+    Minimum image by rounding fractional differences, which is exact for distances below
+    half the shortest cell height (bonded O–H pairs); done in chunks of O to bound memory.
+    """
+    pos = atoms.positions
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    cell = np.asarray(atoms.cell)
+    if not pbc.any() or io.size == 0:
+        _, d = get_distances(pos[io], pos[ih])
+        near = np.argsort(d, axis=1)[:, :2]
+        return near, np.take_along_axis(d, near, axis=1)
+    if np.any(pbc & (np.abs(np.linalg.det(cell)) < 1e-12)):
+        raise ValueError("a periodic frame needs a cell with non-zero volume to find molecules")
+    if pbc.all() and np.allclose(cell, np.diag(np.diag(cell))) and np.all(np.diag(cell) > 0):
+        from scipy.spatial import cKDTree
+
+        box = np.diag(cell).copy()
+        tree = cKDTree(np.mod(pos[ih], box) % box, boxsize=box)
+        dist, near = tree.query(np.mod(pos[io], box) % box, k=2)
+        return near, dist
+    inv = np.linalg.inv(cell)
+    fo, fh = pos[io] @ inv, pos[ih] @ inv
+    near = np.empty((io.size, 2), dtype=int)
+    dist = np.empty((io.size, 2))
+    chunk = max(1, 2_000_000 // max(ih.size, 1))
+    for a in range(0, io.size, chunk):
+        df = fh[None, :, :] - fo[a : a + chunk, None, :]
+        df[..., pbc] -= np.round(df[..., pbc])
+        d2 = np.einsum("ijk,ijk->ij", df @ cell, df @ cell)
+        k = np.argpartition(d2, 1, axis=1)[:, :2]
+        dk = np.take_along_axis(d2, k, axis=1)
+        order = np.argsort(dk, axis=1)
+        near[a : a + chunk] = np.take_along_axis(k, order, axis=1)
+        dist[a : a + chunk] = np.sqrt(np.take_along_axis(dk, order, axis=1))
+    return near, dist
 
 
 def m_site_positions(o: np.ndarray, h1: np.ndarray, h2: np.ndarray, d_om: float) -> np.ndarray:
