@@ -15,7 +15,7 @@ optionally the in-plane positions of the same atom.
       D = var(h)² / ∫₀^∞ C(t) dt,   C(t) = ⟨δh(0) δh(t)⟩,
 
   exact when the total potential (free energy + bias) is harmonic across the window: choose k
-  large against the curvature of F over the window (k ≫ |F''|, i.e. a window width
+  large against the curvature of F over the window (k ≫ ``|F''|``, i.e. a window width
   √(kT/k) small against the features of F and D). The integral runs to the first lag where
   C(t)/C(0) drops below ``acf_cutoff`` and the rest is an exponential tail fitted to the
   decay before it (truncation handled instead of integrating noise); D is assigned to the
