@@ -488,7 +488,7 @@ class UmbrellaAnalysis:
             if not np.isfinite(d_perp[i]) or not np.isfinite(d_perp_blocks[i]).all():
                 warnings.append(
                     f"window {i} (z = {self.centers[i]:.3g} Å): the autocorrelation of h never "
-                    f"fell below {self.acf_cutoff} within half a block ({block_time:g} fs): "
+                    f"fell below {self.acf_cutoff} within half of a {block_time:g} fs block: "
                     "D_perp not converged; run the window longer"
                 )
             elif block_time < 20 * tau[i]:
@@ -520,7 +520,7 @@ class UmbrellaAnalysis:
         f, df, counts, mbar = self._free_energy(samples, edges, None)
         overlap = np.asarray(mbar.compute_overlap()["matrix"])
         neighbour = np.minimum(np.diag(overlap, 1), np.diag(overlap, -1))
-        poor = [(i, i + 1) for i in np.flatnonzero(neighbour < self.overlap_threshold)]
+        poor = [(int(i), int(i) + 1) for i in np.flatnonzero(neighbour < self.overlap_threshold)]
         for i, j in poor:
             warnings.append(
                 f"windows {i} and {j} (z = {self.centers[i]:.3g}, {self.centers[j]:.3g} Å) "
