@@ -413,6 +413,15 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
                 log.warning("extract: %s left out: %s", n, why)
                 dropped[n] = why
                 species.pop(n)
+    # φ(z), E(z) with the metal as a conductor (its induced charge on the image plane) in place
+    # of the open-boundary integration of the electrolyte alone (issue #17 item 1)
+    from multiscale.extract.profile_builder import conductor_electrostatics
+
+    profile, electrostatics = conductor_electrostatics(
+        profile, frames, cfg["ion_charges"], md_metal(frames[0]), cfg["water_model"]
+    )
+    if electrostatics["conductor_model"] != "applied":
+        log.warning("extract: %s", electrostatics["conductor_model"])
     profile.write(out / "profile.h5")
     fig = plot_transport_profile(profile, out / "profile.png")
     _plt().close(fig)
@@ -459,6 +468,7 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     if profile.potential is not None:
         summary["potential_drop_V"] = float(profile.potential[-1] - profile.potential[0])
         summary["potential_range_V"] = float(np.ptp(profile.potential))
+    summary["electrostatics"] = electrostatics
     summary["wall_s"] = time.perf_counter() - t0
     return summary
 
