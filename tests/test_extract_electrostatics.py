@@ -339,3 +339,30 @@ def test_interface_potential_refuses_bad_setup():
         InterfacePotential(frames, {}, "Cu", image_plane=-1.0)
     with pytest.raises(ValueError, match="bulk must be"):
         InterfacePotential(frames, {}, "Cu", bulk=(0.0, 3.0))
+
+
+def test_conductor_electrostatics_replaces_the_profile_potential():
+    from continuum import TransportProfile
+    from multiscale.extract.profile_builder import conductor_electrostatics
+
+    frames = []
+    for _ in range(4):
+        atoms = cu_slab() + Atoms("Na4", positions=[(x, y, 12.0) for x in (1, 5) for y in (1, 5)])
+        frames.append(atoms)
+    z = np.linspace(6.0, 30.0, 25) * 1e-10
+    profile = TransportProfile(
+        z=z, species=["Na+"], charges=[1], concentration=np.ones((1, 25)),
+        diffusion=np.full((1, 25), 1e-9), temperature=300.0,
+    )  # fmt: skip
+    new, summary = conductor_electrostatics(profile, frames, {"Na": 1}, "Cu", bin_width=0.05)
+    ref = InterfacePotential(frames, {"Na": 1}, "Cu", closure="metal", bin_width=0.05).run()
+    r = ref.results
+    expected = np.interp(z * 1e10, r.z + r.surface_z, r.potential)
+    np.testing.assert_allclose(new.potential, expected, rtol=1e-12)
+    assert summary["conductor_model"] == "applied"
+    assert summary["sigma_metal_C_per_m2"] == pytest.approx(r.sigma_metal)
+    assert new.provenance["electrostatics"]["image_plane_A"] == 1.0
+    # no frame describable by a fixed-charge water model: the profile is left as it was
+    broken = [cu_slab() + Atoms("OH2", positions=[(1, 1, 10), (1, 1, 11), (1, 1, 13)])] * 2
+    same, why = conductor_electrostatics(profile, broken, {}, "Cu")
+    assert same is profile and why["conductor_model"].startswith("not applied")

@@ -207,8 +207,8 @@ class ChargeDensityProfile(AnalysisBase):
         ``"initial"`` or ``"calculator"`` (re-read every frame).
     water_model : str, optional
         Water charge model added to a symbol mapping, e.g. ``"SPC/E"`` or ``"TIP4P/2005"``
-        (see :mod:`multiscale.extract.charges`): molecules are identified in every frame and
-        charges placed on whole molecules, including M sites.
+        (see :mod:`multiscale.extract.charges`); for four-site models the molecules are
+        identified in every frame to place the M sites.
     boundary : {"dipole", "periodic", "open"}
         Boundary condition for Poisson's equation (see the module documentation).
         ``"periodic"`` and ``"dipole"`` need the grid to span the whole cell.
@@ -269,8 +269,13 @@ class ChargeDensityProfile(AnalysisBase):
         self.z_dipole = z_dipole
         self._charge_spec = charges
         self._water_model = water_model
-        # a water model places charges on whole molecules found per frame (and on M sites)
-        self._sites = water_model is not None and isinstance(charges, Mapping)
+        # a four-site water model needs its molecules (for the M sites) found in every frame;
+        # three-site charges sit on atoms, and ρ(z) needs no molecules
+        self._sites = (
+            water_model is not None
+            and isinstance(charges, Mapping)
+            and get_water_model(water_model).has_m_site
+        )
         self._static = not self._sites and not (
             isinstance(charges, str) and charges == "calculator"
         )
@@ -492,8 +497,8 @@ class InterfacePotential(AnalysisBase):
     Parameters
     ----------
     trajectory : list of Atoms, ase.io.Trajectory, str or Path
-        Frames with the surface normal along z and one metal slab not split across the cell
-        boundary along z.
+        Frames with the surface normal along z and one metal slab (it may cross the cell
+        boundary along z).
     ion_charges : mapping of str to float
         Charge (e) of every element that is neither metal nor water, e.g. ``{"Na": 1,
         "Cl": -1}``.
@@ -521,11 +526,18 @@ class InterfacePotential(AnalysisBase):
     layer_tolerance : float
         Metal atoms within this distance (Å) of the highest (lowest) one form the top
         (bottom) layer.
+    skip_broken_frames : bool
+        Leave out (and list in ``results.frames_skipped``) frames in which a water molecule
+        is dissociated or shares a proton, which a fixed-charge model cannot describe;
+        otherwise such a frame is an error. The averages then run over the frames kept,
+        which biases them if proton transfer correlates with the interface structure.
 
     Attributes
     ----------
     results.z : ndarray
         Bin centres as distance from the top metal layer (Å).
+    results.surface_z : float
+        Mean z of the top metal layer in the cell (Å): ``z + surface_z`` are cell coordinates.
     results.potential, results.potential_err : ndarray
         φ (V), zero in the metal.
     results.potential_water, results.potential_water_err : ndarray
@@ -555,8 +567,12 @@ class InterfacePotential(AnalysisBase):
         bulk: tuple[float, float] | None = None,
         bin_width: float = 0.1,
         layer_tolerance: float = 0.7,
+        skip_broken_frames: bool = False,
     ) -> None:
         super().__init__(trajectory)
+        if not isinstance(skip_broken_frames, bool | np.bool_):
+            raise TypeError(f"skip_broken_frames must be True or False, got {skip_broken_frames!r}")
+        self.skip_broken_frames = bool(skip_broken_frames)
         first = self._trajectory[0]
         metals = [metal] if isinstance(metal, str) else list(metal)
         sym = np.asarray(first.get_chemical_symbols())
@@ -636,11 +652,11 @@ class InterfacePotential(AnalysisBase):
 
     def _layers(self, atoms: Any) -> tuple[float, float]:
         z = wrap_z(atoms.positions[self._metal, 2], self._lz, self._zper)
-        if z.max() - z.min() > 0.75 * self._lz:
-            raise ValueError(
-                "the metal slab is split across the cell boundary along z: translate the "
-                "frames so that the slab is whole"
-            )
+        if self._zper:  # make the slab whole: it ends where the widest empty gap begins
+            zs = np.sort(z)
+            gaps = np.diff(np.r_[zs, zs[0] + self._lz])
+            g = int(np.argmax(gaps))
+            z = np.where(z > zs[g] + 1e-9, z - self._lz, z)
         top = z[z >= z.max() - self.layer_tolerance].mean()
         bottom = z[z <= z.min() + self.layer_tolerance].mean()
         return float(top), float(bottom)
@@ -663,11 +679,25 @@ class InterfacePotential(AnalysisBase):
         self._rho_w = np.zeros((n, nb))
         self._u_right = np.zeros(n)
         self._clamped = 0
+        self._used = np.ones(n, dtype=bool)
+        self._skipped: list[int] = []
+        self._surface: list[float] = []
 
     def _single_frame(self) -> None:
         atoms = self._atoms
         top, bottom = self._layers(atoms)
-        u, q, water = self._sites(atoms, top)
+        try:
+            u, q, water = self._sites(atoms, top)
+        except ValueError as err:
+            if not self.skip_broken_frames or "water" not in str(err):
+                raise ValueError(
+                    f"frame {self.frame_indices[self._frame_index]}: {err} (or pass "
+                    "skip_broken_frames=True to leave such frames out, reported)"
+                ) from err
+            self._used[self._frame_index] = False
+            self._skipped.append(int(self.frame_indices[self._frame_index]))
+            return
+        self._surface.append(top)
         lo = self.image_plane
         hi = self._lz - (top - bottom) - self.image_plane if self.closure == "metal" else np.inf
         if self.closure == "metal" and hi > self.edges[-1]:
@@ -716,6 +746,15 @@ class InterfacePotential(AnalysisBase):
 
     def _conclude(self) -> None:
         r = self.results
+        if not self._used.any():
+            raise ValueError(
+                f"every one of the {self.n_frames} frames has a dissociated or shared water "
+                "molecule: a fixed-charge water model cannot describe this trajectory"
+            )
+        self._rho, self._rho_w = self._rho[self._used], self._rho_w[self._used]
+        self._u_right = self._u_right[self._used]
+        r.n_frames_used, r.frames_skipped = int(self._used.sum()), self._skipped
+        r.surface_z = float(np.mean(self._surface))
         full = self._solve(self._rho, self.sigma)
         # the water's own induced charge: none for a fixed electrode charge (it is all "ions")
         water = self._solve(self._rho_w, None if self.sigma is None else 0.0)
@@ -736,7 +775,7 @@ class InterfacePotential(AnalysisBase):
             "field_beyond": full["field_beyond"],
         }
         for name, x in series.items():
-            if self.n_frames >= 32 and np.isfinite(x).all():
+            if x.shape[0] >= 32 and np.isfinite(x).all():
                 b = block_average(x)
                 r[name], r[name + "_err"] = b.mean, b.sem
                 if x.ndim == 1:

@@ -21,9 +21,9 @@ from .diffusion import (
     ParallelDiffusionProfile,
     PerpendicularDiffusionProfile,
 )
-from .electrostatics import WATER_MODELS, ChargeDensityProfile
+from .electrostatics import WATER_MODELS, ChargeDensityProfile, InterfacePotential
 
-__all__ = ["build_transport_profile", "extract_transport_profile"]
+__all__ = ["build_transport_profile", "conductor_electrostatics", "extract_transport_profile"]
 
 ANGSTROM = 1e-10  # m
 
@@ -304,3 +304,101 @@ def extract_transport_profile(
     return build_transport_profile(
         density, perp, charge_numbers, temperature, par, elec, provenance=provenance
     )
+
+
+def conductor_electrostatics(
+    profile: TransportProfile,
+    frames: Any,
+    ion_charges: Mapping[str, float],
+    metal: str,
+    water_model: str = "SPC/E",
+    image_plane: float = 1.0,
+    closure: str = "metal",
+    bin_width: float = 0.1,
+) -> tuple[TransportProfile, dict[str, Any]]:
+    """Replace a profile's φ(z), E(z) by those with the metal as an ideal conductor.
+
+    Runs :class:`~multiscale.extract.electrostatics.InterfacePotential` (frames with a
+    dissociated water are left out and counted) and interpolates φ and E onto the profile's
+    grid (cell coordinates). When no frame can be described by the fixed-charge water model
+    the profile is returned unchanged and the summary says why.
+
+    Parameters
+    ----------
+    profile : continuum.TransportProfile
+        The profile (SI) whose potential is replaced.
+    frames : sequence of ase.Atoms
+        The frames the profile was extracted from.
+    ion_charges : mapping of str to float
+        Charges (e) of the non-water, non-metal elements.
+    metal : str
+        Element of the metal slab.
+    water_model : str
+        Water charge model.
+    image_plane : float
+        Image-plane distance above the top metal layer (Å).
+    closure : {"metal", "vapour"}
+        What bounds the electrolyte on the far side (see ``InterfacePotential``).
+    bin_width : float
+        Bin width (Å) of the Poisson integration.
+
+    Returns
+    -------
+    (TransportProfile, dict)
+        The profile and a JSON-serialisable summary (V, C/m², counts).
+    """
+    import dataclasses
+
+    an = InterfacePotential(
+        frames, ion_charges, metal, water_model=water_model, image_plane=image_plane,
+        closure=closure, skip_broken_frames=True, bin_width=bin_width,
+    )  # fmt: skip
+    try:
+        r = an.run().results
+    except ValueError as err:
+        if "fixed-charge water model cannot describe" not in str(err):
+            raise
+        return profile, {"conductor_model": f"not applied: {err}"}
+    z_cell = (r.z + r.surface_z) * ANGSTROM
+    zp = np.asarray(profile.z)
+    phi = np.interp(zp, z_cell, r.potential)
+    field = np.interp(zp, z_cell, r.field) * 1e10
+    errs_ok = np.all(np.isfinite(r.potential_err)) and np.all(np.isfinite(r.field_err))
+    prov = dict(profile.provenance)
+    prov["electrostatics"] = {
+        "model": "metal as an ideal conductor (induced charge on its image plane)",
+        "water_model": r.water_model,
+        "image_plane_A": r.image_plane,
+        "closure": r.closure,
+        "potential_zero": "the metal",
+    }
+    new = dataclasses.replace(
+        profile,
+        potential=phi,
+        field=field,
+        potential_err=np.interp(zp, z_cell, r.potential_err) if errs_ok else None,
+        field_err=np.interp(zp, z_cell, r.field_err) * 1e10 if errs_ok else None,
+        provenance=prov,
+    )
+
+    def num(x: float) -> float | None:
+        return float(x) if np.isfinite(x) else None
+
+    summary = {
+        "conductor_model": "applied",
+        "water_model": r.water_model,
+        "image_plane_A": r.image_plane,
+        "closure": r.closure,
+        "bulk_range_A_from_surface": list(r.bulk_range),
+        "potential_drop_V": num(r.potential_drop),
+        "potential_drop_err_V": num(r.potential_drop_err),
+        "potential_drop_converged": bool(r.get("potential_drop_converged", False)),
+        "water_orientation_drop_V": num(r.potential_drop_water),
+        "water_orientation_drop_err_V": num(r.potential_drop_water_err),
+        "sigma_metal_C_per_m2": num(r.sigma_metal),
+        "sigma_metal_err_C_per_m2": num(r.sigma_metal_err),
+        "n_frames_used": r.n_frames_used,
+        "n_frames_skipped_broken_water": len(r.frames_skipped),
+        "n_sites_clamped_to_image_plane": r.n_sites_clamped,
+    }
+    return new, summary
