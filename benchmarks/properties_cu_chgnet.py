@@ -1,13 +1,14 @@
 """Cu with CHGNet 0.3.0: the property workflows plus independent cross-checks (docs/properties.md).
 
-Run: ``python benchmarks/properties_cu_chgnet.py [OUT]`` (default OUT: props/cu_chgnet).
+Run: ``python benchmarks/properties_cu_chgnet.py [OUT]`` (default OUT:
+benchmarks/results/properties_cu_chgnet).
 Restartable: the workflows of examples/properties_cu_chgnet.toml whose JSON in OUT holds the
 same settings are not rerun; the cross-checks are written to OUT/crosschecks.json and skipped
 when that file exists. Prints the measured run time.
 
 Cross-checks: the bulk modulus from an E(V) equation of state (ase.eos, Birch-Murnaghan)
 against (C11 + 2 C12)/3 from the stress fits; C11, C12, C44 from energy second derivatives;
-phonon frequencies at X and L with 3x3x3 and 4x4x4 supercells.
+phonon frequencies at X and L with 3x3x3 and 5x5x5 supercells.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main(out: Path) -> None:
         conv = supercell_convergence(
             cu,
             calc,
-            supercells=((3, 3, 3), (4, 4, 4)),
+            supercells=((3, 3, 3), (5, 5, 5)),
             qpoints=((0.5, 0.5, 0.0), (0.5, 0.0, 0.0), (0.25, 0.0, 0.0)),
         )
         checks = {
@@ -80,6 +81,9 @@ def main(out: Path) -> None:
     el = summary["elastic"]
     print(f"workflows: {t_workflows:.0f} s (this call); cross-checks: {checks['time_s']:.0f} s")
     print(f"C11 {el['C11']:.1f}  C12 {el['C12']:.1f}  C44 {el['C44']:.1f} GPa (stress fits)")
+    el_full = json.loads((out / "elastic.json").read_text())
+    for k, v in el_full["secant_C11_C12_C44_GPa"].items():
+        print(f"secant +-{float(k):.4f}: C11 {v[0]:.1f}  C12 {v[1]:.1f}  C44 {v[2]:.1f} GPa")
     e = checks["energy_route_GPa"]
     print(f"C11 {e['C11']:.1f}  C12 {e['C12']:.1f}  C44 {e['C44']:.1f} GPa (energy route)")
     print(
@@ -89,7 +93,7 @@ def main(out: Path) -> None:
     c = checks["phonon_supercells"]
     print(
         f"phonons X (0.5,0.5,0), L (0.5,0,0), (0.25,0,0): 3x3x3 {np.round(c['frequencies'][0], 2)}"
-        f" THz; 4x4x4 {np.round(c['frequencies'][1], 2)} THz; max diff "
+        f" THz; 5x5x5 {np.round(c['frequencies'][1], 2)} THz; max diff "
         f"{c['max_abs_diff_THz']:.3f} THz"
     )
     for f, s in summary["surfaces"].items():
@@ -99,4 +103,5 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("props/cu_chgnet"))
+    default = ROOT / "benchmarks" / "results" / "properties_cu_chgnet"
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)

@@ -101,3 +101,14 @@ def test_cli(tmp_path, capsys):
     assert "elastic.strains: expected a non-empty list of numbers" in capsys.readouterr().err
     assert main(["props", str(tmp_path / "missing.toml")]) == 2
     assert load_props_config(cfg)["hull"]["elements"] == ["Cu", "Ag"]
+
+
+def test_shipped_chgnet_config_validates():
+    """The CHGNet configuration of docs/properties.md is valid (nothing is run or loaded)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "properties_cu_chgnet.toml"
+    cfg = load_props_config(path)
+    assert cfg["calculator"]["model"] == "chgnet"
+    assert cfg["phonons"]["supercell"] == [5, 5, 5]
+    assert set(cfg) >= {"elastic", "phonons", "surfaces"} and "hull" not in cfg

@@ -180,7 +180,16 @@ class PhononResult:
         for x in self.special_x:
             ax.axvline(x, color="0.7", lw=0.5)
         ax.axhline(0, color="0.5", lw=0.5)
-        ax.set_xticks(self.special_x, ["Γ" if s == "G" else s for s in self.special_labels])
+        ticks: list[float] = []
+        names: list[str] = []
+        for x, name in zip(self.special_x, self.special_labels, strict=True):
+            name = "Γ" if name == "G" else name
+            if ticks and abs(x - ticks[-1]) < 1e-9:  # a break in the path: "K|U"
+                names[-1] = f"{names[-1]}|{name}"
+            else:
+                ticks.append(float(x))
+                names.append(name)
+        ax.set_xticks(ticks, names)
         ax.set_xlim(self.distances[0], self.distances[-1])
         ax.set_ylabel("frequency (THz)")
         title = "stable" if self.stable else f"UNSTABLE: min {self.min_frequency:.2f} THz"
