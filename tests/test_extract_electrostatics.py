@@ -366,3 +366,24 @@ def test_conductor_electrostatics_replaces_the_profile_potential():
     broken = [cu_slab() + Atoms("OH2", positions=[(1, 1, 10), (1, 1, 11), (1, 1, 13)])] * 2
     same, why = conductor_electrostatics(profile, broken, {}, "Cu")
     assert same is profile and why["conductor_model"].startswith("not applied")
+
+
+def test_broken_frames_are_skipped_and_counted_and_fixed_charge_between_faces():
+    good = water_layer(3, 8.0, up=True)
+    broken = good[0].copy()
+    broken.positions[-1] += [0.0, 0.0, 2.5]  # one H pulled off its water
+    frames = [good[0], broken, good[1], good[2]]
+    with pytest.raises(ValueError, match=r"frame 1: .*skip_broken_frames=True"):
+        InterfacePotential(frames, {}, "Cu", bulk=(14.0, 20.0)).run()
+    r = InterfacePotential(frames, {}, "Cu", bulk=(14.0, 20.0), skip_broken_frames=True).run()
+    assert r.results.n_frames_used == 3 and r.results.frames_skipped == [1]
+    with pytest.raises(ValueError, match=r"no charge given for elements \['Na'\]"):
+        InterfacePotential([f + Atoms("Na", [(1, 1, 12)]) for f in good], {}, "Cu")
+    # a fixed electrode charge between the two faces: the upper face takes the rest
+    ions = [cu_slab() + Atoms("Na", positions=[(1.0, 1.0, 12.0)]) for _ in range(3)]
+    r = InterfacePotential(ions, {"Na": 1}, "Cu", closure="metal", electrode_charge=0.05)
+    res = r.run().results
+    assert res.sigma_metal == pytest.approx(0.05, rel=1e-12)
+    q = 1 / (CELL[0] * CELL[1]) * E_PER_A2_TO_C_PER_M2
+    assert res.sigma_metal_upper == pytest.approx(-0.05 - q, rel=1e-12)
+    assert abs(res.plate_potential_difference) > 0.1  # a charged capacitor

@@ -487,7 +487,8 @@ class InterfacePotential(AnalysisBase):
         of its periodic image (one conductor, both faces at the same potential), or a
         second electrode at ``potential_difference`` V. Both image planes carry induced
         charge; with ``electrode_charge`` the lower face carries that charge and the upper
-        one the rest (then the drop between them is reported).
+        one the rest (then the drop between them is reported). The upper image plane is
+        put on the bin edge just below it (within one bin width).
 
     Everything is computed per frame (each frame's own top layer and molecules) and
     averaged; errors are Flyvbjerg–Petersen blocking standard errors (≥ 32 frames).
@@ -619,6 +620,11 @@ class InterfacePotential(AnalysisBase):
         self._lz = check_cell_z(first)
         self._zper = bool(first.pbc[2])
         top, bottom = self._layers(first)
+        try:  # refuse missing charges and unknown elements before any frame is analysed
+            charge_sites(first, self._table, self._water_model)
+        except ValueError as err:
+            if "water" not in str(err):
+                raise
         free = self._lz - (top - bottom)
         if free <= 2 * self.image_plane:
             raise ValueError(
@@ -670,8 +676,11 @@ class InterfacePotential(AnalysisBase):
         return u, cs.charges[keep], cs.is_water[keep]
 
     def _highest_site(self, atoms: Any, top: float) -> float:
-        u, _, _ = self._sites(atoms, top)
-        return float(u.max()) if u.size else self.edges[-1]
+        try:
+            u, _, _ = self._sites(atoms, top)
+        except ValueError:  # a broken water in the first frame: refused or skipped later
+            return float(self.edges[-1])
+        return float(u.max()) if u.size else float(self.edges[-1])
 
     def _prepare(self) -> None:
         n, nb = self.n_frames, self.edges.size - 1
