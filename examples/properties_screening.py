@@ -13,7 +13,7 @@
 #    at the fcc hollow, the bridge and the hcp hollow; estimate = E(bridge) - E(fcc).
 #    (ASE's EMT also has H, C, N and O, fitted only roughly; for H on Al(111) its bridge
 #    and hollow energies differ by a few meV, too flat to rank anything, hence the adatom.)
-# 2. refine: climbing-image NEB (3 moving images, FIRE, fmax 0.05 eV/Å) with relaxed end
+# 2. refine: climbing-image NEB (3 moving images, FIRE, fmax 0.01 eV/Å) with relaxed end
 #    points and a relaxed top layer, with EMT by default; `--refine chgnet` uses the CHGNet
 #    0.3.0 universal MLIP instead (about 0.3 s per force call for 49 atoms on 2 shared cores,
 #    so about a minute per hop).
@@ -52,12 +52,13 @@ workdir = Path(args.workdir or tempfile.mkdtemp(prefix="screening_"))
 # +
 if args.quick:
     cands = alloy_hop_candidates("Cu", "Ni", 0.3, size=(3, 3, 3), adsorbate="O", seed=3)[:8]
-    n_refine, n_check, check = 3, 3, args.check or "emt"
+    n_refine, n_check, check, fmax = 3, 3, args.check or "emt", 0.05
 else:
     cands = alloy_hop_candidates(
         "Al", "Cu", 0.1, size=(4, 4, 3), adsorbate="Al", height=2.2, n_slabs=5, seed=2026
     )
-    n_refine, n_check, check = 10, 4, args.check or "pyscf"
+    # the adatom's energy surface is flat (barriers of meV with EMT): tight forces
+    n_refine, n_check, check, fmax = 10, 4, args.check or "pyscf", 0.01
 print(f"{len(cands)} candidate hops; work folder {workdir}")
 # -
 
@@ -100,6 +101,7 @@ result = screen_hops(
     n_refine=n_refine,
     n_check=n_check,
     names=("EMT fixed-geometry", refine_name, check_name),
+    fmax=fmax,
     progress=True,
 )
 print(result.table(top=n_refine))

@@ -105,6 +105,29 @@ def test_funnel_ranks_correlates_and_restarts(tmp_path, candidates):
     assert len(res3.levels) == 2
 
 
+def test_failed_calculation_is_recorded_not_ranked(tmp_path, candidates):
+    from ase.calculators.calculator import SCFError
+
+    calls = []
+
+    def flaky(cluster):
+        calls.append(1)
+        if len(calls) == 2:  # the first candidate's saddle point
+            raise SCFError("SCF did not converge")
+        return EMT()
+
+    kw = dict(n_refine=2, n_check=2)
+    res = screen_hops(candidates[:4], tmp_path, EMT, EMT, flaky, **kw)
+    check = res.level("check")
+    assert len(check.failed) == 1 and len(check.ranking) == 1
+    assert "SCFError" in check.records[check.failed[0]]["failed"]
+    assert check.failed[0] not in check.barriers
+    assert "failed 1" in res.table()
+    n = len(calls)
+    res2 = screen_hops(candidates[:4], tmp_path, EMT, EMT, flaky, **kw)
+    assert len(calls) == n and res2.level("check").failed == check.failed
+
+
 def test_work_folder_with_other_settings_is_refused(tmp_path, candidates):
     screen_hops(candidates[:3], tmp_path, EMT, EMT, None, n_refine=1, names=("a", "b", "c"))
     with pytest.raises(ValueError, match="other settings"):

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import CalculationFailed, Calculator
 
 __all__ = [
     "HopCandidate",
@@ -274,6 +274,10 @@ class LevelResult:
         Candidates computed in this call / taken from the work folder.
     cost_s : float
         Sum of the per-candidate wall times as measured when each was computed (s).
+    failed : list of str
+        Candidates whose calculation raised ``CalculationFailed`` (e.g. ``SCFError``); their
+        record holds the message, they are left out of the ranking and the correlations,
+        and a rerun does not retry them (move the level's JSON aside to retry).
     """
 
     name: str
@@ -284,6 +288,7 @@ class LevelResult:
     n_computed: int
     n_reused: int
     cost_s: float
+    failed: list[str] = field(default_factory=list)
 
     @property
     def cost_per_candidate_s(self) -> float:
@@ -300,6 +305,7 @@ class LevelResult:
             "n_candidates": len(self.records),
             "n_computed": self.n_computed,
             "n_reused": self.n_reused,
+            "failed": list(self.failed),
             "cost_s": float(self.cost_s),
             "cost_per_candidate_s": float(self.cost_per_candidate_s),
         }
@@ -357,6 +363,7 @@ class ScreeningResult:
                 f"{lev.kind:<7} {lev.name}: {len(lev.records)} candidates, "
                 f"{lev.cost_s:.1f} s ({lev.cost_per_candidate_s:.3f} s each), "
                 f"computed {lev.n_computed}, reused {lev.n_reused}"
+                + (f", failed {len(lev.failed)}: {lev.failed}" if lev.failed else "")
             )
         for pair, c in self.correlations.items():
             if c.get("spearman") is None:
@@ -721,29 +728,35 @@ def screen_hops(
             records, n_new, n_old = {}, 0, 0
             for cand in subset:
                 rec = store.get(cand)
-                if rec is not None and kind == "refine":
+                if rec is not None and rec.get("geometry_file"):
                     if not (work / "refine" / rec["geometry_file"]).exists():
                         rec = None
                 if rec is None:
                     t0 = time.perf_counter()
-                    rec = compute(cand)
+                    try:
+                        rec = compute(cand)
+                    except CalculationFailed as exc:  # e.g. SCFError: recorded, not ranked
+                        rec = {"barrier": None, "failed": f"{type(exc).__name__}: {exc}"}
                     rec["cost_s"] = time.perf_counter() - t0
+                    rec["info"] = dict(cand.info)
                     store.put(cand, rec)
                     n_new += 1
                     if progress:
+                        value = "failed" if rec["barrier"] is None else f"{rec['barrier']:.3f} eV"
                         print(
-                            f"[{kind}] {cand.id}: barrier {rec['barrier']:.3f} eV "
-                            f"({rec['cost_s']:.2f} s)",
+                            f"[{kind}] {cand.id}: barrier {value} ({rec['cost_s']:.2f} s)",
                             flush=True,
                         )
                 else:
                     n_old += 1
                 records[cand.id] = rec
+            ok = {i: r for i, r in records.items() if r.get("barrier") is not None}
             lev = LevelResult(
                 name=name,
                 kind=kind,
-                ranking=_rank(records),
-                barriers={i: float(r["barrier"]) for i, r in records.items()},
+                ranking=_rank(ok),
+                barriers={i: float(r["barrier"]) for i, r in ok.items()},
+                failed=sorted(set(records) - set(ok)),
                 records=records,
                 n_computed=n_new,
                 n_reused=n_old,
