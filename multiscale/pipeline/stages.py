@@ -407,8 +407,15 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
                         extract({n: species[n]})
                     except ValueError as e:
                         culprits[n] = str(e)
-            if not culprits:
-                raise
+            # only a sampling problem of one species (bins it never visited) leaves that
+            # species out; anything else (too few frames for the lags, bad frames) is the
+            # run's problem and is reported as such, with the keys to change
+            if not culprits or not all("never visited" in why for why in culprits.values()):
+                why = next(iter(culprits.values()), msg)
+                raise ValueError(
+                    f"extract: {why} (pipeline keys: extract.lags, extract.n_blocks, "
+                    "extract.discard / discard_frames, md.steps, md.traj_interval)"
+                ) from err
             for n, why in culprits.items():
                 log.warning("extract: %s left out: %s", n, why)
                 dropped[n] = why
