@@ -3,7 +3,7 @@
 Force mixing (:class:`coupling.ForceMixingCalculator`) mixes forces and has no energy. This
 module mixes *energies* of a few QM/ML partitions instead, so that the forces are the exact
 gradient of one potential energy and NVE molecular dynamics conserves it while molecules
-cross the boundary (H. Heyden, H. Lin, D. G. Truhlar, J. Phys. Chem. B 111, 2231 (2007)).
+cross the boundary (A. Heyden, H. Lin, D. G. Truhlar, J. Phys. Chem. B 111, 2231 (2007)).
 
 Groups and weights
 ------------------

@@ -340,6 +340,21 @@ def test_nve_conserves_energy_far_better_than_force_mixing():
     assert abs(e_fm[-1] - e_fm[0]) > 10 * err
 
 
+def test_ase_optimizer_relaxes_on_the_adaptive_energy():
+    """BFGS needs an energy (force mixing has none): it converges on the adaptive one."""
+    from ase.optimize import BFGS
+
+    atoms, labels = ar7()
+    atoms.rattle(0.05, seed=4)
+    atoms.calc = AdaptiveQMMLCalculator(
+        lj_qm(), lj_ml(), Regions([0], r_core=3.0, r_switch=1.5, molecules=labels)
+    )
+    e0 = atoms.get_potential_energy()
+    assert BFGS(atoms, logfile=None).run(fmax=0.01, steps=200)
+    assert atoms.get_potential_energy() < e0
+    assert np.abs(atoms.get_forces()).max() < 0.01
+
+
 # ----------------------------------------------------------------------------- density reuse
 def test_pyscf_partitions_keep_their_own_density_extrapolation():
     """Two H2 molecules, one in the core and one in the shell: 2 partitions, 2 PySCF slots."""
