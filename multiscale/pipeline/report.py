@@ -114,16 +114,28 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
                 )
         out += ["", line]
     for name, why in r.get("dropped_species", {}).items():
-        out += ["", f"**{name} was left out**: {why}"]
-    if "potential_drop_V" in r:
         out += [
             "",
-            f"Potential drop across the range: {_f(r['potential_drop_V'], '.3g')} V. It "
-            "integrates fixed point charges (the water model's, ions ±1, metal 0) with the vacuum "
-            "permittivity; the MLIP has no long-range electrostatics and the metal's image "
-            "charge is not included, so with few ions in a small cell the drop mostly says "
-            "where the ions happened to be.",
+            f"**{name} was left out**: {why} (pipeline keys: extract.z_margin_A, "
+            "extract.bin_width_A, md.steps; an ion rarely visits every bin in free MD: "
+            "umbrella sampling, multiscale.md.run_umbrella_windows, samples it)",
         ]
+    es = r.get("electrostatics", {})
+    if es.get("conductor_model", "applied") != "applied":
+        out += ["", f"**φ(z) and E(z) are not reported**: {es['conductor_model']}."]
+    elif "potential_drop_V" in es:
+        drop, err = es.get("potential_drop_V"), es.get("potential_drop_err_V")
+        conv = es.get("potential_drop_converged", False)
+        out += [
+            "",
+            f"Interfacial potential drop (metal as a conductor, {es.get('water_model')} water, "
+            f"image plane {_f(es.get('image_plane_A'), '.3g')} Å): {_f(drop, '.3g')} V"
+            + (f" ± {_f(err, '.2g')} V" if conv and err is not None else
+               " (**not converged**: no error bar is given)")
+            + f"; water-orientation part {_f(es.get('water_orientation_drop_V'), '.3g')} V. "
+            "Fixed point charges give only the orientational contribution, not the electronic "
+            "charge transfer at the metal.",
+        ]  # fmt: skip
     out.append("")
     return out + _img(run_dir, "extract", "profile.png", "transport profile")
 
@@ -271,6 +283,13 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
         ratio = s["D_middle_1e-9_m2_per_s"] / d_par
         if s["trajectory_ps"] < 10 * t_cross or not 0.5 < ratio < 2:
             todo.append(f"D⊥ of {name} (see the self-check in section 3)")
+    for name in (ex or {}).get("dropped_species", {}):
+        todo.append(f"{name}: no profile (it did not visit every bin; section 3)")
+    es = (ex or {}).get("electrostatics", {})
+    if es.get("conductor_model", "applied") != "applied":
+        todo.append("φ(z), E(z): not reported (section 3)")
+    elif es and not es.get("potential_drop_converged", False):
+        todo.append("interfacial potential drop (no converged error bar; section 3)")
     return rows, todo
 
 

@@ -428,7 +428,16 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         profile, frames, cfg["ion_charges"], md_metal(frames[0]), cfg["water_model"]
     )
     if electrostatics["conductor_model"] != "applied":
-        log.warning("extract: %s", electrostatics["conductor_model"])
+        # no trustworthy φ(z): the open-boundary point-charge integration without the metal's
+        # induced charge is an artefact (tens of volts in a small cell), so the profile carries
+        # no potential at all and the continuum runs without one (it says so)
+        import dataclasses
+
+        log.warning("extract: %s; phi(z) and E(z) are not reported", electrostatics[
+            "conductor_model"])  # fmt: skip
+        profile = dataclasses.replace(
+            profile, potential=None, field=None, potential_err=None, field_err=None
+        )
     profile.write(out / "profile.h5")
     fig = plot_transport_profile(profile, out / "profile.png")
     _plt().close(fig)
