@@ -24,12 +24,10 @@ A second part (``--part dielectric``, ~75 s here) times ε∥(z), ε⊥⁻¹(z)
 ``DielectricPlanar`` on the same synthetic water slab and compares the numbers; results go
 to ``benchmarks/results/extract_dielectric.md``.
 
-Run: ``.venv/bin/python -P benchmarks/extract.py [--repeat 3] [--part all|throughput|dielectric]``
-(``-P``: benchmarks/continuum.py must not shadow the ``continuum`` package).
+Run: ``.venv/bin/python benchmarks/extract.py [--repeat 3] [--part PART]`` with PART one of
+all, throughput, dielectric, umbrella.
 (``--part umbrella``: only the umbrella-sampling cost per window, results in
-``benchmarks/results/extract_umbrella.md``; with ``python -m benchmarks.extract`` from the
-repository root, as the script folder's ``continuum.py`` shadows the ``continuum`` package
-when the script is run by path)
+``benchmarks/results/extract_umbrella.md``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Runs :class:`multiscale.extract.electrostatics.InterfacePotential` on a metal/el
 trajectory (frames with a dissociated water are left out and counted) for several image-plane
 positions and water models and prints a Markdown table (V, C/m², one blocking standard error).
 
-Run: ``.venv/bin/python -P benchmarks/interface_potential.py demo_output/md/trajectory.traj
+Run: ``.venv/bin/python benchmarks/interface_potential.py demo_output/md/trajectory.traj
 [--metal Cu] [--closure metal]`` (about 2 s for 301 frames of the demo interface).
 """
 

@@ -14,13 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["scf_reuse", "force_mixing", "mlip", "md", "extract", "continuum"]
+ORDER = ["scf_reuse", "force_mixing", "mlip", "md", "extract", "continuum_solver"]
 
 
 def collect() -> Path:
     """Write docs/benchmarks.md from the result sections present; return its path."""
     sections = []
-    names = ORDER + sorted(p.stem for p in (HERE / "results").glob("*.md") if p.stem not in ORDER)
+    names = [n.replace("continuum_solver", "continuum") for n in ORDER] + sorted(
+        p.stem
+        for p in (HERE / "results").glob("*.md")
+        if p.stem not in ORDER and p.stem != "continuum"
+    )
     for name in names:
         path = HERE / "results" / f"{name}.md"
         if path.exists():

@@ -13,7 +13,7 @@ Each timing is the best of ``--repeat`` solves of a freshly built problem in one
 (the forms are compiled once, before timing; mesh creation excluded). Newton uses MUMPS LU.
 Results go to ``benchmarks/results/continuum.md``.
 
-Run: ``.venv/bin/python benchmarks/continuum.py [--repeat 3]``
+Run: ``.venv/bin/python benchmarks/continuum_solver.py [--repeat 3]``
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def main() -> None:
         worker(args.worker[0], int(args.worker[1]), args.repeat)
         return
     lines = [
-        "## Nernst–Planck solver (benchmarks/continuum.py)",
+        "## Nernst–Planck solver (benchmarks/continuum_solver.py)",
         "",
         f"Best of {args.repeat} steady solves of a freshly built problem (forms compiled "
         "beforehand, mesh excluded), Newton with backtracking line search and MUMPS LU, "
