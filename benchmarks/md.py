@@ -443,6 +443,20 @@ def report(res: dict, args, wall_s: float) -> str:
             for name, r in nve.items()
         ],
         "",
+        "**Accuracy of the new configurations.** The forces are the same (float32 changes them "
+        f"by at most {max(v['f32_vs_f64']['max'] for v in p.values()):.1e} eV/Å; the MAE "
+        "against the reference is unchanged to 4 digits). The larger "
+        "time step costs integration accuracy, measured on the interface in NVE: "
+        + "; ".join(
+            f"{name}: E_tot rms {r['rms_meV_per_atom'] / nve['previous']['rms_meV_per_atom']:.1f}x "
+            f"the previous configuration's ({r['rms_meV_per_atom']:.3f} meV/atom), drift "
+            f"{r['drift_meV_per_atom_ps']:+.2f} meV/atom/ps"
+            for name, r in nve.items()
+            if name != "previous"
+        )
+        + ". Static averages do not depend on the masses (tests/test_md_hmr.py); dynamics do "
+        "(see docs/md.md, Hydrogen mass repartitioning).",
+        "",
         f"**Neighbour lists.** MACE's ASE calculator rebuilds its graph at every call "
         f"(`_atoms_to_batch`: mace `AtomicData.from_config` with a fresh neighbour search). On "
         f"this interface: float64 call {nb['float64']['call_ms']:.0f} ms, graph "
