@@ -174,3 +174,22 @@ def test_static_averages_unchanged_by_hmr():
     assert abs(a1 - b1) < 4 * np.hypot(e1, f1)
     # the test can see a change: the anharmonic shift of <r> above r0 is many error bars
     assert exact1 - R0 > 10 * max(e1, f1)
+
+
+def test_runner_refuses_to_resume_with_other_masses(tmp_path):
+    from multiscale.md import MDRunner, MDSettings
+
+    def system(hmr: bool) -> Atoms:
+        atoms = Atoms("OHOH", positions=[[0, 0, 0], [R0, 0, 0], [6, 0, 0], [6 + R0, 0, 0]],
+                      cell=[12, 12, 12], pbc=True)  # fmt: skip
+        atoms.calc = _MorseBonds()
+        if hmr:
+            repartition_hydrogen_masses(atoms, 3.0)
+        return atoms
+
+    settings = MDSettings(timestep_fs=1.0, seed=1, traj_interval=5, checkpoint_interval=5)
+    MDRunner(system(True), tmp_path, settings, progress=False, integrity=None).run(10)
+    with pytest.raises(ValueError, match=r"other masses \(atom 0: 14\.0. u there, 16 u here\)"):
+        MDRunner(system(False), tmp_path, settings, progress=False, integrity=None).run(20)
+    res = MDRunner(system(True), tmp_path, settings, progress=False, integrity=None).run(20)
+    assert res.resumed_from == 10 and res.steps == 20

@@ -22,7 +22,8 @@ The integrators are ASE's (:class:`ase.md.langevin.Langevin`, :class:`ase.md.bus
   a PySCFCalculator starts each SCF from an extrapolated density, so its forces agree to the
   SCF convergence threshold. On resume ``atoms.calc.reset()`` is called (when it exists) so
   the calculator starts from a clean state, not one left over from an earlier run in the same
-  process.
+  process. The masses are stored too: a resume with other masses (e.g. without the hydrogen
+  mass repartitioning of the first run, :mod:`multiscale.md.hmr`) is refused.
 * **Blow-up detection**: non-finite or larger-than-``max_force`` forces, or a temperature above
   ``max_temperature_K``, stop the run with :class:`MDBlowUpError`; the last good frame is
   written to ``last_good.traj`` next to the trajectory. When the starting structure itself
@@ -425,6 +426,7 @@ class MDRunner:
             momenta=self.atoms.get_momenta(),
             cell=self.atoms.cell.array,
             numbers=self.atoms.numbers,
+            masses=self.atoms.get_masses(),
             rng_state=json.dumps(self.rng.bit_generator.state),
             transferred_energy=getattr(dyn, "transferred_energy", 0.0),
             n_frames=n_frames,
@@ -451,6 +453,15 @@ class MDRunner:
             raise ValueError(
                 f"checkpoint {self.ckpt_path} holds a different system (atomic numbers differ); "
                 "use another output_dir"
+            )
+        if "masses" in ck and not np.allclose(ck["masses"], self.atoms.get_masses(), rtol=1e-9):
+            k = int(np.flatnonzero(~np.isclose(ck["masses"], self.atoms.get_masses()))[0])
+            raise ValueError(
+                f"checkpoint {self.ckpt_path} was written with other masses (atom {k}: "
+                f"{float(ck['masses'][k]):.4g} u there, {self.atoms.get_masses()[k]:.4g} u "
+                "here): apply the same hydrogen mass repartitioning "
+                "(multiscale.md.hmr.repartition_hydrogen_masses) before resuming, or use "
+                "another output_dir"
             )
         return ck
 
