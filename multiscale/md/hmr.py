@@ -26,8 +26,9 @@ What it changes, and what it does not:
   from true-mass runs and use HMR for the static profiles only. (The Langevin friction biases D
   too; keep it weak, or use a Bussi thermostat, for transport.)
 
-Apply it to ``atoms`` before :class:`multiscale.md.MDRunner` (which is mass-agnostic). Masses
-are not part of the runner's checkpoint: on resume, apply HMR again to the atoms you pass in.
+Apply it to ``atoms`` before :class:`multiscale.md.MDRunner` (which uses the atoms' masses), and
+again to the atoms you pass when resuming: the runner's checkpoint stores the masses and a
+resume with other masses is refused.
 Positions written to trajectories are the atoms' positions (not molecular centres of mass), so
 analyses that select O (as the extraction does) are unaffected; a centre of mass computed from
 the trajectory's masses would be the HMR one.
