@@ -108,6 +108,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "gap_A": Key("num+", 2.5, "Å", "distance from the top metal layer to the water"),
         "steps": Key("int+", 2000, "steps", "MD steps"),
         "timestep_fs": Key("num+", 0.5, "fs", "time step"),
+        "hydrogen_mass_u": Key(
+            "num0", 0.0, "u", "hydrogen mass repartitioning: mass of bonded H (0: true masses)"
+        ),
         "ensemble": Key("choice", "langevin", "", "thermostat", ("langevin", "bussi", "nve")),
         "temperature_K": Key("num+", 300.0, "K", "target temperature"),
         "friction_per_fs": Key("num+", 0.01, "1/fs", "Langevin friction"),
@@ -445,6 +448,12 @@ def _check_md(cfg: dict[str, Any]) -> set[str]:
                          "md.salt", cfg["salt"])  # fmt: skip
     _check_temperature("md.temperature_K", cfg["temperature_K"])
     _check_timestep("md.timestep_fs", cfg["timestep_fs"])
+    mh = cfg["hydrogen_mass_u"]
+    if mh != 0 and not 1.008 <= mh <= 4.5:
+        raise ValueError(
+            f"md.hydrogen_mass_u = {mh:g} u: give 0 (true masses) or a hydrogen mass between "
+            "1.008 and 4.5 u (3 is usual for hydrogen mass repartitioning)"
+        )
     if cfg["traj_interval"] > cfg["steps"]:
         raise ValueError(
             f"md.traj_interval = {cfg['traj_interval']} steps is larger than md.steps = "

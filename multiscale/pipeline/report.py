@@ -72,6 +72,15 @@ def _md(r: dict, run_dir: Path) -> list[str]:
         f"| resumed from step | {_f(r['resumed_from'])} |",
         "",
     ]
+    if r.get("hydrogen_mass_u"):
+        out += [
+            f"Hydrogen mass repartitioning: bonded H carry {_f(r['hydrogen_mass_u'], '.3g')} u "
+            "(taken from their O; molecular masses unchanged). Structure (c(z), g(r)) is "
+            "unaffected; translational diffusion of whole molecules changes little but "
+            "rotation is slowed, so D(z) from this run should be checked against a run with "
+            "true masses before quantitative use (docs/md.md).",
+            "",
+        ]
     return out + _img(run_dir, "md", "thermo.png", "temperature and energy")
 
 

@@ -247,6 +247,12 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         initial_temperature_K=cfg["temperature_K"], traj_interval=cfg["traj_interval"],
         checkpoint_interval=cfg["checkpoint_interval"],
     )  # fmt: skip
+    if cfg["hydrogen_mass_u"] > 0:
+        # hydrogen mass repartitioning (multiscale.md.hmr): static properties unchanged,
+        # dynamics changed (docs/md.md); before the reference copy so checkpoints agree
+        from multiscale.md.hmr import repartition_hydrogen_masses
+
+        repartition_hydrogen_masses(atoms, cfg["hydrogen_mass_u"])
     reference = atoms.copy()  # the integrity reference: the built structure
 
     def monitor():
@@ -295,6 +301,7 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "calculator": describe_calculator(spec),
         "steps": cfg["steps"],
         "timestep_fs": cfg["timestep_fs"],
+        "hydrogen_mass_u": cfg["hydrogen_mass_u"] or None,
         "temperature_K": cfg["temperature_K"],
         "simulated_ps": cfg["steps"] * cfg["timestep_fs"] / 1000,
         "resumed_from": res.resumed_from,
