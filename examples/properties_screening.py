@@ -52,13 +52,13 @@ workdir = Path(args.workdir or tempfile.mkdtemp(prefix="screening_"))
 # +
 if args.quick:
     cands = alloy_hop_candidates("Cu", "Ni", 0.3, size=(3, 3, 3), adsorbate="O", seed=3)[:8]
-    n_refine, n_check, check, fmax = 3, 3, args.check or "emt", 0.05
+    n_refine, n_check, n_spot, check, fmax = 3, 3, 0, args.check or "emt", 0.05
 else:
     cands = alloy_hop_candidates(
         "Al", "Cu", 0.1, size=(4, 4, 3), adsorbate="Al", height=2.2, n_slabs=5, seed=2026
     )
     # the adatom's energy surface is flat (barriers of meV with EMT): tight forces
-    n_refine, n_check, check, fmax = 10, 4, args.check or "pyscf", 0.01
+    n_refine, n_check, n_spot, check, fmax = 10, 4, 10, args.check or "pyscf", 0.01
 print(f"{len(cands)} candidate hops; work folder {workdir}")
 # -
 
@@ -100,6 +100,7 @@ result = screen_hops(
     check_calc=check_calc,
     n_refine=n_refine,
     n_check=n_check,
+    n_spot=n_spot,  # random candidates below the cut, refined too: the full-range correlation
     names=("EMT fixed-geometry", refine_name, check_name),
     fmax=fmax,
     progress=True,

@@ -128,6 +128,19 @@ def test_failed_calculation_is_recorded_not_ranked(tmp_path, candidates):
     assert len(calls) == n and res2.level("check").failed == check.failed
 
 
+def test_spot_checks_below_the_cut(tmp_path, candidates):
+    res = screen_hops(candidates[:8], tmp_path, EMT, EMT, None, n_refine=2, n_spot=2, seed=1)
+    fast, refine = res.level("fast"), res.level("refine")
+    assert len(refine.records) == 4 and len(refine.spot) == 2
+    assert set(refine.spot) <= set(fast.ranking[2:])  # drawn below the level-1 cut
+    cut = max(refine.barriers[i] for i in fast.ranking[:2])
+    assert refine.missed == [i for i in refine.spot if refine.barriers[i] < cut]
+    assert res.correlations["fast/refine"]["n"] == 4
+    assert "spot checks below the cut" in res.table()
+    with pytest.raises(ValueError, match="n_spot must be an integer >= 0"):
+        screen_hops(candidates, tmp_path, EMT, EMT, n_spot=-1)
+
+
 def test_work_folder_with_other_settings_is_refused(tmp_path, candidates):
     screen_hops(candidates[:3], tmp_path, EMT, EMT, None, n_refine=1, names=("a", "b", "c"))
     with pytest.raises(ValueError, match="other settings"):

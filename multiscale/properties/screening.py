@@ -278,6 +278,11 @@ class LevelResult:
         Candidates whose calculation raised ``CalculationFailed`` (e.g. ``SCFError``); their
         record holds the message, they are left out of the ranking and the correlations,
         and a rerun does not retry them (move the level's JSON aside to retry).
+    spot : list of str
+        Refine level only: the randomly drawn spot-check candidates (below the level-1 cut).
+    missed : list of str
+        Refine level only: spot-check candidates whose refined barrier is below the worst of
+        the refined best ``n_refine``, i.e. candidates the cheap level wrongly discarded.
     """
 
     name: str
@@ -289,6 +294,8 @@ class LevelResult:
     n_reused: int
     cost_s: float
     failed: list[str] = field(default_factory=list)
+    spot: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
 
     @property
     def cost_per_candidate_s(self) -> float:
@@ -306,6 +313,8 @@ class LevelResult:
             "n_computed": self.n_computed,
             "n_reused": self.n_reused,
             "failed": list(self.failed),
+            "spot": list(self.spot),
+            "missed": list(self.missed),
             "cost_s": float(self.cost_s),
             "cost_per_candidate_s": float(self.cost_per_candidate_s),
         }
@@ -364,6 +373,12 @@ class ScreeningResult:
                 f"{lev.cost_s:.1f} s ({lev.cost_per_candidate_s:.3f} s each), "
                 f"computed {lev.n_computed}, reused {lev.n_reused}"
                 + (f", failed {len(lev.failed)}: {lev.failed}" if lev.failed else "")
+                + (
+                    f"; {len(lev.spot)} spot checks below the cut, {len(lev.missed)} of them "
+                    f"better than the refined best: {lev.missed}"
+                    if lev.spot
+                    else ""
+                )
             )
         for pair, c in self.correlations.items():
             if c.get("spearman") is None:
@@ -630,6 +645,8 @@ def screen_hops(
     check_calc: Callable[[Atoms], Calculator] | None = None,
     n_refine: int = 10,
     n_check: int = 3,
+    n_spot: int = 0,
+    seed: int = 0,
     names: tuple[str, str, str] = ("fast", "refine", "check"),
     fmax: float = 0.05,
     neb_images: int = 3,
@@ -657,6 +674,13 @@ def screen_hops(
         Number of best level-1 candidates refined by NEB (≥ 1).
     n_check : int
         Number of best level-2 candidates checked at level 3 (≥ 1).
+    n_spot : int
+        Extra candidates drawn at random (``seed``) from those below the level-1 cut and
+        refined too (≥ 0). Refining only the best gives a rank correlation over a narrow
+        range; the spot checks give it over the whole range and show whether the cheap level
+        discarded a candidate that the better one would have kept (``missed`` in the result).
+    seed : int
+        Seed of the spot-check draw.
     names : tuple of str
         Human-readable names of the three levels (e.g. ``("EMT", "CHGNet", "PBE/STO-3G")``);
         stored with the results, so that a rerun with other calculators is not mixed in.
@@ -703,6 +727,8 @@ def screen_hops(
     for name, value in (("n_refine", n_refine), ("n_check", n_check), ("neb_images", neb_images)):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    if isinstance(n_spot, bool) or not isinstance(n_spot, Integral) or n_spot < 0:
+        raise ValueError(f"n_spot must be an integer >= 0, got {n_spot!r}.")
     if isinstance(fmax, bool) or not isinstance(fmax, Real) or not fmax > 0:
         raise ValueError(f"fmax must be a positive force in eV/Å, got {fmax!r}.")
     if len(names) != 3 or not all(isinstance(n, str) for n in names):
@@ -773,11 +799,17 @@ def screen_hops(
             lambda c: _fast_level(c, fast_calc, float(fmax)),
         )
         top = [by_id[i] for i in fast.ranking[: int(n_refine)]]
+        rest = fast.ranking[int(n_refine) :]
+        spot_ids = []
+        if n_spot and rest:
+            rng = np.random.default_rng(seed)
+            pick = rng.choice(len(rest), size=min(int(n_spot), len(rest)), replace=False)
+            spot_ids = [rest[k] for k in sorted(pick)]
         refine = run_level(
             "refine",
             names[1],
             {"fmax": float(fmax), "neb_images": int(neb_images), "neb_steps": int(neb_steps)},
-            top,
+            top + [by_id[i] for i in spot_ids],
             lambda c: _refine_level(
                 c,
                 refine_calc,
@@ -787,6 +819,13 @@ def screen_hops(
                 work / "refine" / f"{c.id}.xyz",
             ),
         )
+        refine.spot = spot_ids
+        kept = [i for i in refine.ranking if i not in spot_ids]
+        if spot_ids and kept:
+            cut = refine.barriers[kept[min(len(kept), int(n_refine)) - 1]]
+            refine.missed = [
+                i for i in spot_ids if i in refine.barriers and refine.barriers[i] < cut
+            ]
         if check_calc is not None:
             top = [by_id[i] for i in refine.ranking[: int(n_check)]]
             run_level(
