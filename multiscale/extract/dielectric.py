@@ -14,7 +14,7 @@ displacement field D⊥ is fixed, i.e. for a slab with a dipole correction or 2D
 and the denominator becomes ε₀ k_B T + var(M⊥)/V (``boundary="tinfoil"``; Stern & Feller,
 J. Chem. Phys. 118, 3401 (2003)). The perpendicular polarization density comes from the
 charge density, m⊥(z) = −∫₀^z ρ(z') dz'; the parallel one from whole molecules binned at
-their centre of |charge|, m∥(z) = Σ μ∥ / V_bin (the limit of MAICoS's virtual cutting for
+their centre of absolute charge, m∥(z) = Σ μ∥ / V_bin (the limit of MAICoS's virtual cutting for
 cuts much finer than a molecule). Conventions follow MAICoS ``DielectricPlanar`` so that
 the two can be compared number by number (:func:`mdanalysis_universe` builds its input
 from ASE frames). Units: ε₀ in e/(V·Å), k_B T in eV, m in e/Å², M in e·Å.

@@ -378,7 +378,7 @@ def solve_poisson_electrodes(
     potential_difference : float
         φ(z_right) − φ(z_left) (V) for two conductors without ``sigma_left``.
     tol : float
-        Largest |charge per area| (e/Å²) accepted inside a conductor.
+        Largest absolute charge per area (e/Å²) accepted inside a conductor.
 
     Returns
     -------
