@@ -66,9 +66,17 @@ print(f"{len(cands)} candidate hops; work folder {workdir}")
 
 # +
 if args.refine == "chgnet":
+    from chgnet.model.dynamics import CHGNetCalculator
+
     from multiscale.mlip import chgnet_calculator
 
-    refine_calc, refine_name = (lambda: chgnet_calculator(num_threads=2)), "CHGNet 0.3.0 CI-NEB"
+    net = chgnet_calculator(num_threads=2).model  # loaded once (from the wheel), shared
+
+    def refine_calc():
+        """One CHGNet calculator per NEB image, all on the same loaded model."""
+        return CHGNetCalculator(model=net, use_device="cpu", on_isolated_atoms="ignore")
+
+    refine_name = "CHGNet 0.3.0 CI-NEB"
 else:
     refine_calc, refine_name = EMT, "EMT CI-NEB"
 
