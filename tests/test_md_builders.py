@@ -116,3 +116,98 @@ def test_bad_input_gives_clear_errors():
     atoms.positions[3] = atoms.positions[0] + [0.2, 0.0, 0.0]
     with pytest.raises(ValueError, match=r"overlap: 0\.200 Å apart"):
         check_min_distance(atoms)
+
+
+# ------------------------------------------------ sandwich and wall geometries (issue #14)
+def _liquid_density(atoms) -> float:
+    """Liquid mass over the available volume (g/cm^3)."""
+    m = atoms.get_masses()[atoms.get_tags() == 0].sum()
+    return m / NA / (atoms.info["available_volume_A3"] * 1e-24)
+
+
+@pytest.mark.parametrize("geometry", ["sandwich", "wall"])
+def test_confined_builders_counts_density_no_overlap(geometry):
+    from multiscale.md.builders import build_sandwich, build_wall_interface
+
+    build = build_sandwich if geometry == "sandwich" else build_wall_interface
+    atoms = build("Cu", "fcc111", size=(4, 4), layers=3, electrolyte_thickness=18.0,
+                  concentration=2.0, seed=3)  # fmt: skip
+    sym = np.array(atoms.get_chemical_symbols())
+    n_w = atoms.info["n_water"]
+    assert np.sum(sym == "Cu") == 48 and np.sum(sym == "O") == n_w
+    assert np.sum(sym == "H") == 2 * n_w
+    assert np.sum(sym == "Na") == np.sum(sym == "Cl") == atoms.info["n_salt"] >= 1
+    assert atoms.info["n_salt"] == n_salt_for(2.0, n_w, "NaCl")
+    # the water keeps 0.997 g/cm^3 in the available volume less the ions' apparent volume
+    v_ions = atoms.info["n_salt"] * SALTS["NaCl"].apparent_molar_volume / NA  # cm^3
+    v_water = atoms.info["available_volume_A3"] * 1e-24 - v_ions
+    assert n_w * WATER_G_MOL / NA / v_water == pytest.approx(0.997, rel=0.02)
+    # and the solution ~ 2 mol/kg NaCl(aq): 1.077 g/cm^3 (CRC Handbook)
+    assert _liquid_density(atoms) == pytest.approx(1.077, rel=0.03)
+    check_min_distance(atoms, 0.7)  # no overlaps, periodic images included
+    assert all(atoms.pbc)
+    top = atoms.info["surface_z_A"]
+    liquid = atoms.positions[atoms.get_tags() == 0, 2]
+    assert liquid.min() > top + 1.0
+    lz = atoms.cell[2, 2]
+    if geometry == "sandwich":
+        # the electrolyte fills the space up to the periodic image of the slab: no vacuum
+        assert lz == pytest.approx(top + 18.0)
+        assert atoms.info["upper_surface_z_A"] == pytest.approx(lz)
+        assert liquid.max() < lz - 1.0
+    else:
+        assert atoms.info["wall_z_A"] == pytest.approx(top + 18.0)
+        assert liquid.max() < atoms.info["wall_z_A"]
+        assert lz == pytest.approx(top + 18.0 + 8.0)
+
+
+def test_sandwich_rejects_too_thin_electrolyte():
+    from multiscale.md.builders import build_sandwich
+
+    with pytest.raises(ValueError, match=r"electrolyte_thickness=7\.0 Å leaves"):
+        build_sandwich(electrolyte_thickness=7.0)
+
+
+@pytest.mark.parametrize("kind", ["harmonic", "lj93"])
+def test_wall_forces_are_minus_the_energy_gradient(kind):
+    from ase import Atoms
+    from ase.calculators.lj import LennardJones
+
+    from multiscale.md.builders import WallCalculator
+
+    atoms = Atoms("Ar3", positions=[[0, 0, 9.5], [3.1, 0.2, 10.3], [0.3, 3.0, 10.6]],
+                  cell=[12, 12, 30], pbc=True)  # fmt: skip
+    calc = WallCalculator(LennardJones(sigma=3.0, epsilon=0.01, rc=8.0), z_wall=10.0, kind=kind)
+    atoms.calc = calc
+    f = atoms.get_forces()
+    assert f[1, 2] < 0 and f[2, 2] < f[1, 2]  # pushed down, harder further in
+    h = 1e-5
+    for i in range(3):
+        for c in range(3):
+            p = atoms.positions.copy()
+            p[i, c] += h
+            atoms.positions = p
+            ep = atoms.get_potential_energy()
+            p[i, c] -= 2 * h
+            atoms.positions = p
+            em = atoms.get_potential_energy()
+            p[i, c] += h
+            atoms.positions = p
+            assert f[i, c] == pytest.approx(-(ep - em) / (2 * h), abs=1e-6)
+    # below the wall nothing changes
+    lj = LennardJones(sigma=3.0, epsilon=0.01, rc=8.0)
+    low = atoms.copy()
+    low.positions[:, 2] -= 3.0
+    ref = low.copy()
+    ref.calc = lj
+    low.calc = WallCalculator(lj, z_wall=10.0, kind=kind)
+    assert low.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-12)
+
+
+def test_wall_calculator_rejects_bad_kind():
+    from ase.calculators.lj import LennardJones
+
+    from multiscale.md.builders import WallCalculator
+
+    with pytest.raises(ValueError, match="kind must be 'harmonic' or 'lj93'"):
+        WallCalculator(LennardJones(), z_wall=10.0, kind="square")

@@ -20,17 +20,22 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.build import bcc110, fcc100, fcc111, molecule
+from ase.calculators.calculator import CalculationFailed, Calculator, all_changes
 from ase.data import atomic_numbers, reference_states
 from ase.neighborlist import neighbor_list
 from ase.units import _Nav
 from scipy.spatial.transform import Rotation
 
 __all__ = [
+    "GEOMETRIES",
     "SALTS",
     "SLABS",
     "Salt",
+    "WallCalculator",
     "build_electrolyte",
     "build_interface",
+    "build_sandwich",
+    "build_wall_interface",
     "check_min_distance",
     "n_salt_for",
 ]
@@ -319,6 +324,56 @@ def build_electrolyte(
     return atoms
 
 
+def _check_slab_args(metal, facet, size, layers) -> tuple[tuple[int, int], int]:
+    """Validate metal, facet, surface size and layer count; return (size, layers)."""
+    if not isinstance(facet, str) or facet not in SLABS:
+        raise ValueError(f"unknown facet {facet!r}; choose one of {sorted(SLABS)}")
+    if not isinstance(metal, str) or metal not in atomic_numbers:
+        raise ValueError(f"metal must be an element symbol such as 'Cu' or 'Pt', got {metal!r}")
+    structure = (reference_states[atomic_numbers[metal]] or {}).get("symmetry")
+    if structure != facet[:3]:
+        raise ValueError(
+            f"metal={metal!r} is not {facet[:3]} (its reference structure is {structure}), so "
+            f"facet={facet!r} has no lattice constant for it: choose a facet of its structure "
+            f"(fcc111/fcc100 for fcc, bcc110 for bcc) or another metal"
+        )
+    if (
+        isinstance(size, str)
+        or not hasattr(size, "__len__")
+        or len(size) != 2
+        or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in size)
+        or min(size) < 1
+    ):
+        raise ValueError(f"size must be two positive integers (nx, ny), got {size!r}")
+    size = (int(size[0]), int(size[1]))
+    if facet in ("fcc111", "bcc110") and size[1] % 2:
+        raise ValueError(
+            f"size={size}: ny must be even for an orthogonal {facet} cell; use e.g. "
+            f"({size[0]}, {size[1] + 1})"
+        )
+    layers = _int("layers", layers, 1)
+    if layers < MIN_LAYERS:
+        raise ValueError(
+            f"slab too thin: {layers} layers; use layers >= {MIN_LAYERS} so the slab has a "
+            "bulk-like interior"
+        )
+    return size, layers
+
+
+def _make_slab(metal: str, facet: str, size: tuple[int, int], layers: int) -> Atoms:
+    """An orthogonal slab (tag 1), bottom layer at z = 0, periodic in x and y."""
+    try:
+        slab = SLABS[facet](
+            metal, size=(*size, layers), vacuum=None, orthogonal=True, periodic=True
+        )
+    except (ValueError, KeyError, NotImplementedError) as err:
+        raise ValueError(f"cannot build a {facet} slab of {metal} with size {size}: {err}") from err
+    slab.positions[:, 2] -= slab.positions[:, 2].min()
+    slab.pbc = True
+    slab.set_tags(1)
+    return slab
+
+
 def build_interface(
     metal: str = "Cu",
     facet: str = "fcc111",
@@ -378,37 +433,7 @@ def build_interface(
     ValueError
         Unknown facet, too few layers, too thin water film, impossible concentration.
     """
-    if not isinstance(facet, str) or facet not in SLABS:
-        raise ValueError(f"unknown facet {facet!r}; choose one of {sorted(SLABS)}")
-    if not isinstance(metal, str) or metal not in atomic_numbers:
-        raise ValueError(f"metal must be an element symbol such as 'Cu' or 'Pt', got {metal!r}")
-    structure = (reference_states[atomic_numbers[metal]] or {}).get("symmetry")
-    if structure != facet[:3]:
-        raise ValueError(
-            f"metal={metal!r} is not {facet[:3]} (its reference structure is {structure}), so "
-            f"facet={facet!r} has no lattice constant for it: choose a facet of its structure "
-            f"(fcc111/fcc100 for fcc, bcc110 for bcc) or another metal"
-        )
-    if (
-        isinstance(size, str)
-        or not hasattr(size, "__len__")
-        or len(size) != 2
-        or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in size)
-        or min(size) < 1
-    ):
-        raise ValueError(f"size must be two positive integers (nx, ny), got {size!r}")
-    size = (int(size[0]), int(size[1]))
-    if facet in ("fcc111", "bcc110") and size[1] % 2:
-        raise ValueError(
-            f"size={size}: ny must be even for an orthogonal {facet} cell; use e.g. "
-            f"({size[0]}, {size[1] + 1})"
-        )
-    layers = _int("layers", layers, 1)
-    if layers < MIN_LAYERS:
-        raise ValueError(
-            f"slab too thin: {layers} layers; use layers >= {MIN_LAYERS} so the slab has a "
-            "bulk-like interior"
-        )
+    size, layers = _check_slab_args(metal, facet, size, layers)
     water_thickness = _real("water_thickness", water_thickness, "Å", 0.0, strict=True)
     if water_thickness < 6.0:
         raise ValueError(f"water_thickness={water_thickness} Å is too thin; use at least 6 Å")
@@ -421,13 +446,7 @@ def build_interface(
     min_distance = _real("min_distance", min_distance, "Å", 0.0, strict=True)
     if salt is not None:
         _get_salt(salt)
-    try:
-        slab = SLABS[facet](
-            metal, size=(*size, layers), vacuum=None, orthogonal=True, periodic=True
-        )
-    except (ValueError, KeyError, NotImplementedError) as err:
-        raise ValueError(f"cannot build a {facet} slab of {metal} with size {size}: {err}") from err
-    slab.positions[:, 2] -= slab.positions[:, 2].min()
+    slab = _make_slab(metal, facet, size, layers)
     z_top = slab.positions[:, 2].max()
     cell = slab.cell.array.copy()
     cell[2] = [0, 0, z_top + 2 * gap + water_thickness + vacuum]
@@ -459,3 +478,298 @@ def build_interface(
     )  # fmt: skip
     check_min_distance(atoms, 0.5 * min_distance)
     return atoms
+
+
+# ------------------------------------------------------------ geometries with a bulk region
+GEOMETRIES = ("film", "sandwich", "wall")
+
+
+def _confined(
+    geometry: str,
+    metal: str,
+    facet: str,
+    size: tuple[int, int],
+    layers: int,
+    electrolyte_thickness: float,
+    salt: str | None,
+    concentration: float,
+    gap: float,
+    excluded: float,
+    density: float,
+    seed: int,
+    min_distance: float,
+    vacuum: float,
+) -> Atoms:
+    """Metal | electrolyte | (metal image or wall): see :func:`build_sandwich`."""
+    size, layers = _check_slab_args(metal, facet, size, layers)
+    thickness = _real("electrolyte_thickness", electrolyte_thickness, "Å", 0.0, strict=True)
+    gap = _real("gap", gap, "Å", 0.0, strict=True)
+    excluded = _real("excluded", excluded, "Å", 0.0, strict=False)
+    density = _real("density", density, "g/cm^3", 0.0, strict=True)
+    vacuum = _real("vacuum", vacuum, "Å", 0.0, strict=False)
+    _int("seed", seed, 0)
+    min_distance = _real("min_distance", min_distance, "Å", 0.0, strict=True)
+    if gap < 1.5:
+        raise ValueError(f"gap={gap} Å: water would overlap the metal; use gap >= 1.5 Å")
+    if thickness - 2 * gap < 6.0:
+        raise ValueError(
+            f"electrolyte_thickness={thickness} Å leaves {thickness - 2 * gap:g} Å between the "
+            f"placement gaps (gap={gap} Å at each side); use electrolyte_thickness >= "
+            f"{2 * gap + 6.0:g} Å"
+        )
+    if excluded >= thickness / 2:
+        raise ValueError(
+            f"excluded={excluded} Å leaves no volume for the electrolyte in "
+            f"electrolyte_thickness={thickness} Å; use excluded < {thickness / 2:g} Å"
+        )
+    if salt is not None:
+        _get_salt(salt)
+    slab = _make_slab(metal, facet, size, layers)
+    z_top = float(slab.positions[:, 2].max())
+    cell = slab.cell.array.copy()
+    cell[2] = [0, 0, z_top + thickness + vacuum]
+    slab.set_cell(cell)
+    area = float(abs(np.linalg.det(cell[:2, :2])))
+    # waters filling the available volume (thickness less an excluded layer at each side)
+    v_avail = area * (thickness - 2 * excluded)
+    n_water = round(v_avail * density * 1e-24 * _Nav / WATER_MOLAR_MASS)
+    ions: list[str] = []
+    n_salt = 0
+    if salt is not None:
+        s = _get_salt(salt)
+        n_salt = n_salt_for(concentration, n_water, salt, density)
+        n_water -= round(n_salt * s.apparent_molar_volume * density / WATER_MOLAR_MASS)
+        n_salt = n_salt_for(concentration, n_water, salt, density)
+        ions = _ions(s, n_salt)
+    rng = np.random.default_rng(seed)
+    origin = np.array([0.0, 0.0, z_top + gap])
+    lengths = np.array([cell[0, 0], cell[1, 1], thickness - 2 * gap])
+    atoms = _fill(slab, origin, lengths, n_water, ions, rng, min_distance)
+    if salt is not None:
+        _set_charges(atoms, SALTS[salt])
+    liquid_mass = float(atoms.get_masses()[atoms.get_tags() == 0].sum())
+    atoms.info.update(
+        geometry=geometry, metal=metal, facet=facet, layers=layers, salt=salt, n_salt=n_salt,
+        n_water=n_water, concentration_mol_per_L_water=concentration if salt else 0.0,
+        water_volume_A3=_water_volume_A3(n_water, density), seed=seed,
+        surface_z_A=z_top, electrolyte_thickness_A=thickness, excluded_A=excluded,
+        available_volume_A3=v_avail,
+        liquid_density_g_per_cm3=liquid_mass / _Nav / (v_avail * 1e-24),
+    )  # fmt: skip
+    check_min_distance(atoms, 0.5 * min_distance)
+    return atoms
+
+
+def build_sandwich(
+    metal: str = "Cu",
+    facet: str = "fcc111",
+    size: tuple[int, int] = (4, 4),
+    layers: int = 4,
+    electrolyte_thickness: float = 20.0,
+    salt: str | None = "NaCl",
+    concentration: float = 1.0,
+    gap: float = 2.0,
+    excluded: float = 1.5,
+    density: float = 0.997,
+    seed: int = 0,
+    min_distance: float = 1.5,
+) -> Atoms:
+    """Metal | electrolyte | metal: a periodic sandwich with no vacuum.
+
+    One slab sits at the bottom of the cell; the cell closes ``electrolyte_thickness`` Å above
+    its top layer, so the electrolyte fills the whole space between the slab's top surface
+    (at ``info["surface_z_A"]``) and the bottom surface of its periodic image (at
+    ``info["upper_surface_z_A"]``): two metal surfaces face each other across the electrolyte,
+    and for a thick enough film its middle is bulk (check with
+    :func:`multiscale.extract.bulk.detect_bulk`). This is the geometry for transport
+    profiles: both ends are metal, so nothing in the 1D continuum sees a vapour interface.
+
+    Parameters
+    ----------
+    metal, facet, size, layers
+        As in :func:`build_interface`.
+    electrolyte_thickness : float
+        Distance between the two facing metal surfaces (top layer to the image's bottom
+        layer), Å; at least ``2·gap + 6``.
+    salt : str or None
+        Salt (key of :data:`SALTS`) or None for pure water.
+    concentration : float
+        Salt concentration, mol per litre of water volume (module docstring), ≥ 0.
+    gap : float
+        Molecules are placed at least this far from each metal surface, Å (≥ 1.5).
+    excluded : float
+        Thickness of the layer at each surface that the liquid does not fill, Å: the water
+        count is ``density`` times the available volume ``area·(thickness − 2·excluded)``.
+    density : float
+        Water density in the available volume, g/cm^3.
+    seed : int
+        Seed of the random placement.
+    min_distance : float
+        Smallest distance, Å, between atoms of different molecules at placement.
+
+    Returns
+    -------
+    ase.Atoms
+        Slab atoms first (tag 1), then water and ions (tag 0); ``info`` records the geometry,
+        surfaces (Å), counts, the available volume (Å^3) and the liquid's density in it.
+
+    Raises
+    ------
+    ValueError
+        Bad metal/facet/size/layers, too thin an electrolyte, impossible concentration.
+    """
+    atoms = _confined(
+        "sandwich", metal, facet, size, layers, electrolyte_thickness, salt, concentration,
+        gap, excluded, density, seed, min_distance, vacuum=0.0,
+    )  # fmt: skip
+    atoms.info["upper_surface_z_A"] = atoms.info["surface_z_A"] + float(electrolyte_thickness)
+    return atoms
+
+
+def build_wall_interface(
+    metal: str = "Cu",
+    facet: str = "fcc111",
+    size: tuple[int, int] = (4, 4),
+    layers: int = 4,
+    electrolyte_thickness: float = 20.0,
+    salt: str | None = "NaCl",
+    concentration: float = 1.0,
+    gap: float = 2.0,
+    excluded: float = 1.5,
+    vacuum: float = 8.0,
+    density: float = 0.997,
+    seed: int = 0,
+    min_distance: float = 1.5,
+) -> Atoms:
+    """Metal | electrolyte | soft repulsive wall, with empty space above the wall.
+
+    As :func:`build_sandwich`, but the electrolyte is closed ``electrolyte_thickness`` Å above
+    the top metal layer by a wall (``info["wall_z_A"]``) and the cell has ``vacuum`` Å of
+    empty space above it. The wall is not part of the structure: wrap the calculator with
+    :class:`WallCalculator` (``z_wall=atoms.info["wall_z_A"]``) before MD, or the liquid
+    evaporates into the vacuum.
+
+    Parameters
+    ----------
+    metal, facet, size, layers, electrolyte_thickness, salt, concentration, gap, excluded,
+    density, seed, min_distance
+        As in :func:`build_sandwich` (the wall stands in for the upper metal surface).
+    vacuum : float
+        Empty space between the wall and the periodic image of the slab's bottom, Å.
+
+    Returns
+    -------
+    ase.Atoms
+        Slab atoms first (tag 1), then water and ions (tag 0).
+
+    Raises
+    ------
+    ValueError
+        As :func:`build_sandwich`.
+    """
+    atoms = _confined(
+        "wall", metal, facet, size, layers, electrolyte_thickness, salt, concentration,
+        gap, excluded, density, seed, min_distance, vacuum=vacuum,
+    )  # fmt: skip
+    atoms.info["wall_z_A"] = atoms.info["surface_z_A"] + float(electrolyte_thickness)
+    return atoms
+
+
+class WallCalculator(Calculator):
+    """An ASE calculator that adds a soft repulsive wall along z to another calculator.
+
+    The wall acts on the liquid atoms (tag 0, or ``indices``) above ``z_wall`` and pushes
+    them down:
+
+    - ``kind="harmonic"``: ``E = ½ k (z − z_wall)²`` for ``z > z_wall``, 0 below;
+    - ``kind="lj93"``: the repulsive part of a 9-3 Lennard-Jones wall, cut and shifted at its
+      minimum: with ``d = z_wall + d_min − z`` and ``d_min = (2/5)^{1/6} σ``,
+      ``E = ε[(2/15)(σ/d)⁹ − (σ/d)³ + √10/3]`` for ``d < d_min`` (``z > z_wall``), 0 below.
+
+    Both are zero with zero force at ``z_wall`` (continuous forces). Forces are ``−dE/dz``
+    (tested by finite differences). Stress is not provided (a wall has none to give).
+
+    Parameters
+    ----------
+    calc : ase.calculators.calculator.Calculator
+        The calculator of the system (energy in eV, forces in eV/Å).
+    z_wall : float
+        Height where the wall starts to act, Å (cell coordinates).
+    kind : {"harmonic", "lj93"}
+        Wall potential.
+    k : float
+        Harmonic force constant, eV/Å².
+    epsilon : float
+        9-3 wall strength, eV.
+    sigma : float
+        9-3 wall length, Å.
+    indices : sequence of int, optional
+        Atoms the wall acts on; default every atom with tag 0.
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, non-positive k/epsilon/sigma, non-finite z_wall.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(
+        self,
+        calc: Calculator,
+        z_wall: float,
+        kind: str = "harmonic",
+        k: float = 10.0,
+        epsilon: float = 0.05,
+        sigma: float = 2.5,
+        indices=None,
+    ) -> None:
+        super().__init__()
+        if kind not in ("harmonic", "lj93"):
+            raise ValueError(f"kind must be 'harmonic' or 'lj93', got {kind!r}")
+        if not hasattr(calc, "get_forces"):
+            raise TypeError(f"calc must be an ASE calculator, got {type(calc).__name__}")
+        self.calc = calc
+        self.z_wall = _real("z_wall", z_wall, "Å", -np.inf, strict=True)
+        self.kind = kind
+        self.k = _real("k", k, "eV/Å²", 0.0, strict=True)
+        self.epsilon = _real("epsilon", epsilon, "eV", 0.0, strict=True)
+        self.sigma = _real("sigma", sigma, "Å", 0.0, strict=True)
+        self.indices = None if indices is None else np.asarray(indices, dtype=int)
+
+    def wall_energy_forces(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-atom wall energy (eV) and z force (eV/Å) at heights ``z`` (Å)."""
+        z = np.asarray(z, dtype=float)
+        e, f = np.zeros_like(z), np.zeros_like(z)
+        on = z > self.z_wall
+        if self.kind == "harmonic":
+            dz = z[on] - self.z_wall
+            e[on] = 0.5 * self.k * dz**2
+            f[on] = -self.k * dz
+            return e, f
+        d_min = (2 / 5) ** (1 / 6) * self.sigma
+        d = self.z_wall + d_min - z[on]
+        if np.any(d <= 0):
+            raise CalculationFailed(
+                f"an atom passed the 9-3 wall's singular plane at z = {self.z_wall + d_min:.3f}"
+                " Å; use a smaller time step or the harmonic wall"
+            )
+        x = self.sigma / d
+        e[on] = self.epsilon * ((2 / 15) * x**9 - x**3 + np.sqrt(10) / 3)
+        # dE/dd = ε[−(18/15) x⁹ + 3 x³]/d and dd/dz = −1, so F = −dE/dz = dE/dd
+        f[on] = self.epsilon * (-(18 / 15) * x**9 + 3 * x**3) / d
+        return e, f
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        """Energy (eV) and forces (eV/Å) of the wrapped calculator plus the wall's."""
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        base = atoms.copy()
+        base.calc = self.calc
+        energy = float(base.get_potential_energy())
+        forces = np.array(base.get_forces())
+        idx = np.flatnonzero(atoms.get_tags() == 0) if self.indices is None else self.indices
+        e, f = self.wall_energy_forces(atoms.positions[idx, 2])
+        forces[idx, 2] += f
+        energy += float(e.sum())
+        self.results = {"energy": energy, "free_energy": energy, "forces": forces}
