@@ -10,12 +10,23 @@ import numpy as np
 __all__ = ["plot_transport_profile"]
 
 
-def plot_transport_profile(profile: Any, path: str | Path | None = None, dpi: int = 120) -> Any:
+def plot_transport_profile(
+    profile: Any,
+    path: str | Path | None = None,
+    dpi: int = 120,
+    *,
+    metal: str | None = None,
+    surface: float = 0.0,
+    upper_surface: float | None = None,
+) -> Any:
     """Plot every profile of a :class:`continuum.TransportProfile` with error bars.
 
     Panels: concentration c_i(z) (mol/L), D⊥ and D∥ (1e-9 m²/s), free energy F_i (kJ/mol),
-    potential φ (V) and field E (V/nm), against z (nm); the shaded bands / error bars are
-    one standard error.
+    potential φ (V) and field E (V/nm); the error bars are one standard error. With a
+    ``metal`` (given, or ``provenance["metal"]`` of a profile whose ``provenance["z_axis"]``
+    is the distance from the surface) the x axis is the distance from the metal surface (Å,
+    top metal layer at 0) and the metal is drawn as a shaded band at distance ≤ 0 (and, for a
+    sandwich, beyond ``upper_surface``); otherwise the x axis is the cell's z (nm).
 
     Parameters
     ----------
@@ -25,6 +36,14 @@ def plot_transport_profile(profile: Any, path: str | Path | None = None, dpi: in
         Save the figure there (format from the suffix).
     dpi : int
         Resolution for raster formats (dots per inch).
+    metal : str, optional
+        Element of the electrode ("Cu"): draws it and labels the axis with it.
+    surface : float
+        Position of the top metal layer on the profile's z axis, Å (0 for a profile already
+        on the distance axis); subtracted from z.
+    upper_surface : float, optional
+        Distance of the facing metal surface (sandwich), Å from the lower surface; drawn too.
+        Default ``provenance["upper_surface_A"]`` when the profile has it.
 
     Returns
     -------
@@ -36,7 +55,12 @@ def plot_transport_profile(profile: Any, path: str | Path | None = None, dpi: in
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    z = profile.z * 1e9
+    prov = getattr(profile, "provenance", None) or {}
+    if metal is None and str(prov.get("z_axis", "")).startswith("distance"):
+        metal = prov.get("metal")
+    if upper_surface is None and metal is not None:
+        upper_surface = prov.get("upper_surface_A")
+    z = profile.z * 1e10 - surface if metal is not None else profile.z * 1e9
     panels: list[tuple[str, list[tuple[str, np.ndarray, np.ndarray | None, str]]]] = []
 
     def per_species(name: str, scale: float, suffix: str = "", ls: str = "-") -> list:
@@ -70,9 +94,17 @@ def plot_transport_profile(profile: Any, path: str | Path | None = None, dpi: in
         for label, y, yerr, ls in curves:
             ax.errorbar(z, y, yerr=yerr, ls=ls, marker=".", ms=3, capsize=2, label=label)
         ax.set_ylabel(ylabel)
+        if metal is not None:
+            lo = min(-3.0, float(z.min()) - 1.0)
+            ax.axvspan(lo, 0.0, color="0.6", alpha=0.5, lw=0, label=metal)
+            hi = float(z.max()) + 1.0
+            if upper_surface is not None:
+                hi = max(hi, float(upper_surface) + 3.0)
+                ax.axvspan(float(upper_surface), hi, color="0.6", alpha=0.5, lw=0)
+            ax.set_xlim(lo, hi)
         if len(curves) > 1:
             ax.legend(fontsize="small")
-    axes[-1].set_xlabel("z (nm)")
+    axes[-1].set_xlabel("z (nm)" if metal is None else f"distance from the {metal} surface (Å)")
     fig.suptitle("Transport profile (error bars: 1 standard error)")
     fig.tight_layout()
     if path is not None:

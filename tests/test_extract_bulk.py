@@ -1,0 +1,100 @@
+"""Bulk region from the data (detect_bulk), fine density profiles, the profile plot's metal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from multiscale.extract.bulk import detect_bulk, fine_density_profile
+
+
+def _layered(flat_lo: int = 12, flat_hi: int = 28, n: int = 40, seed: int = 0):
+    """0.5 Å bins: c = 1 mol/L with noise in [flat_lo, flat_hi), strong layering outside."""
+    rng = np.random.default_rng(seed)
+    z = 0.25 + 0.5 * np.arange(n)
+    err = np.full(n, 0.02)
+    c = 1.0 + err * rng.standard_normal(n)
+    k = np.arange(n)
+    edge = (k < flat_lo) | (k >= flat_hi)
+    # layering: peaks and troughs of 6-20 standard errors, decaying into the middle
+    dist = np.minimum(flat_lo - k, k - flat_hi + 1).clip(min=0)
+    c[edge] += np.where(k[edge] % 2, 1, -1) * 0.02 * (6 + 2 * dist[edge])
+    return z, c, err
+
+
+def test_detect_bulk_finds_the_flat_middle_within_one_bin():
+    z, c, err = _layered()
+    water = np.full(z.size, 55.0)  # mol/L of water molecules
+    r = detect_bulk(z, c, err, water=water)
+    assert r.found, r.reason
+    i, j = r.indices
+    assert abs(i - 12) <= 1 and abs(j - 28) <= 1
+    assert r.z_range[0] == pytest.approx(6.0, abs=0.5) and r.z_range[1] == pytest.approx(
+        14.0, abs=0.5
+    )
+    assert r.concentration_mol_per_L == pytest.approx(1.0, abs=3 * r.concentration_err_mol_per_L)
+    # mol/kg from the water count: 1 mol/L over 55 mol/L of water of 18.015 g/mol
+    assert r.molality_mol_per_kg == pytest.approx(
+        r.concentration_mol_per_L / (55.0 * 0.018015), rel=1e-12
+    )
+    assert "bulk region" in str(r) and "mol/kg" in str(r)
+
+
+def test_detect_bulk_says_no_bulk_for_a_gradient():
+    z = 0.25 + 0.5 * np.arange(40)
+    c = 0.5 + 0.05 * z  # linear gradient, 0.025 mol/L per bin, errors 0.005
+    r = detect_bulk(z, c, np.full(40, 0.005))
+    assert not r.found
+    assert str(r).startswith("no bulk region")
+    assert r.concentration_mol_per_L is None
+
+
+def test_detect_bulk_rejects_mismatched_arrays():
+    with pytest.raises(ValueError, match=r"c_err must be a 1D array of 5 values"):
+        detect_bulk(np.arange(5.0), np.ones(5), np.ones(4))
+
+
+def test_fine_density_integrates_to_the_particle_count():
+    rng = np.random.default_rng(1)
+    frames = []
+    for _ in range(40):
+        z = 5.0 + 12.0 * rng.random(30)  # 30 Ar between 5 and 17 Å, surface at 4 Å
+        pos = np.column_stack([10 * rng.random(30), 10 * rng.random(30), z])
+        frames.append(Atoms("Ar30", positions=pos, cell=[10, 10, 20], pbc=True))
+    fd = fine_density_profile(frames, {"Ar": "Ar"}, surface_z=4.0, bin_width=0.1)
+    assert fd.distance[0] == pytest.approx(0.05)
+    assert np.allclose(np.diff(fd.edges), 0.1)
+    assert fd.count("Ar") == pytest.approx(30.0, rel=1e-9)
+    assert np.all(fd.number_density["Ar"][fd.distance < 1.0] == 0)  # nothing below 5 Å
+
+
+def _profile(n: int = 10):
+    from continuum import TransportProfile
+
+    z = (0.5 + np.arange(n)) * 1e-10 * 2.0  # m from the surface
+    return TransportProfile(
+        z=z, species=["H2O"], charges=np.array([0]),
+        concentration=np.full((1, n), 55e3), diffusion=np.full((1, n), 2.3e-9),
+        concentration_err=np.full((1, n), 1e3),
+    )  # fmt: skip
+
+
+def test_profile_plot_draws_the_metal_on_a_distance_axis(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import Polygon, Rectangle
+
+    from multiscale.extract import plot_transport_profile
+
+    path = tmp_path / "profile.png"
+    fig = plot_transport_profile(_profile(), path, metal="Cu", upper_surface=20.0)
+    assert path.stat().st_size > 1000
+    for ax in fig.axes:
+        bands = [p for p in ax.patches if isinstance(p, Polygon | Rectangle)]
+        labels = [p.get_label() for p in bands]
+        assert "Cu" in labels  # the metal band at z <= 0
+        x0, _ = ax.get_xlim()
+        assert x0 < 0  # the metal is visible
+    assert fig.axes[-1].get_xlabel() == "distance from the Cu surface (Å)"
