@@ -8,16 +8,23 @@ non-periodic cluster (core + switching shell + buffer). The forces are mixed ato
 
     \\mathbf F_i = w_i\\,\\mathbf F_i^\\mathrm{QM} + (1 - w_i)\\,\\mathbf F_i^\\mathrm{ML},
 
-and the net force is corrected (``momentum="conserve"``) so that it equals the ML net force,
-the correction being shared in proportion to the weights:
+and the net force is corrected so that it equals the ML net force. The excess
+:math:`\\Delta = \\sum_k \\mathbf F_k - \\sum_k \\mathbf F_k^\\mathrm{ML}` is removed with shares
+:math:`c_i / \\sum_j c_j`,
 
 .. math::
 
-    \\mathbf F_i \\leftarrow \\mathbf F_i - \\frac{w_i}{\\sum_j w_j}
-    \\Big(\\sum_k \\mathbf F_k - \\sum_k \\mathbf F_k^\\mathrm{ML}\\Big).
+    \\mathbf F_i \\leftarrow \\mathbf F_i - \\frac{c_i}{\\sum_j c_j}\\,\\Delta,
 
-ML-only atoms (``w = 0``) keep their ML forces; for an isolated system or a periodic ML model
-the ML net force is zero, so the corrected mixed forces conserve momentum.
+with ``momentum="ml"`` (default) :math:`c_i = (1 - w_i)\\,m_i`: the environment and the shell
+take the correction in proportion to their mass (equal accelerations), the full-QM core
+(:math:`w = 1`) keeps its QM forces untouched (when every atom has ``w = 1``, all atoms share it
+by mass); ``momentum="mass"``: :math:`c_i = m_i` over all atoms (the acceleration of every atom
+changes by the same vector); ``momentum="weighted"`` (alias ``"conserve"``, the default before
+2026-11): :math:`c_i = w_i`, which puts the cluster's spurious net force onto the few QM atoms and
+degrades the core forces (``benchmarks/results/force_mixing.md``); ``momentum="none"``: the raw
+mixed forces. For an isolated system or a periodic ML model the ML net force is zero, so the
+corrected mixed forces conserve momentum.
 
 Force mixing has no energy: the mixed forces are not the gradient of any function, so there
 is no conserved quantity and MD must be thermostatted (e.g. :class:`ase.md.langevin.Langevin`).
@@ -51,7 +58,7 @@ from .switching import SwitchingFunction, get_switching
 
 __all__ = ["ForceMixingCalculator"]
 
-_MOMENTUM = ("conserve", "none")
+_MOMENTUM = ("ml", "mass", "weighted", "conserve", "none")
 
 #: Keyword arguments passed on to :class:`ase.calculators.calculator.Calculator`.
 _CALCULATOR_KWARGS = ("label", "directory", "atoms")
@@ -103,9 +110,11 @@ class ForceMixingCalculator(Calculator):
     switching : str or SwitchingFunction
         Switching function of the shell (default ``"quintic"``, C2); replaces the one of
         ``regions``.
-    momentum : {"conserve", "none"}
-        ``"conserve"`` (default): weighted net-force correction (see module docstring);
-        ``"none"``: raw mixed forces.
+    momentum : {"ml", "mass", "weighted", "conserve", "none"}
+        Who takes the net-force correction (see the module docstring): ``"ml"`` (default)
+        the atoms with ``w < 1`` by ``(1 - w) m``, so core forces stay the QM ones; ``"mass"``
+        all atoms by mass; ``"weighted"`` (``"conserve"`` is an alias) the QM-weighted atoms
+        by ``w``; ``"none"``: raw mixed forces.
     embedding : PointChargeEmbedding, optional
         Electrostatic embedding of the environment (atoms outside the cluster) as point
         charges in the QM Hamiltonian; needs a QM calculator with ``set_point_charges`` such
@@ -138,7 +147,7 @@ class ForceMixingCalculator(Calculator):
         ml_calc: Calculator,
         regions: Regions,
         switching: str | SwitchingFunction = "quintic",
-        momentum: str = "conserve",
+        momentum: str = "ml",
         embedding: PointChargeEmbedding | None = None,
         **kwargs: Any,
     ) -> None:
@@ -256,9 +265,10 @@ class ForceMixingCalculator(Calculator):
         w = state.weights[:, None]
         forces = w * qm_forces + (1.0 - w) * ml_forces
         correction = np.zeros(3)
-        if self.momentum == "conserve" and state.weights.sum() > 0:
+        shares = self._correction_shares(atoms, state.weights)
+        if shares is not None:
             correction = forces.sum(axis=0) - ml_forces.sum(axis=0)
-            forces -= (state.weights / state.weights.sum())[:, None] * correction
+            forces -= shares[:, None] * correction
         t_mix = time.perf_counter() - t0
 
         self.results = {
@@ -280,6 +290,18 @@ class ForceMixingCalculator(Calculator):
                 "total": time.perf_counter() - t_start,
             },
         }
+
+    def _correction_shares(self, atoms: Atoms, weights: np.ndarray) -> np.ndarray | None:
+        """Fractions (summing to 1) of the net-force correction per atom; None: no correction."""
+        if self.momentum == "none" or weights.sum() == 0:
+            return None
+        if self.momentum in ("weighted", "conserve"):
+            c = weights.astype(float)
+        else:
+            c = atoms.get_masses().astype(float)
+            if self.momentum == "ml" and np.sum((1.0 - weights) * c) > 0:
+                c = (1.0 - weights) * c
+        return c / c.sum()
 
     def _embed(self, atoms: Atoms, cluster) -> np.ndarray:
         """Set the environment point charges on the QM calculator; return their indices."""
