@@ -16,6 +16,7 @@ from .constants import debye_length, thermal_voltage
 from .profile import TransportProfile
 from .species import ButlerVolmer, Species
 from .stern import charge_separation, stern_capacitance, stern_capacitance_from_profile
+from .uncertainty import UncertaintyResult, propagate_uncertainty, sample_profiles
 
 # public name -> submodule that needs DOLFINx (imported on first access)
 _LAZY = {
@@ -36,10 +37,13 @@ __all__ = [
     "ButlerVolmer",
     "Species",
     "TransportProfile",
+    "UncertaintyResult",
     "analytic",
     "charge_separation",
     "debye_length",
     "profile_coefficient",
+    "propagate_uncertainty",
+    "sample_profiles",
     "stern_capacitance",
     "stern_capacitance_from_profile",
     "thermal_voltage",
