@@ -177,6 +177,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "potential_1d": Key(
             "choice", "profile", "", "potential in 1D: MD phi(z) or none", ("profile", "none")
         ),
+        "uncertainty_samples": Key(
+            "int0",
+            0,
+            "samples",
+            "Monte Carlo samples propagating the profile's error bars to the 1D outputs (0: off)",
+        ),
         "pit": Key("bool", True, "", "solve the 2D corrosion-pit problem"),
         "pit_width_um": Key("num+", 20.0, "µm", "full width of the pit"),
         "pit_depth_um": Key("num+", 40.0, "µm", "depth of the pit"),

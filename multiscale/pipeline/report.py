@@ -168,6 +168,7 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
         ]
         out.append("")
         out += _img(run_dir, "continuum", "np_1d.png", "1D Nernst-Planck vs MD")
+        out += _uncertainty_1d(p.get("uncertainty"))
     q = r.get("pit")
     if q:
         out += [
@@ -188,6 +189,53 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
         ]
         out += _img(run_dir, "continuum", "pit.png", "corrosion pit concentration")
         out += ["Fields for ParaView: `continuum/pit.bp` (VTX).", ""]
+    return out
+
+
+_UQ_MEANING = {
+    "c_metal": "contact concentration at the metal, equilibrium",
+    "flux_half_depleted": "flux out of the far end, contact c held at half its equilibrium value",
+    "k_layer": "mass-transfer coefficient of the MD layer, 1/∫e^(U/RT)/D dz",
+}
+
+
+def _uncertainty_1d(u: dict | None) -> list[str]:
+    """The MD error bars carried to the 1D outputs (continuum.uncertainty), as a table."""
+    if not u:
+        return []
+    if "skipped" in u:
+        return [f"Uncertainty propagation: skipped ({u['skipped']}).", ""]
+    units = u.get("units", {})
+    params = ", ".join(f"{k} ({n} bins)" for k, n in u.get("parameters", {}).items())
+    out = [
+        f"Uncertainty of the 1D numbers, carried from the MD error bars of {params}: "
+        f"{u['n_samples']} seeded Monte Carlo samples (D and c log-normal, F and φ normal, bins "
+        "independent) and a linearisation (central differences, variance budget per parameter "
+        f"and bin); {u['n_solves']} solves in {_f(u.get('wall_s'), '.3g')} s"
+        + (f", {u['n_failed']} samples did not converge and are left out" if u["n_failed"]
+           else "")
+        + ". The current of the equilibrium solve is zero by construction (blocking metal).",
+        "",
+        "| output | value | MC mean ± std | 95 % interval (MC) | linearised ± σ | dominant "
+        "source (bin) | MC vs linear |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, o in u["outputs"].items():
+        unit = units.get(name.split("[")[0], "")
+        lo, hi = o["interval"]
+        if o.get("consistent") is None:
+            check = "n/a"
+        else:
+            check = "agree" if o["consistent"] else "**disagree**"
+        if o.get("near_linear") is False:
+            check += "; not linear over the error bars: use the MC interval"
+        out.append(
+            f"| {name} ({unit}) | {_f(o['value'], '.4g')} | {_f(o['mean'], '.4g')} ± "
+            f"{_f(o['std'], '.2g')} | [{_f(lo, '.4g')}, {_f(hi, '.4g')}] | "
+            f"± {_f(o['linear_std'], '.2g')} | {o['dominant'] or 'n/a'} ({o['dominant_bin']}) | "
+            f"{check} |"
+        )
+    out += [""] + [f"* {k}: {v}" for k, v in _UQ_MEANING.items()] + [""]
     return out
 
 
