@@ -173,29 +173,61 @@ def profile_1d_uncertainty(profile, dom, pot, n_samples: int, seed: int = 0) -> 
     return out
 
 
-def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
-    """Steady 2D corrosion pit with Butler–Volmer dissolution at the metal walls."""
+def solve_pit(cfg: dict, out: Path, comm=None, profile_path: Path | None = None) -> dict[str, Any]:
+    """Steady 2D corrosion pit with Butler–Volmer dissolution at the metal walls.
+
+    The inputs that MD can give come from the profile (:func:`.electrochem.pit_inputs`): the
+    product ion follows ``cfg["metal"]`` (md.metal), its D is the tabulated one scaled by the
+    MD mobility of the electrolyte species in the profile's bulk region (or the product's own
+    MD D), and the Frumkin reaction-plane potential φ_d is the MD φ(first bin) − φ(bulk); the
+    summary's ``inputs`` table says where every parameter came from.
+
+    Parameters
+    ----------
+    cfg : dict
+        The validated ``[continuum]`` section (lengths in µm, D in m²/s, potentials in V,
+        concentrations in mol/m³, temperature in K).
+    out : Path
+        Output folder (``pit.bp``, ``pit.png``).
+    comm : MPI communicator, optional
+        Default ``MPI.COMM_WORLD``.
+    profile_path : Path, optional
+        The MD :class:`continuum.TransportProfile` (HDF5, SI); without it every input comes
+        from the tables and the config.
+    """
     import dolfinx_solver  # noqa: F401
 
-    from continuum import ButlerVolmer, NernstPlanckProblem, Species, corrosion_pit
+    from continuum import (
+        ButlerVolmer,
+        NernstPlanckProblem,
+        Species,
+        TransportProfile,
+        corrosion_pit,
+    )
+
+    from .electrochem import pit_inputs
 
     comm = comm or world()
+    profile = TransportProfile.read(profile_path) if profile_path is not None else None
+    inp = pit_inputs(cfg, profile)
     um = 1e-6
     dom = corrosion_pit(
         comm, pit_width=cfg["pit_width_um"] * um, pit_depth=cfg["pit_depth_um"] * um,
         width=cfg["domain_width_um"] * um, height=cfg["domain_height_um"] * um,
         cells_across_pit=cfg["cells_across_pit"],
     )  # fmt: skip
-    name = cfg["product"]
-    sp = Species(name, cfg["product_charge"], cfg["product_diffusion_m2_per_s"],
-                 cfg["product_bulk_mol_per_m3"])  # fmt: skip
+    name = inp["product"]
+    sp = Species(name, inp["charge"], inp["diffusion_m2_per_s"], cfg["product_bulk_mol_per_m3"])
     prob = NernstPlanckProblem(dom, [sp], temperature=cfg["temperature_K"], potential=None)
     bv = ButlerVolmer(
         name, cfg["electrons"], cfg["exchange_current_A_per_m2"], cfg["equilibrium_potential_V"],
         alpha_anodic=cfg["alpha_anodic"], alpha_cathodic=cfg["alpha_cathodic"],
         reference_concentration=cfg["reference_concentration_mol_per_m3"],
     )  # fmt: skip
-    prob.add_electrode("metal", bv, cfg["equilibrium_potential_V"] + cfg["overpotential_V"])
+    prob.add_electrode(
+        "metal", bv, cfg["equilibrium_potential_V"] + cfg["overpotential_V"],
+        reaction_plane_potential=inp["reaction_plane_potential_V"],
+    )  # fmt: skip
     prob.set_concentration(name, "bulk", cfg["product_bulk_mol_per_m3"])
     res = prob.solve()
     prob.write(out / "pit.bp")
@@ -209,6 +241,15 @@ def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
     allxy = comm.gather(xy, root=0)
     allv = comm.gather(vals, root=0)
     summary = {
+        "metal": inp["metal"],
+        "product": name,
+        "product_charge": inp["charge"],
+        "product_diffusion_m2_per_s": inp["diffusion_m2_per_s"],
+        "reaction_plane_potential_V": inp["reaction_plane_potential_V"],
+        "stern": inp["stern"],
+        "electrolyte": inp["electrolyte"],
+        # where every input came from (MD, a table, or the config)
+        "inputs": inp["inputs"],
         "newton_iterations": int(res.iterations),
         "solver_strategy": res.strategy,
         # physical-plausibility checks (concentrations <= 1e5 mol/m^3, current within the
@@ -223,6 +264,19 @@ def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
         else float("nan"),
         "n_vertices": int(comm.allreduce(n_own)),
     }
+    # the kinetic (no-transport) current density at the bulk concentration: its ratio to the
+    # mean says whether transport (and so the D from MD) controls the current at all
+    f = 96485.33212 / (8.314462618 * cfg["temperature_K"])
+    phi_d = inp["reaction_plane_potential_V"]
+    eta = cfg["overpotential_V"] - phi_d
+    c_rp = cfg["product_bulk_mol_per_m3"] * np.exp(-inp["charge"] * f * phi_d)
+    c_ratio = c_rp / cfg["reference_concentration_mol_per_m3"]
+    i_kin = cfg["exchange_current_A_per_m2"] * (
+        np.exp(cfg["alpha_anodic"] * f * eta) - c_ratio * np.exp(-cfg["alpha_cathodic"] * f * eta)
+    )
+    summary["kinetic_current_density_A_per_m2"] = float(i_kin)
+    # 0: kinetically controlled (D does not matter); towards 1: transport-controlled
+    summary["transport_effect"] = float(1 - summary["mean_current_density_A_per_m2"] / i_kin)
     if comm.rank == 0:
         pts = np.concatenate(allxy)
         v = np.concatenate(allv)
