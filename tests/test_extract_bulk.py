@@ -98,3 +98,37 @@ def test_profile_plot_draws_the_metal_on_a_distance_axis(tmp_path):
         x0, _ = ax.get_xlim()
         assert x0 < 0  # the metal is visible
     assert fig.axes[-1].get_xlabel() == "distance from the Cu surface (Å)"
+
+
+@pytest.mark.parametrize("geometry", ["sandwich", "wall"])
+def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geometry):
+    from continuum import TransportProfile
+    from multiscale.pipeline import Pipeline
+
+    lj = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+    cfg = {
+        "run": {"name": "bulk", "seed": 3, "progress": False},
+        "md": {
+            "size": [2, 2], "layers": 3, "geometry": geometry, "electrolyte_thickness_A": 11.0,
+            "concentration_mol_per_L": 0.0, "steps": 40, "traj_interval": 2,
+            "checkpoint_interval": 10, "calculator": lj, "integrity": "flag", "heat_ps": 0.0,
+            "relax_steps": 0,
+        },
+        "extract": {
+            "species": {"O": {"selection": "O", "charge": 0}}, "bin_width_A": 2.0,
+            "lags": [1, 2], "n_blocks": 3, "parallel": False,
+        },
+    }  # fmt: skip
+    run = tmp_path / "run"
+    res = Pipeline(cfg, run).run()
+    ex = res["extract"]
+    assert res["md"]["geometry"] == geometry
+    lo, _ = ex["z_range_from_surface_A"]
+    assert 0.0 <= lo < 2.0 + 1.0  # from the lowest liquid atom (placed >= 2 Å above the metal)
+    prof = TransportProfile.read(run / "extract" / "profile.h5")
+    assert prof.z[0] * 1e10 == pytest.approx(lo + 1.0)  # first bin centre, distance axis
+    assert prof.provenance["metal"] == "Cu"
+    bulk = ex["species"]["O"]["bulk"]
+    assert isinstance(bulk["found"], bool) and bulk["reason"]
+    fine = np.loadtxt(run / "extract" / "density_fine.csv", delimiter=",")
+    assert np.allclose(np.diff(fine[:, 0]), 0.1, atol=1e-3) and fine[0, 0] == pytest.approx(0.05)

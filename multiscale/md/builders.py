@@ -651,9 +651,10 @@ def build_wall_interface(
 
     Parameters
     ----------
-    metal, facet, size, layers, electrolyte_thickness, salt, concentration, gap, excluded,
-    density, seed, min_distance
+    metal, facet, size, layers, electrolyte_thickness, salt, concentration
         As in :func:`build_sandwich` (the wall stands in for the upper metal surface).
+    gap, excluded, density, seed, min_distance
+        As in :func:`build_sandwich`.
     vacuum : float
         Empty space between the wall and the periodic image of the slab's bottom, Å.
 

@@ -206,13 +206,28 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
 def build_md_system(cfg: dict, seed: int):
     """The metal/electrolyte interface of the md stage (deterministic for a given seed)."""
     from multiscale.md import build_interface
+    from multiscale.md.builders import build_sandwich, build_wall_interface
 
     conc = cfg["concentration_mol_per_L"]
-    return build_interface(
+    geometry = cfg.get("geometry", "film")
+    if geometry == "film":
+        return build_interface(
+            metal=cfg["metal"], facet=cfg["facet"], size=tuple(cfg["size"]),
+            layers=cfg["layers"], water_thickness=cfg["water_thickness_A"],
+            salt=cfg["salt"] if conc > 0 else None, concentration=conc, gap=cfg["gap_A"],
+            seed=seed,
+        )  # fmt: skip
+    build = build_sandwich if geometry == "sandwich" else build_wall_interface
+    return build(
         metal=cfg["metal"], facet=cfg["facet"], size=tuple(cfg["size"]), layers=cfg["layers"],
-        water_thickness=cfg["water_thickness_A"], salt=cfg["salt"] if conc > 0 else None,
-        concentration=conc, gap=cfg["gap_A"], seed=seed,
+        electrolyte_thickness=electrolyte_thickness(cfg),
+        salt=cfg["salt"] if conc > 0 else None, concentration=conc, gap=cfg["gap_A"], seed=seed,
     )  # fmt: skip
+
+
+def electrolyte_thickness(cfg: dict) -> float:
+    """Metal surface to facing surface or wall (Å) of a sandwich/wall md geometry."""
+    return float(cfg.get("electrolyte_thickness_A") or cfg["water_thickness_A"] + 2 * cfg["gap_A"])
 
 
 def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, Any]:
@@ -240,6 +255,11 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
     t0 = time.perf_counter()
     atoms = build_md_system(cfg, seed)
     calc, spec = make_calculator(cfg["calculator"], "md.calculator")
+    geometry = cfg.get("geometry", "film")
+    if geometry == "wall":
+        from multiscale.md.builders import WallCalculator
+
+        calc = WallCalculator(calc, z_wall=atoms.info["wall_z_A"], k=cfg["wall_k_eV_per_A2"])
     atoms.calc = calc
     settings = MDSettings(
         timestep_fs=cfg["timestep_fs"], ensemble=cfg["ensemble"],
@@ -279,6 +299,11 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
     z_top = float(atoms.positions[slab, 2].max())
     z_lo = z_top + cfg["gap_A"]
     z_hi = z_lo + cfg["water_thickness_A"]
+    upper = None  # distance of the facing metal surface (sandwich) from the lower one
+    if geometry != "film":
+        z_hi = z_top + electrolyte_thickness(cfg) - cfg["gap_A"]
+        if geometry == "sandwich":
+            upper = electrolyte_thickness(cfg)
     log.info("md: %d atoms (%s), %s", len(atoms), atoms.get_chemical_formula(),
              describe_calculator(spec))  # fmt: skip
     res = MDRunner(atoms, out, settings, progress=progress, integrity=monitor()).run(cfg["steps"])
@@ -309,6 +334,9 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "final_positions_sum_A": float(atoms.positions.sum()),
         "z_metal_top_A": z_top,
         "z_water_A": [z_lo, z_hi],
+        "geometry": geometry,
+        "upper_surface_A": upper,
+        "metal": cfg["metal"],
         "frame_interval_fs": cfg["traj_interval"] * cfg["timestep_fs"],
         "steps_per_s": done / wall if wall > 0 else float("nan"),
         "wall_s": wall,
@@ -381,6 +409,15 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         )
     z_lo, z_hi = md["z_water_A"]
     z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
+    surface_z = surface_height(frames)
+    fine = cfg.get("fine_bin_width_A", 0.1)
+    if cfg.get("range_start", "film") == "surface":
+        # from the surface on: the lowest (highest) liquid heavy atom seen, on the fine grid
+        lo_seen, hi_seen = liquid_extent(frames)
+        lo = surface_z + max(0.0, np.floor((lo_seen - surface_z) / fine) * fine)
+        hi = surface_z + np.ceil((hi_seen - surface_z) / fine) * fine
+        n_bins = max(1, int(np.floor((hi - lo) / cfg["bin_width_A"])))
+        z_range = (float(lo), float(lo + n_bins * cfg["bin_width_A"]))
     species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
     charges = {**cfg["ion_charges"], md_metal(frames[0]): 0.0}
     dropped: dict[str, str] = {}
@@ -445,10 +482,44 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         profile = dataclasses.replace(
             profile, potential=None, field=None, potential_err=None, field_err=None
         )
+    # all profiles on the distance from the top metal layer (the lower one of a sandwich)
+    import dataclasses
+
+    from multiscale.extract.bulk import BulkRegion, detect_bulk, fine_density_profile
+
+    metal = md_metal(frames[0])
+    prov = dict(profile.provenance)
+    prov.update(
+        z_axis="distance from the top metal layer (m; sandwich: from the lower surface)",
+        metal=metal, surface_z_cell_A=surface_z, upper_surface_A=md.get("upper_surface_A"),
+        geometry=md.get("geometry", "film"),
+    )  # fmt: skip
+    profile = dataclasses.replace(profile, z=profile.z - surface_z * 1e-10, provenance=prov)
     profile.write(out / "profile.h5")
     fig = plot_transport_profile(profile, out / "profile.png")
     _plt().close(fig)
+    # fine bins for structure (layering), separate from the transport bins
+    fine_sel = {n: e["selection"] for n, e in cfg["species"].items()}
+    if "O" not in fine_sel.values():
+        fine_sel["water O"] = "O"
+    fd = fine_density_profile(frames, fine_sel, surface_z, bin_width=fine,
+                              z_max=z_range[1] - surface_z)  # fmt: skip
+    names = list(fd.concentration)
+    header = "distance_from_surface_A," + ",".join(f"{n}_mol_per_L" for n in names)
+    table = np.column_stack([fd.distance, *(fd.concentration[n] for n in names)])
+    np.savetxt(out / "density_fine.csv", table, delimiter=",", header=header)
+    o_name = next(n for n in names if fine_sel[n] == "O")
+    zt = profile.z * 1e10
+    half = 0.5 * float(np.mean(np.diff(zt))) if zt.size > 1 else cfg["bin_width_A"] / 2
+    water_c = np.array([
+        fd.concentration[o_name][(fd.distance >= a - half) & (fd.distance < a + half)].mean()
+        for a in zt
+    ])  # fmt: skip
     summary: dict[str, Any] = {
+        "geometry": md.get("geometry", "film"),
+        "surface_z_A": surface_z,
+        "z_range_from_surface_A": [z_range[0] - surface_z, z_range[1] - surface_z],
+        "fine_bin_width_A": fine,
         "n_frames": len(frames),
         "discarded_frames": discard,
         "discard": how,
@@ -475,6 +546,15 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
             "D_middle_1e-9_m2_per_s": float(dz[mid].mean() * 1e9),
             "D_middle_err_1e-9_m2_per_s": float(np.sqrt(np.mean(de[mid] ** 2)) * 1e9),
         }
+        err = profile.concentration_err
+        c_err = err[k] / 1000 if err is not None else np.full(c.size, np.nan)
+        bulk = (
+            detect_bulk(zt, c / 1000, c_err, water=water_c)
+            if c.size >= 3
+            else BulkRegion(False, f"{c.size} transport bins: too few to find a bulk region")
+        )
+        summary["species"][name]["bulk"] = bulk.as_dict()
+        log.info("extract: %s: %s", name, bulk)
         if profile.diffusion_parallel is not None:
             # a self-check: in the bulk-like middle of the film D⊥ and D∥ should agree, and
             # Hummer's bin-to-bin rates need a trajectory much longer than the time a molecule
@@ -496,6 +576,29 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     return summary
 
 
+def surface_height(frames) -> float:
+    """Mean height (Å, cell z) of the top metal layer (tag 1 atoms within 1 Å of the top)."""
+    zs = []
+    for a in frames:
+        z = a.positions[a.get_tags() == 1, 2]
+        if z.size:
+            zs.append(z[z > z.max() - 1.0].mean())
+    return float(np.mean(zs)) if zs else 0.0
+
+
+def liquid_extent(frames) -> tuple[float, float]:
+    """Lowest and highest z (Å, wrapped into the cell) of liquid heavy atoms (tag 0, not H)."""
+    lo, hi = np.inf, -np.inf
+    for a in frames:
+        keep = (a.get_tags() == 0) & (a.numbers != 1)
+        z = a.positions[keep, 2]
+        if a.pbc[2]:
+            z = np.mod(z, a.cell[2, 2])
+        if z.size:
+            lo, hi = min(lo, float(z.min())), max(hi, float(z.max()))
+    return lo, hi
+
+
 def md_metal(atoms) -> str:
     """Element of the slab atoms (tag 1) of an interface frame."""
     tags = atoms.get_tags()
@@ -505,8 +608,7 @@ def md_metal(atoms) -> str:
 
 # ---------------------------------------------------------------------------- continuum
 def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) -> dict:
-    """Nernst–Planck solves on ``comm``: the profile-fed 1D problem and the 2D pit (fed by the
-    profile where MD gives its inputs), and the diffuse layer against Gouy–Chapman."""
+    """Nernst–Planck solves on ``comm``: the profile-fed 1D problem and the 2D pit."""
     from .continuum_adapter import solve_pit, solve_profile_1d
 
     t0 = time.perf_counter()
@@ -519,13 +621,6 @@ def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) ->
             )
         summary["profile_1d"] = solve_profile_1d(cfg, profile_path, out, comm)
     if cfg["pit"]:
-        summary["pit"] = solve_pit(cfg, out, comm, profile_path=profile_path)
-    if profile_path is not None:
-        # the diffuse layer against Gouy–Chapman (report section "Electrochemistry")
-        from continuum import TransportProfile
-
-        from .electrochem import double_layer
-
-        summary["double_layer"] = double_layer(TransportProfile.read(profile_path))
+        summary["pit"] = solve_pit(cfg, out, comm)
     summary["wall_s"] = time.perf_counter() - t0
     return summary
