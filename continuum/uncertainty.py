@@ -153,10 +153,10 @@ class OutputUncertainty:
         differences (NaN with ``scheme="forward"`` or when a group has a full covariance,
         whose mixed second derivatives are not computed).
     std_z_score : float
-        (Monte Carlo std − linear std) / std_err: |z| ≲ 3 when the two agree within the
+        (Monte Carlo std − linear std) / std_err: abs(z) ≲ 3 when the two agree within the
         sampling error.
     consistent : bool or None
-        The cross-check passes: |std_z_score| ≤ 3 and the Monte Carlo mean lies within
+        The cross-check passes: abs(std_z_score) ≤ 3 and the Monte Carlo mean lies within
         3 mean_err of ``second_order_mean`` (of ``value`` where that is NaN).
     near_linear : bool or None
         The second-order shift of the mean is below 0.1 linear_std: the response is linear

@@ -171,3 +171,39 @@ def test_bad_input_is_refused_with_a_message():
         propagate_uncertainty(prof, lambda p: 1.0, n_samples=2, linear=False)
     with pytest.raises(TypeError, match="output 'x' must be a number"):
         propagate_uncertainty(prof, lambda p: (None, {"x": "a"}), n_samples=2, linear=False)
+
+
+def test_pipeline_profile_1d_reports_intervals(tmp_path):
+    """solve_profile_1d with continuum.uncertainty_samples > 0: intervals in summary and report."""
+    from multiscale.pipeline.config import SCHEMA
+    from multiscale.pipeline.continuum_adapter import solve_profile_1d
+    from multiscale.pipeline.report import _continuum
+
+    assert SCHEMA["continuum"]["uncertainty_samples"].default == 0  # off unless asked for
+    n = 4
+    z = np.linspace(0.0, 1.5e-9, n)
+    fe = np.array([[-2000.0, -500.0, 200.0, 0.0], [1500.0, 300.0, -100.0, 0.0]])
+    conc = 500.0 * np.exp(-fe / (8.314462618 * 298.15))
+    d = np.array([[0.4, 0.8, 1.1, 1.3], [0.5, 1.0, 1.6, 2.0]]) * 1e-9
+    prof = TransportProfile(
+        z=z, species=["Na+", "Cl-"], charges=[1, -1], concentration=conc, diffusion=d,
+        diffusion_err=0.2 * d, free_energy=fe, free_energy_err=np.full_like(fe, 300.0),
+        concentration_err=0.05 * conc,
+    )  # fmt: skip
+    path = prof.write(tmp_path / "profile.h5")
+    cfg = {"cells_1d": 30, "potential_1d": "none", "uncertainty_samples": 6}
+    s = solve_profile_1d(cfg, path, tmp_path)
+    u = s["uncertainty"]
+    assert u["n_samples"] == 6 and u["n_failed"] == 0
+    assert u["parameters"] == {
+        "diffusion[Na+]": 4, "diffusion[Cl-]": 4, "free_energy[Na+]": 4, "free_energy[Cl-]": 4,
+        "concentration[Na+]": 1, "concentration[Cl-]": 1,
+    }  # fmt: skip
+    k = u["outputs"]["k_layer[Na+]"]
+    # k = 1 / integral of e^(F/RT) / D: positive, with a spread from the D and F errors
+    assert k["value"] > 0 and k["linear_std"] > 0 and k["std"] > 0
+    assert k["interval"][0] < k["value"] < k["interval"][1]
+    assert k["dominant"] in u["parameters"]
+    text = "\n".join(_continuum({"profile_1d": s}, tmp_path))
+    assert "95 % interval (MC)" in text and "| k_layer[Na+] (m/s) |" in text
+    assert "dominant" in text

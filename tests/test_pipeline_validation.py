@@ -239,7 +239,8 @@ def test_good_values_pass_and_validation_is_idempotent():
             "md": {**MD_OK, "metal": "W", "facet": "bcc110", "size": [3, 2]},
             "extract": {},
             "continuum": {"electrons": 1, "product": "Ag+", "product_charge": 1,
-                          "alpha_anodic": 0.5, "alpha_cathodic": 0.5},
+                          "alpha_anodic": 0.5, "alpha_cathodic": 0.5,
+                          "product_override": True},  # Ag+ at a W slab: explicitly allowed
         }
     )  # fmt: skip
     assert cfg["md"]["metal"] == "W" and cfg["run"]["trust_imports"] is False

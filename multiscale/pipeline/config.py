@@ -205,15 +205,42 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "potential_1d": Key(
             "choice", "profile", "", "potential in 1D: MD phi(z) or none", ("profile", "none")
         ),
+        "uncertainty_samples": Key(
+            "int0",
+            0,
+            "samples",
+            "Monte Carlo samples propagating the profile's error bars to the 1D outputs (0: off)",
+        ),
         "pit": Key("bool", True, "", "solve the 2D corrosion-pit problem"),
         "pit_width_um": Key("num+", 20.0, "µm", "full width of the pit"),
         "pit_depth_um": Key("num+", 40.0, "µm", "depth of the pit"),
         "domain_width_um": Key("num+", 60.0, "µm", "half-width of the domain from the pit axis"),
         "domain_height_um": Key("num+", 60.0, "µm", "height of the solution above the surface"),
         "cells_across_pit": Key("int+", 8, "cells", "cells across the half-width of the pit"),
-        "product": Key("str", "Cu2+", "", "dissolved metal ion"),
+        "metal": Key("str", "", "", 'metal of the pit walls ("": md.metal, else Cu)'),
+        "product": Key(
+            "str", "", "", 'dissolved metal ion ("": the usual ion of the metal, from a table)'
+        ),
+        "product_override": Key(
+            "bool", False, "", "accept a product that is not an ion of the metal"
+        ),
         "product_charge": Key("int+", 2, "e", "its charge number"),
-        "product_diffusion_m2_per_s": Key("num+", 7.1e-10, "m²/s", "its diffusion coefficient"),
+        "product_diffusion_m2_per_s": Key(
+            "num0",
+            0.0,
+            "m²/s",
+            "its diffusion coefficient (0: tabulated D at 25 °C, scaled by the MD mobility)",
+        ),
+        "diffusion_source": Key(
+            "choice",
+            "md",
+            "",
+            "electrolyte D: the profile's bulk region (md) or the table",
+            ("md", "table"),
+        ),
+        "frumkin": Key(
+            "bool", True, "", "Frumkin correction with φ_d from the MD φ(z) when the profile has it"
+        ),
         "product_bulk_mol_per_m3": Key("num+", 1e-3, "mol/m³", "its bulk concentration"),
         "electrons": Key("int+", 2, "", "electrons per dissolved ion"),
         "exchange_current_A_per_m2": Key("num+", 1.0, "A/m²", "Butler-Volmer i0"),
@@ -588,6 +615,17 @@ def _check_continuum(cfg: dict[str, Any]) -> None:
             f"continuum.electrons = {n}: a metal atom that dissolves as M^z+ gives z electrons "
             "to the metal, so both are the ion's charge number; set them equal"
         )
+    if not cfg["product"]:
+        from .electrochem import product_for_metal
+
+        ion = product_for_metal(cfg["metal"] or "Cu")
+        if ion.charge != n:
+            raise ValueError(
+                f"the usual product of continuum.metal = {cfg['metal'] or 'Cu'!r} is "
+                f"{ion.name} (charge {ion.charge:+d}), but continuum.electrons = {n}; set "
+                f"continuum.electrons = product_charge = {ion.charge} and alpha_anodic + "
+                f"alpha_cathodic = {ion.charge}"
+            )
     m = re.fullmatch(r"[A-Z][a-z]?(\d*)([+-])", cfg["product"])
     if m:
         z = int(m.group(1) or 1) * (1 if m.group(2) == "+" else -1)
@@ -603,8 +641,10 @@ def _check_continuum(cfg: dict[str, Any]) -> None:
            "give the equilibrium potential in volts (not mV)")  # fmt: skip
     _range("continuum.exchange_current_A_per_m2", cfg["exchange_current_A_per_m2"], 0.0, 1e4,
            "A/m²", "give i0 in A/m² (1 mA/cm² = 10 A/m²)")  # fmt: skip
-    _range("continuum.product_diffusion_m2_per_s", cfg["product_diffusion_m2_per_s"], 1e-12,
-           1e-7, "m²/s", "give D in m²/s (1e-5 cm²/s = 1e-9 m²/s)")  # fmt: skip
+    if cfg["product_diffusion_m2_per_s"] != 0:
+        _range("continuum.product_diffusion_m2_per_s", cfg["product_diffusion_m2_per_s"],
+               1e-12, 1e-7, "m²/s", "give D in m²/s (1e-5 cm²/s = 1e-9 m²/s), or 0 for the "
+               "table")  # fmt: skip
     for key in ("product_bulk_mol_per_m3", "reference_concentration_mol_per_m3"):
         _range(f"continuum.{key}", cfg[key], 0.0, 1e3 * MAX_CONCENTRATION_MOL_PER_L, "mol/m³",
                "give the concentration in mol/m³ (1 mol/L = 1000 mol/m³)")  # fmt: skip
@@ -627,6 +667,29 @@ def _check_continuum(cfg: dict[str, Any]) -> None:
         )
 
 
+def _check_continuum_metal(cfg: dict[str, Any], md: dict[str, Any] | None) -> None:
+    """Fill continuum.metal from md.metal; refuse a product that is not an ion of the metal."""
+    from .electrochem import product_element
+
+    if md is not None and cfg["metal"] and cfg["metal"] != md["metal"] and not cfg[
+            "product_override"]:  # fmt: skip
+        raise ValueError(
+            f"continuum.metal = {cfg['metal']!r} differs from md.metal = {md['metal']!r}: the "
+            'pit would not be the simulated metal; remove continuum.metal (or set it to "") '
+            "or set continuum.product_override = true"
+        )
+    if not cfg["metal"]:
+        cfg["metal"] = md["metal"] if md is not None else "Cu"
+    el = product_element(cfg["product"]) if cfg["product"] else None
+    if el is not None and el != cfg["metal"] and not cfg["product_override"]:
+        raise ValueError(
+            f"continuum.product = {cfg['product']!r} is not an ion of the metal "
+            f"{cfg['metal']!r} (continuum.metal, = md.metal unless set); remove "
+            'continuum.product (or set it to "") to take the usual ion of the metal, or set '
+            "continuum.product_override = true"
+        )
+
+
 def _check_meaning(out: dict[str, Any], allow_import: bool) -> None:
     """The checks by meaning and the calculators (see :func:`validate_config`)."""
     from .calculators import resolve_calculator
@@ -639,6 +702,7 @@ def _check_meaning(out: dict[str, Any], allow_import: bool) -> None:
     if "extract" in out:
         _check_extract(out["extract"], out.get("md"))
     if "continuum" in out:
+        _check_continuum_metal(out["continuum"], out.get("md"))
         _check_continuum(out["continuum"])
     words = {"qmml": "the qmml electrolyte box", "md": "the md interface"}
     for section, key in (("qmml", "ml"), ("qmml", "qm"), ("md", "calculator")):

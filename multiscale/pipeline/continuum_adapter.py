@@ -84,7 +84,7 @@ def solve_profile_1d(cfg: dict, profile_path: Path, out: Path, comm=None) -> dic
         fig.tight_layout()
         fig.savefig(out / "np_1d.png", dpi=110)
         plt.close(fig)
-    return {
+    summary = {
         "length_nm": length * 1e9,
         "cells": cfg["cells_1d"],
         "potential": pot or "none",
@@ -95,31 +95,139 @@ def solve_profile_1d(cfg: dict, profile_path: Path, out: Path, comm=None) -> dic
         "sane": bool(res.sane),
         "warnings": list(res.warnings),
     }
+    n_unc = int(cfg.get("uncertainty_samples", 0))
+    if n_unc > 0:
+        summary["uncertainty"] = profile_1d_uncertainty(profile, dom, pot, n_unc)
+    return summary
 
 
-def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
-    """Steady 2D corrosion pit with Butler–Volmer dissolution at the metal walls."""
+def profile_1d_uncertainty(profile, dom, pot, n_samples: int, seed: int = 0) -> dict[str, Any]:
+    """The profile's error bars propagated to the 1D outputs (:mod:`continuum.uncertainty`).
+
+    Outputs per species i: the contact concentration c_i at the metal of the equilibrium solve
+    (mol/m³); the flux J_i through the layer when the contact concentration is held at half its
+    equilibrium value (mol m⁻² s⁻¹, positive out of the far end); and the layer's mass-transfer
+    coefficient k_i = −J_i / (c_i^bulk / 2) = 1 / ∫ e^{U_i/RT} / D_i dz (m/s), the MD interface's
+    transport resistance in series (U_i: F_i and z_i F φ relative to the bulk). The current of
+    the equilibrium solve is zero by construction (blocking metal) and is not propagated.
+    Monte Carlo (``n_samples``, seeded) and the central-difference linearisation, each solve on
+    the mesh's communicator.
+
+    Parameters
+    ----------
+    profile : continuum.TransportProfile
+        The MD profile (SI) with its ``*_err`` arrays.
+    dom : continuum.Domain
+        The 1D mesh (m), metal at ``"left"``.
+    pot : "profile" or None
+        The potential used (MD φ(z) or none).
+    n_samples : int
+        Monte Carlo samples (> 0).
+    seed : int
+        Seed of the sampling.
+    """
+    import time
+
+    from continuum import NernstPlanckProblem
+    from continuum.uncertainty import parameter_groups, propagate_uncertainty
+
+    # 1D uses D⊥ only; of c(z) only the bulk (far-end) value enters, as a boundary value
+    include = ["diffusion", "free_energy", "potential"]
+    cov = {}
+    if profile.concentration_err is not None:
+        include.append("concentration")
+        for k, name in enumerate(profile.species):
+            var = np.zeros((profile.z.size, profile.z.size))
+            var[-1, -1] = float(profile.concentration_err[k, -1]) ** 2
+            cov[f"concentration[{name}]"] = var
+    if pot is None:
+        include.remove("potential")
+    if not parameter_groups(profile, include, cov):
+        return {"skipped": "the profile carries no error bars for D(z), F(z), phi(z) or c_bulk"}
+
+    def build(prof):
+        eq = NernstPlanckProblem.from_profile(dom, prof, potential=pot, free_energy=True)
+        for k, name in enumerate(prof.species):
+            eq.set_concentration(name, "right", float(prof.concentration[k, -1]))
+        eq.solve()
+        contact = {name: float(v[0]) for name, v in eq.sample_1d().items() if name != "x"}
+        drv = NernstPlanckProblem.from_profile(dom, prof, potential=pot, free_energy=True)
+        for k, name in enumerate(prof.species):
+            drv.set_concentration(name, "right", float(prof.concentration[k, -1]))
+            drv.set_concentration(name, "left", 0.5 * contact[name])
+        outputs: dict[str, Any] = {}
+        for k, name in enumerate(prof.species):
+            half = 0.5 * float(prof.concentration[k, -1])
+            outputs[f"c_metal[{name}]"] = contact[name]
+            outputs[f"flux_half_depleted[{name}]"] = lambda p, n=name: p.flux(n, "right")
+            outputs[f"k_layer[{name}]"] = lambda p, n=name, h=half: -p.flux(n, "right") / h
+        return drv, outputs
+
+    t0 = time.perf_counter()
+    res = propagate_uncertainty(
+        profile, build, n_samples=n_samples, seed=seed, include=include, covariance=cov
+    )
+    out = res.to_dict()
+    out["units"] = {"c_metal": "mol/m^3", "flux_half_depleted": "mol/(m^2 s)", "k_layer": "m/s"}
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def solve_pit(cfg: dict, out: Path, comm=None, profile_path: Path | None = None) -> dict[str, Any]:
+    """Steady 2D corrosion pit with Butler–Volmer dissolution at the metal walls.
+
+    The inputs that MD can give come from the profile (:func:`.electrochem.pit_inputs`): the
+    product ion follows ``cfg["metal"]`` (md.metal), its D is the tabulated one scaled by the
+    MD mobility of the electrolyte species in the profile's bulk region (or the product's own
+    MD D), and the Frumkin reaction-plane potential φ_d is the MD φ(first bin) − φ(bulk); the
+    summary's ``inputs`` table says where every parameter came from.
+
+    Parameters
+    ----------
+    cfg : dict
+        The validated ``[continuum]`` section (lengths in µm, D in m²/s, potentials in V,
+        concentrations in mol/m³, temperature in K).
+    out : Path
+        Output folder (``pit.bp``, ``pit.png``).
+    comm : MPI communicator, optional
+        Default ``MPI.COMM_WORLD``.
+    profile_path : Path, optional
+        The MD :class:`continuum.TransportProfile` (HDF5, SI); without it every input comes
+        from the tables and the config.
+    """
     import dolfinx_solver  # noqa: F401
 
-    from continuum import ButlerVolmer, NernstPlanckProblem, Species, corrosion_pit
+    from continuum import (
+        ButlerVolmer,
+        NernstPlanckProblem,
+        Species,
+        TransportProfile,
+        corrosion_pit,
+    )
+
+    from .electrochem import pit_inputs
 
     comm = comm or world()
+    profile = TransportProfile.read(profile_path) if profile_path is not None else None
+    inp = pit_inputs(cfg, profile)
     um = 1e-6
     dom = corrosion_pit(
         comm, pit_width=cfg["pit_width_um"] * um, pit_depth=cfg["pit_depth_um"] * um,
         width=cfg["domain_width_um"] * um, height=cfg["domain_height_um"] * um,
         cells_across_pit=cfg["cells_across_pit"],
     )  # fmt: skip
-    name = cfg["product"]
-    sp = Species(name, cfg["product_charge"], cfg["product_diffusion_m2_per_s"],
-                 cfg["product_bulk_mol_per_m3"])  # fmt: skip
+    name = inp["product"]
+    sp = Species(name, inp["charge"], inp["diffusion_m2_per_s"], cfg["product_bulk_mol_per_m3"])
     prob = NernstPlanckProblem(dom, [sp], temperature=cfg["temperature_K"], potential=None)
     bv = ButlerVolmer(
         name, cfg["electrons"], cfg["exchange_current_A_per_m2"], cfg["equilibrium_potential_V"],
         alpha_anodic=cfg["alpha_anodic"], alpha_cathodic=cfg["alpha_cathodic"],
         reference_concentration=cfg["reference_concentration_mol_per_m3"],
     )  # fmt: skip
-    prob.add_electrode("metal", bv, cfg["equilibrium_potential_V"] + cfg["overpotential_V"])
+    prob.add_electrode(
+        "metal", bv, cfg["equilibrium_potential_V"] + cfg["overpotential_V"],
+        reaction_plane_potential=inp["reaction_plane_potential_V"],
+    )  # fmt: skip
     prob.set_concentration(name, "bulk", cfg["product_bulk_mol_per_m3"])
     res = prob.solve()
     prob.write(out / "pit.bp")
@@ -133,6 +241,15 @@ def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
     allxy = comm.gather(xy, root=0)
     allv = comm.gather(vals, root=0)
     summary = {
+        "metal": inp["metal"],
+        "product": name,
+        "product_charge": inp["charge"],
+        "product_diffusion_m2_per_s": inp["diffusion_m2_per_s"],
+        "reaction_plane_potential_V": inp["reaction_plane_potential_V"],
+        "stern": inp["stern"],
+        "electrolyte": inp["electrolyte"],
+        # where every input came from (MD, a table, or the config)
+        "inputs": inp["inputs"],
         "newton_iterations": int(res.iterations),
         "solver_strategy": res.strategy,
         # physical-plausibility checks (concentrations <= 1e5 mol/m^3, current within the
@@ -147,6 +264,19 @@ def solve_pit(cfg: dict, out: Path, comm=None) -> dict[str, Any]:
         else float("nan"),
         "n_vertices": int(comm.allreduce(n_own)),
     }
+    # the kinetic (no-transport) current density at the bulk concentration: its ratio to the
+    # mean says whether transport (and so the D from MD) controls the current at all
+    f = 96485.33212 / (8.314462618 * cfg["temperature_K"])
+    phi_d = inp["reaction_plane_potential_V"]
+    eta = cfg["overpotential_V"] - phi_d
+    c_rp = cfg["product_bulk_mol_per_m3"] * np.exp(-inp["charge"] * f * phi_d)
+    c_ratio = c_rp / cfg["reference_concentration_mol_per_m3"]
+    i_kin = cfg["exchange_current_A_per_m2"] * (
+        np.exp(cfg["alpha_anodic"] * f * eta) - c_ratio * np.exp(-cfg["alpha_cathodic"] * f * eta)
+    )
+    summary["kinetic_current_density_A_per_m2"] = float(i_kin)
+    # 0: kinetically controlled (D does not matter); towards 1: transport-controlled
+    summary["transport_effect"] = float(1 - summary["mean_current_density_A_per_m2"] / i_kin)
     if comm.rank == 0:
         pts = np.concatenate(allxy)
         v = np.concatenate(allv)

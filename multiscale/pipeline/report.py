@@ -168,14 +168,21 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
         ]
         out.append("")
         out += _img(run_dir, "continuum", "np_1d.png", "1D Nernst-Planck vs MD")
+        out += _uncertainty_1d(p.get("uncertainty"))
     q = r.get("pit")
     if q:
+        prod = q.get("product", "the metal ion")
+        frumkin = q.get("reaction_plane_potential_V")
         out += [
-            "2D corrosion pit (half domain, Butler–Volmer dissolution at the pit walls, "
-            "supporting electrolyte):",
+            f"2D corrosion pit of {q.get('metal', 'the metal')} (half domain, Butler–Volmer "
+            f"dissolution to {prod} at the pit walls"
+            + (f", Frumkin-corrected with φ_d = {_f(frumkin, '.3g')} V" if frumkin else "")
+            + ", supporting electrolyte):",
             "",
             "| quantity | value |",
             "|---|---|",
+            f"| product (charge) | {prod} ({_f(q.get('product_charge'))}) |",
+            f"| D of the product | {_f(q.get('product_diffusion_m2_per_s'), '.3g')} m²/s |",
             "| anodic current per metre of pit | "
             f"{_f(q['electrode_current_A_per_m'], '.4g')} A/m |",
             "| mean current density on the walls | "
@@ -184,11 +191,263 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
             "| product out of the bulk boundary × nF / current | "
             f"{_f(q['faraday_balance'], '.4f')} |",
             f"| mesh vertices | {q['n_vertices']} |",
+        ]
+        if q.get("transport_effect") is not None:
+            te = q["transport_effect"]
+            out.append(
+                f"| current below the kinetic value i0(e^(α_a fη) − …) at bulk c | "
+                f"{_f(100 * te, '.3g')} % ("
+                + ("kinetically controlled: D, and so the MD input to it, hardly matters"
+                   if te < 0.01 else "transport matters: the current depends on D") + ") |"
+            )  # fmt: skip
+        out += [
             "",
         ]
         out += _img(run_dir, "continuum", "pit.png", "corrosion pit concentration")
         out += ["Fields for ParaView: `continuum/pit.bp` (VTX).", ""]
+        out += _pit_inputs(q)
     return out
+
+
+_UQ_MEANING = {
+    "c_metal": "contact concentration at the metal, equilibrium",
+    "flux_half_depleted": "flux out of the far end, contact c held at half its equilibrium value",
+    "k_layer": "mass-transfer coefficient of the MD layer, 1/∫e^(U/RT)/D dz",
+}
+
+
+def _uncertainty_1d(u: dict | None) -> list[str]:
+    """The MD error bars carried to the 1D outputs (continuum.uncertainty), as a table."""
+    if not u:
+        return []
+    if "skipped" in u:
+        return [f"Uncertainty propagation: skipped ({u['skipped']}).", ""]
+    units = u.get("units", {})
+    params = ", ".join(f"{k} ({n} bins)" for k, n in u.get("parameters", {}).items())
+    out = [
+        f"Uncertainty of the 1D numbers, carried from the MD error bars of {params}: "
+        f"{u['n_samples']} seeded Monte Carlo samples (D and c log-normal, F and φ normal, bins "
+        "independent) and a linearisation (central differences, variance budget per parameter "
+        f"and bin); {u['n_solves']} solves in {_f(u.get('wall_s'), '.3g')} s"
+        + (f", {u['n_failed']} samples did not converge and are left out" if u["n_failed"]
+           else "")
+        + ". The current of the equilibrium solve is zero by construction (blocking metal).",
+        "",
+        "| output | value | MC mean ± std | 95 % interval (MC) | linearised ± σ | dominant "
+        "source (bin) | MC vs linear |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, o in u["outputs"].items():
+        unit = units.get(name.split("[")[0], "")
+        lo, hi = o["interval"]
+        if o.get("consistent") is None:
+            check = "n/a"
+        else:
+            check = "agree" if o["consistent"] else "**disagree**"
+        if o.get("near_linear") is False:
+            check += "; not linear over the error bars: use the MC interval"
+        out.append(
+            f"| {name} ({unit}) | {_f(o['value'], '.4g')} | {_f(o['mean'], '.4g')} ± "
+            f"{_f(o['std'], '.2g')} | [{_f(lo, '.4g')}, {_f(hi, '.4g')}] | "
+            f"± {_f(o['linear_std'], '.2g')} | {o['dominant'] or 'n/a'} ({o['dominant_bin']}) | "
+            f"{check} |"
+        )
+    out += [""] + [f"* {k}: {v}" for k, v in _UQ_MEANING.items()] + [""]
+    return out
+
+
+def _pit_inputs(q: dict) -> list[str]:
+    """The pit's inputs table: value and source (MD, table, config) of every parameter."""
+    rows = q.get("inputs")
+    if not rows:
+        return []
+    out = [
+        "Inputs of the pit and where they came from (MD: this run's profile; table: tabulated "
+        "data with its reference; config: the [continuum] section):",
+        "",
+        "| parameter | value | source |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        v = r["value"]
+        val = _f(v, ".5g") if not isinstance(v, str) else v
+        src = r["source"].replace("|", "\\|")  # a pipe would end the table cell
+        out.append(f"| {r['parameter']} | {val} {r['unit']} | {src} |")
+    n_md = sum(r["source"].startswith("MD") or "MD mobility" in r["source"] for r in rows)
+    out += ["", f"{n_md} of {len(rows)} inputs come from the MD.", ""]
+    return out
+
+
+def _md_system(md: dict, md_cfg: dict, run_dir: Path) -> dict | None:
+    """Salt formula units, waters, cell area and film thickness of the md system."""
+    import numpy as np
+    from ase.formula import Formula
+
+    from multiscale.md.builders import SALTS
+
+    salt = SALTS.get(md_cfg.get("salt", ""))
+    counts = Formula(md["formula"]).count()
+    area = md.get("cell_area_A2")
+    if area is None:
+        traj = run_dir / "md" / "trajectory.traj"
+        if not traj.is_file():
+            return None
+        from ase.io import read
+
+        cell = read(traj, index=0, parallel=False).cell
+        area = float(np.linalg.norm(np.cross(cell[0], cell[1])))
+    lo, hi = md["z_water_A"]
+    n_pairs = counts.get(salt.cation, 0) // salt.nu_cation if salt else 0
+    return {
+        "salt": salt,
+        "salt_name": md_cfg.get("salt", "?"),
+        "n_pairs": n_pairs,
+        "n_water": counts.get("O", 0),
+        "area_A2": float(area),
+        "thickness_A": float(hi - lo),
+    }
+
+
+def _electrochemistry(res: dict, config: dict, run_dir: Path) -> list[str]:
+    """Section 5: the concentration simulated, λ_D, the diffuse layer against Gouy–Chapman
+    (and Stern), D against experiment, and the chain of numbers from MD to the continuum."""
+    from .electrochem import DIFFUSION_25C, simulated_concentration
+
+    md, ex, co = res.get("md"), res.get("extract"), res.get("continuum")
+    if not (md or ex or co):
+        return []
+    out = ["## 5. Electrochemistry", ""]
+    sysd = _md_system(md, config.get("md", {}), run_dir) if md else None
+    if sysd is None:
+        out += ["The md stage did not run in this folder: the concentration simulated is "
+                "not known.", ""]  # fmt: skip
+    else:
+        s = sysd["salt"]
+        sc = simulated_concentration(
+            sysd["n_pairs"], sysd["n_water"], sysd["area_A2"], sysd["thickness_A"],
+            md.get("temperature_K", 298.15),
+            charges=s.charges if s else (1, -1), nu=(s.nu_cation, s.nu_anion) if s else (1, 1),
+        )  # fmt: skip
+        lam = sc["debye_length_nm"]
+        out += [
+            "### Concentration simulated and Debye length",
+            "",
+            "| quantity | value |",
+            "|---|---|",
+            f"| salt formula units / water molecules in the film | {sc['n_pairs']} "
+            f"{sysd['salt_name']} / {sc['n_water']} H2O |",
+            f"| film: lateral area × thickness | {_f(sysd['area_A2'], '.4g')} Å² × "
+            f"{_f(sysd['thickness_A'], '.3g')} Å |",
+            f"| molality (from the water count) | {_f(sc['molality_mol_per_kg'], '.3g')} mol/kg |",
+            f"| molarity (from the film volume) | {_f(sc['molarity_mol_per_L'], '.3g')} mol/L "
+            f"(asked for: {_f(config.get('md', {}).get('concentration_mol_per_L'), '.3g')}) |",
+            f"| water density of the film | {_f(sc['water_density_g_per_cm3'], '.3g')} g/cm³ |",
+            f"| Debye length λ_D at {_f(sc['temperature_K'], '.0f')} K, ε_r = "
+            f"{_f(sc['permittivity'], '.3g')} (water, Malmberg–Maryott 1956) | "
+            + (f"{_f(lam, '.3g')} nm |" if lam else "no salt: infinite |"),
+            "",
+        ]
+        if lam:
+            ratio = sysd["thickness_A"] / 10 / lam
+            out += [
+                f"The film is {_f(ratio, '.2g')} λ_D thick"
+                + (
+                    ": wide enough for a diffuse layer and a bulk region."
+                    if ratio > 6
+                    else ": too thin for a bulk-like middle region separate from the diffuse "
+                    "layer (need ≳ 6 λ_D), and "
+                    f"{sc['n_pairs']} ion pair(s) make every ionic average a few-particle one."
+                ),
+                "",
+            ]
+    out += ["### Diffuse layer against Gouy–Chapman (and Stern)", ""]
+    dl = (co or {}).get("double_layer")
+    if not dl:
+        out += ["Not computed: the continuum stage had no transport profile.", ""]
+    elif not dl["applies"]:
+        out += [f"Not applicable: {dl['why']}.", ""]
+    else:
+        out += [
+            f"{dl['cation']}/{dl['anion']} at c_bulk = {_f(dl['c_bulk_mol_per_L'], '.3g')} mol/L "
+            f"(middle third of the profile), λ_D = {_f(dl['debye_length_nm'], '.3g')} nm, "
+            f"surface potential φ0 = φ(first bin) − φ(bulk) = "
+            f"{_f(dl['surface_potential_V'], '.3g')} V. Diffuse charge: MD "
+            f"{_f(dl['md_diffuse_charge_C_per_m2'], '.3g')} C/m², Grahame "
+            f"{_f(dl['grahame_charge_C_per_m2'], '.3g')} C/m².",
+            "",
+            f"| distance (nm) | c({dl['cation']}) MD | GC | c({dl['anion']}) MD | GC (mol/L) |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {_f(r['z_nm'], '.3g')} | {_f(r['c_md'][0] / 1e3, '.3g')} | "
+            f"{_f(r['c_gc'][0] / 1e3, '.3g')} | {_f(r['c_md'][1] / 1e3, '.3g')} | "
+            f"{_f(r['c_gc'][1] / 1e3, '.3g')} |"
+            for r in dl["rows"]
+        ]
+        out.append("")
+    stern = ((co or {}).get("pit") or {}).get("stern")
+    if stern:
+        out += [
+            "Stern layer from the measured charge separation: "
+            + (f"C_S = {_f(stern['C_S_F_per_m2'], '.3g')} F/m²" if stern["C_S_F_per_m2"] else
+               f"not available ({stern['why']})") + ".",
+            "",
+        ]  # fmt: skip
+    out += [
+        "### Against experiment and literature",
+        "",
+        "| quantity | experiment (298 K) | reference | this run (isotropic, middle of the film) |",
+        "|---|---|---|---|",
+    ]
+    sp = (ex or {}).get("species", {})
+    for name, (d_exp, ref) in DIFFUSION_25C.items():
+        if name not in ("H2O", "Na+", "Cl-") and name not in sp:
+            continue
+        what = "self-diffusion of water" if name == "H2O" else f"D of {name}"
+        s = sp.get(name)
+        if s is None:
+            sim = "not measured" + (" (no profile; section 3)" if name in (ex or {}).get(
+                "dropped_species", {}) else "")  # fmt: skip
+        else:
+            d_perp = s["D_middle_1e-9_m2_per_s"]
+            d_par = s.get("D_parallel_middle_1e-9_m2_per_s")
+            d = d_perp if d_par is None else (d_perp + 2 * d_par) / 3
+            sim = f"{_f(d, '.3g')}e-9 m²/s (D⊥ {_f(d_perp, '.3g')}, D∥ {_f(d_par, '.3g')})"
+            if d_par and not 0.5 < d_perp / d_par < 2:
+                sim += ", **D⊥ not converged**"
+        out.append(f"| {what} | {_f(d_exp * 1e9, '.4g')}e-9 m²/s | {ref} | {sim} |")
+    out += [""]
+    out += _chain(res)
+    return out
+
+
+def _chain(res: dict) -> list[str]:
+    """A plain-text diagram of which number flows where, with this run's values."""
+    pit = (res.get("continuum") or {}).get("pit") or {}
+    src = {r["parameter"]: r["source"] for r in pit.get("inputs", [])}
+    d_src = next((v for k, v in src.items() if k.startswith("D(")), "not run")
+    phi_src = src.get("reaction-plane potential φ_d (Frumkin)", "not run")
+    return [
+        "### The chain: which number flows where",
+        "",
+        "```",
+        "md: formula, cell, z_water_A, T ──▶ concentration simulated, λ_D (this section)",
+        "md/trajectory.traj",
+        "  └▶ extract: c_i(z), D⊥_i(z), D∥_i(z) (error bars, blocking), F_i(z) = −RT ln c_i,",
+        "     ρ(z) → φ(z), E(z) (metal as a conductor)",
+        "       └▶ TransportProfile (extract/profile.h5, SI)",
+        "            concentration, diffusion (D⊥), diffusion_parallel (D∥), free_energy,",
+        "            potential, *_err",
+        "            ├▶ 1D Nernst–Planck: D(z) ← diffusion, F(z) ← free_energy,",
+        "            │   φ(z) ← potential, c at the far end ← concentration[:, -1]",
+        "            ├▶ pit: D(product) ← " + d_src,
+        "            │   φ_d (Frumkin) ← " + phi_src,
+        "            ├▶ Stern C_S ← charge separation of concentration × charges, permittivity",
+        "            └▶ Gouy–Chapman: c_bulk, φ0 ← concentration, potential (middle third)",
+        "tables (CRC Handbook, Holz 2000) ──▶ product ion of md.metal, D at 25 °C, experiment",
+        "```",
+        "",
+    ]
 
 
 def _integrity_line(what: str, g: dict | None, folder: str) -> str:
@@ -335,6 +594,7 @@ def write_report(pipeline) -> Path:
     ):
         if stage in res:
             lines += fn(res[stage], run_dir)
+    lines += _electrochemistry(res, pipeline.config, run_dir)
     lines += ["Configuration: `config.json`; log: `pipeline.log`.", ""]
     path = run_dir / "report.md"
     path.write_text("\n".join(lines))

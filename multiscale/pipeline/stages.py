@@ -608,7 +608,8 @@ def md_metal(atoms) -> str:
 
 # ---------------------------------------------------------------------------- continuum
 def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) -> dict:
-    """Nernst–Planck solves on ``comm``: the profile-fed 1D problem and the 2D pit."""
+    """Nernst–Planck solves on ``comm``: the profile-fed 1D problem and the 2D pit (fed by the
+    profile where MD gives its inputs), and the diffuse layer against Gouy–Chapman."""
     from .continuum_adapter import solve_pit, solve_profile_1d
 
     t0 = time.perf_counter()
@@ -621,6 +622,13 @@ def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) ->
             )
         summary["profile_1d"] = solve_profile_1d(cfg, profile_path, out, comm)
     if cfg["pit"]:
-        summary["pit"] = solve_pit(cfg, out, comm)
+        summary["pit"] = solve_pit(cfg, out, comm, profile_path=profile_path)
+    if profile_path is not None:
+        # the diffuse layer against Gouy–Chapman (report section "Electrochemistry")
+        from continuum import TransportProfile
+
+        from .electrochem import double_layer
+
+        summary["double_layer"] = double_layer(TransportProfile.read(profile_path))
     summary["wall_s"] = time.perf_counter() - t0
     return summary

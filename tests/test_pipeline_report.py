@@ -1,0 +1,146 @@
+"""The report for electrochemists (issue #17 item 8): concentration simulated, λ_D,
+Gouy–Chapman, experiment table and the chain diagram, from a fake results dict (no runs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from continuum import TransportProfile, analytic
+from multiscale.pipeline.config import load_config
+from multiscale.pipeline.electrochem import (
+    double_layer,
+    simulated_concentration,
+    water_permittivity,
+)
+from multiscale.pipeline.report import write_report
+
+AVOGADRO = 6.02214076e23
+
+
+def test_water_permittivity_and_debye_length_at_0p1_molar():
+    eps = water_permittivity(298.15)
+    assert eps == pytest.approx(78.3, abs=0.1)
+    # 1 NaCl and 555 waters in 16605 Å^3: 0.1 mol/L, 0.1 mol/kg
+    vol_a3 = 1 / (0.1 * AVOGADRO) * 1e27
+    sc = simulated_concentration(1, 555, 100.0, vol_a3 / 100.0, 298.15)
+    assert sc["molarity_mol_per_L"] == pytest.approx(0.1)
+    assert sc["molality_mol_per_kg"] == pytest.approx(0.1, rel=1e-3)
+    # closed form λ_D = sqrt(ε0 εr kT / (2 e² N_A c)), 0.961 nm in water at 298 K
+    e, k, eps0 = 1.602176634e-19, 1.380649e-23, 8.8541878128e-12
+    closed = math.sqrt(eps0 * eps * k * 298.15 / (2 * e**2 * AVOGADRO * 100.0))
+    assert sc["debye_length_nm"] == pytest.approx(closed * 1e9, rel=1e-6)
+    assert sc["debye_length_nm"] == pytest.approx(0.961, rel=3e-3)
+    with pytest.raises(ValueError, match=r"outside 273-373 K.*kelvin"):
+        water_permittivity(25.0)
+    with pytest.raises(ValueError, match=r"need n_water > 0"):
+        simulated_concentration(1, 0, 100.0, 10.0)
+
+
+def test_double_layer_matches_gouy_chapman_for_a_gouy_chapman_profile():
+    c, phi0 = 100.0, -0.05  # mol/m^3, V
+    z = np.linspace(0.0, 15e-9, 61)
+    phi, cp, cm = analytic.gouy_chapman(z, phi0, c, permittivity=water_permittivity(298.15))
+    prof = TransportProfile(z, ["Na+", "Cl-"], [1, -1], np.array([cp, cm]),
+                            np.full((2, z.size), 1e-9), potential=phi)  # fmt: skip
+    dl = double_layer(prof)
+    assert dl["applies"] and dl["debye_length_nm"] == pytest.approx(0.961, rel=1e-2)
+    assert dl["surface_potential_V"] == pytest.approx(phi0, rel=1e-2)
+    assert dl["md_diffuse_charge_C_per_m2"] == pytest.approx(dl["grahame_charge_C_per_m2"],
+                                                             rel=3e-2)  # fmt: skip
+    r = dl["rows"][0]
+    assert r["c_md"][0] == pytest.approx(r["c_gc"][0], rel=2e-2)
+    # without ions of both signs it says why not
+    water = TransportProfile(z, ["H2O"], [0], np.full((1, z.size), 5e4), np.full((1, z.size), 2e-9))
+    no = double_layer(water)
+    assert not no["applies"] and "both a cation and an anion" in no["why"]
+
+
+def _fake_results(with_ions: bool) -> dict:
+    ex_species = {
+        "H2O": {"charge": 0, "mean_c_mol_per_L": 50.0, "max_c_mol_per_L": 60.0,
+                "D_middle_1e-9_m2_per_s": 2.5, "D_middle_err_1e-9_m2_per_s": 0.2,
+                "D_parallel_middle_1e-9_m2_per_s": 2.4, "bin_crossing_time_ps": 1.0,
+                "trajectory_ps": 100.0},
+    }  # fmt: skip
+    if with_ions:
+        ex_species["Na+"] = {"charge": 1, "mean_c_mol_per_L": 1.5, "max_c_mol_per_L": 3.0,
+                             "D_middle_1e-9_m2_per_s": 1.1,
+                             "D_middle_err_1e-9_m2_per_s": 0.3}  # fmt: skip
+    dl = (
+        {"applies": True, "cation": "Na+", "anion": "Cl-", "c_bulk_mol_per_L": 1.5,
+         "permittivity": 78.3, "debye_length_nm": 0.248, "surface_potential_V": -0.02,
+         "md_diffuse_charge_C_per_m2": 0.01, "grahame_charge_C_per_m2": 0.012,
+         "rows": [{"z_nm": 0.0, "c_md": [2000.0, 1000.0], "c_gc": [1800.0, 1200.0]}]}
+        if with_ions else {"applies": False, "why": "the profile has no φ(z) (section 3)"}
+    )  # fmt: skip
+    inputs = [
+        {"parameter": "product ion", "value": "Fe2+", "unit": "", "source": "table: usual "
+         "product of Fe (continuum.metal = md.metal)"},
+        {"parameter": "D(Fe2+)", "value": 7.0e-10, "unit": "m²/s", "source": "table (CRC) × "
+         "MD mobility factor 0.97 = D_MD/D_exp of H2O in the profile's bulk region"},
+        {"parameter": "reaction-plane potential φ_d (Frumkin)", "value": 0.0, "unit": "V",
+         "source": "none: |φ_d| > 0.5 V is implausible"},
+        {"parameter": "overpotential_V", "value": 0.15, "unit": "V",
+         "source": "config: continuum.overpotential_V"},
+    ]  # fmt: skip
+    pit = {
+        "metal": "Fe", "product": "Fe2+", "product_charge": 2,
+        "product_diffusion_m2_per_s": 7.0e-10, "reaction_plane_potential_V": 0.0,
+        "stern": {"C_S_F_per_m2": None, "why": "no net charge"}, "electrolyte": {},
+        "inputs": inputs, "electrode_current_A_per_m": 0.017,
+        "mean_current_density_A_per_m2": 343.0, "max_product_mol_per_m3": 500.0,
+        "faraday_balance": 1.0, "n_vertices": 100, "transport_effect": 0.002,
+    }  # fmt: skip
+    return {
+        "md": {"n_atoms": 155, "formula": "H70ClCu48NaO35", "calculator": "lj", "steps": 10,
+               "timestep_fs": 1.0, "simulated_ps": 0.01, "mean_temperature_K_second_half": 300.0,
+               "steps_per_s": 1.0, "resumed_from": None, "temperature_K": 300.0,
+               "z_water_A": [6.0, 18.0], "cell_area_A2": 90.29},
+        "extract": {"n_frames": 10, "z_range_A": [7.0, 17.0], "n_bins": 5,
+                    "species": ex_species,
+                    "dropped_species": {} if with_ions else {"Na+": "never visited",
+                                                             "Cl-": "never visited"}},
+        "continuum": {"pit": pit, "double_layer": dl},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("with_ions", [True, False])
+def test_report_has_the_electrochemistry_section(tmp_path: Path, with_ions: bool):
+    config = load_config({"run": {"name": "fake"}, "md": {"steps": 200, "traj_interval": 2,
+                          "calculator": {"model": "lj"}}})  # fmt: skip
+    fake = SimpleNamespace(run_dir=tmp_path, results=_fake_results(with_ions), config=config,
+                           recomputed=[])  # fmt: skip
+    text = write_report(fake).read_text()
+    assert "## 5. Electrochemistry" in text
+    # 1 NaCl in 35 waters, 90.29 Å² × 12 Å: 1.59 mol/kg, 1.53 mol/L, λ_D 0.245 nm at 300 K
+    assert "| salt formula units / water molecules in the film | 1 NaCl / 35 H2O |" in text
+    assert "| molality (from the water count) | 1.59 mol/kg |" in text
+    assert "1.53 mol/L (asked for: 2)" in text
+    assert "ε_r = 77.6 (water, Malmberg–Maryott 1956) | 0.245 nm |" in text
+    # the pit says what it dissolves and where its inputs came from (a pipe is escaped)
+    assert "2D corrosion pit of Fe" in text and "| product (charge) | Fe2+ (2) |" in text
+    assert "| D(Fe2+) | 7e-10 m²/s | table (CRC) × MD mobility factor 0.97" in text
+    assert "| overpotential_V | 0.15 V | config: continuum.overpotential_V |" in text
+    assert "1 of 4 inputs come from the MD." in text
+    assert "| none: \\|φ_d\\| > 0.5 V is implausible |" in text
+    assert "kinetically controlled" in text
+    # experiment table: water measured; Na+ measured only with ions; Cl- never
+    assert "| self-diffusion of water | 2.299e-9 m²/s | Holz" in text
+    assert "| 2.43e-9 m²/s (D⊥ 2.5, D∥ 2.4) |" in text
+    assert "| D of Cl- | 2.032e-9 m²/s | CRC Handbook (Lide)" in text
+    na = "| D of Na+ | 1.334e-9 m²/s | CRC Handbook (Lide), 25 °C, infinite dilution | "
+    if with_ions:
+        assert na + "1.1e-9" in text
+        assert "Grahame 0.012 C/m²" in text and "| 0 | 2 | 1.8 | 1 | 1.2 |" in text
+    else:
+        assert na + "not measured (no profile; section 3) |" in text
+        assert "Not applicable: the profile has no φ(z) (section 3)." in text
+    # the chain names the fields and this run's sources
+    assert "### The chain: which number flows where" in text
+    assert "pit: D(product) ← table (CRC) × MD mobility factor 0.97" in text
+    assert "1D Nernst–Planck: D(z) ← diffusion, F(z) ← free_energy" in text
