@@ -145,7 +145,8 @@ class OutputUncertainty:
     bin_contributions : dict
         Per group, the variance contributed by each bin (label → array over the group's bins).
     dominant : str
-        Label of the group contributing most variance (linearised; Monte Carlo only: "").
+        Label of the group contributing most variance (linearised; "" with Monte Carlo
+        only or when the linearised spread is at round-off level, below 1e-12 of the value).
     dominant_bin : int
         Grid index of the single bin contributing most variance (−1 if unknown).
     second_order_mean : float
@@ -509,7 +510,7 @@ def propagate_uncertainty(
         Arrays to propagate and optional full covariances, see :func:`parameter_groups`.
     step : float
         Finite-difference step as a fraction of each bin's standard error (dimensionless,
-        0 < step ≤ 1); for positive arrays at most half the value.
+        0 < step ≤ 1), at least 1e-7 of the value; for positive arrays at most half of it.
     scheme : {"central", "forward"}
         Finite-difference scheme.
     level : float
@@ -561,7 +562,8 @@ def propagate_uncertainty(
         signs = (1.0, -1.0) if scheme == "central" else (1.0,)
         for gi, g in enumerate(groups):
             for j in range(g.bins.size):
-                h = step * float(g.sigma[j])
+                # a step resolved in floating point even for errors at round-off level
+                h = max(step * float(g.sigma[j]), 1e-7 * abs(float(g.value[j])))
                 if g.log:  # keep positive quantities positive
                     h = min(h, 0.5 * float(g.value[j]))
                 fd_index.append((gi, j, h))
@@ -647,7 +649,8 @@ def propagate_uncertainty(
                 if np.isfinite(bias):
                     o.near_linear = bool(abs(bias) <= 0.1 * o.linear_std)
             o.linear_interval = (o.value - z * o.linear_std, o.value + z * o.linear_std)
-            if o.contributions:
+            # no dominant source of a spread at round-off level
+            if o.contributions and o.linear_std > 1e-12 * abs(o.value):
                 o.dominant = next(iter(o.contributions))
                 dom = next(gr for gr in groups if gr.label == o.dominant)
                 o.dominant_bin = int(dom.bins[int(np.argmax(o.bin_contributions[o.dominant]))])

@@ -207,3 +207,12 @@ def test_pipeline_profile_1d_reports_intervals(tmp_path):
     text = "\n".join(_continuum({"profile_1d": s}, tmp_path))
     assert "95 % interval (MC)" in text and "| k_layer[Na+] (m/s) |" in text
     assert "dominant" in text
+
+
+def test_round_off_errors_give_no_spread_and_no_dominant_source():
+    # errors at round-off level (as an extract of a tiny run can give): nothing to propagate
+    d = np.array([1.0, 2.0]) * 1e-9
+    res = propagate_uncertainty(_profile(d, 1e-28), _build_bins(10), n_samples=4, seed=0)
+    j = res.outputs["J"]
+    assert j.linear_std < 1e-15 * abs(j.value) and j.std < 1e-15 * abs(j.value)
+    assert j.dominant == "" and j.dominant_bin == -1
