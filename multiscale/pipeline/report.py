@@ -234,7 +234,7 @@ def _uncertainty_1d(u: dict | None) -> list[str]:
         + ". The current of the equilibrium solve is zero by construction (blocking metal).",
         "",
         "| output | value | MC mean ± std | 95 % interval (MC) | linearised ± σ | dominant "
-        "source (bin) | MC vs linear |",
+        "source (grid bin from 0) | MC vs linear |",
         "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for name, o in u["outputs"].items():
@@ -246,10 +246,15 @@ def _uncertainty_1d(u: dict | None) -> list[str]:
             check = "agree" if o["consistent"] else "**disagree**"
         if o.get("near_linear") is False:
             check += "; not linear over the error bars: use the MC interval"
+        dom = (
+            f"{o['dominant']} (bin {o['dominant_bin']})"
+            if o["dominant"]
+            else "none (zero variance)"
+        )
         out.append(
             f"| {name} ({unit}) | {_f(o['value'], '.4g')} | {_f(o['mean'], '.4g')} ± "
             f"{_f(o['std'], '.2g')} | [{_f(lo, '.4g')}, {_f(hi, '.4g')}] | "
-            f"± {_f(o['linear_std'], '.2g')} | {o['dominant'] or 'n/a'} ({o['dominant_bin']}) | "
+            f"± {_f(o['linear_std'], '.2g')} | {dom} | "
             f"{check} |"
         )
     out += [""] + [f"* {k}: {v}" for k, v in _UQ_MEANING.items()] + [""]
