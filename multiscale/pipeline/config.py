@@ -83,6 +83,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "r_core_A": Key("num+", 2.9, "Å", "QM core radius around the ion (first solvation shell)"),
         "r_switch_A": Key("num+", 1.0, "Å", "width of the switching shell"),
         "r_buffer_A": Key("num0", 0.0, "Å", "buffer width (QM atoms whose forces are discarded)"),
+        "preequilibrate_fs": Key(
+            "num0", 0.0, "fs", "ML-only Langevin MD of the built box before QM/ML (0: none)"
+        ),
+        "preequilibrate_timestep_fs": Key(
+            "num+", 1.0, "fs", "time step of the ML-only pre-equilibration"
+        ),
         "switching": Key(
             "choice", "quintic", "", "switching function", ("cubic", "quintic", "septic", "cosine")
         ),
@@ -474,6 +480,8 @@ def _check_qmml(cfg: dict[str, Any]) -> set[str]:
         raise ValueError(f"qmml.concentration_mol_per_L and qmml.n_water: {err}") from err
     _check_temperature("qmml.temperature_K", cfg["temperature_K"])
     _check_timestep("qmml.timestep_fs", cfg["timestep_fs"])
+    if cfg.get("preequilibrate_fs", 0.0) > 0:
+        _check_timestep("qmml.preequilibrate_timestep_fs", cfg["preequilibrate_timestep_fs"])
     return {"O", "H", s.cation, s.anion}
 
 

@@ -41,6 +41,31 @@ def _qmml(r: dict, run_dir: Path) -> list[str]:
         f"{_f(r['max_abs_net_force_eV_per_A'], '.2e')} eV/Å |",
         f"| final temperature | {_f(r['final_temperature_K'], '.0f')} K |",
     ]
+    pre, core, sh = r.get("preequilibration"), r.get("core"), r.get("shell")
+    if pre and pre.get("fs"):
+        out.append(
+            f"| ML-only pre-equilibration | {_f(pre['fs'], '.0f')} fs in "
+            f"{_f(pre['wall_s'], '.0f')} s ({_f(pre['ms_per_step'], '.0f')} ms/step), "
+            f"ion–O within r_core: {pre['n_ligands_built']} → {pre['n_ligands']} |"
+        )
+    if core:
+        dists = ", ".join(f"{x:.2f}" for x in core["ion_O_distances_A"])
+        out.append(
+            f"| core: ion + first solvation shell | {core['coordination_number']} waters "
+            f"(O at {dists} Å), {core['n_atoms']} atoms |"
+        )
+    if sh:
+        out += [
+            f"| shell occupancy (molecules with 0 < w < 1) | mean {_f(sh['mean_occupancy'], '.2f')}"
+            f", min {sh['min_occupancy']}, max {sh['max_occupancy']} |",
+            f"| shell crossings (enter / leave / w passing 0.5) | {sh['crossings']} "
+            f"({sh['entries']} / {sh['exits']} / {sh['half_crossings']}) in "
+            f"{_f(1000 * sh['duration_ps'], '.1f')} fs: "
+            f"{_f(sh['crossings_per_ps'], '.0f')} per ps |",
+            "| boundary force mismatch RMS ‖F_QM − F_ML‖ on shell atoms (mean / max over steps) | "
+            f"{_f(r['boundary_rms_dF_eV_per_A'], '.3f')} / "
+            f"{_f(r['boundary_rms_dF_max_eV_per_A'], '.3f')} eV/Å |",
+        ]
     d = r.get("drag")
     if d:
         out += [
@@ -52,6 +77,9 @@ def _qmml(r: dict, run_dir: Path) -> list[str]:
             f"({'continuous' if d['continuous'] else 'NOT continuous'}) |",
         ]
     out.append("")
+    if sh and sh["crossings"] == 0:
+        out += ["No molecule crossed the shell: the boundary was not exercised; run more steps."]
+        out.append("")
     out += _img(run_dir, "qmml", "continuity_drag.png", "continuity drag check")
     out += _img(run_dir, "qmml", "qmml_md.png", "QM/ML MD temperature and continuity monitor")
     return out

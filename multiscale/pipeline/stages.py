@@ -34,8 +34,16 @@ def _plt():
 def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, Any]:
     """QM/ML force-mixing Langevin MD around an ion in a periodic electrolyte box.
 
+    The built box is first equilibrated with the ML model alone (``preequilibrate_fs`` of
+    Langevin MD), so that the ion has its solvation shell. The core is the ion and the
+    molecules within ``r_core_A`` (the first minimum of the ion–O g(r): the first solvation
+    shell); the switching shell beyond it is followed step by step
+    (:class:`coupling.boundary.ShellCrossingCounter`: occupancy, crossings) with the boundary
+    force mismatch RMS |F_QM − F_ML| on the shell atoms.
+
     Writes ``trajectory.traj``, ``continuity_monitor.csv`` (per step, see
-    :class:`coupling.ForceContinuityMonitor`), ``md_log.csv``, ``drag.npz`` and the plots
+    :class:`coupling.ForceContinuityMonitor`), ``md_log.csv`` (per step, with shell occupancy
+    and mismatch), ``shell_events.csv`` (crossings), ``drag.npz`` and the plots
     ``continuity_drag.png`` and ``qmml_md.png``.
     """
     from ase.io import Trajectory
@@ -50,6 +58,12 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
         ForceMixingCalculator,
         Regions,
         check_force_continuity,
+    )
+    from coupling.boundary import (
+        ShellCrossingCounter,
+        boundary_force_mismatch,
+        coordination_core,
+        molecule_weights,
     )
     from multiscale.md import build_electrolyte
 
@@ -66,6 +80,37 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
     ion = centre[0]
     ml, ml_spec = make_calculator(cfg["ml"], "qmml.ml")
     qm, qm_spec = make_calculator(cfg["qm"], "qmml.qm")
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    serial = DummyMPI()  # this stage runs on one rank: ASE's world must not be used
+    _, lig0 = coordination_core(atoms, ion, cfg["r_core_A"])
+    pre: dict[str, Any] = {"fs": cfg.get("preequilibrate_fs", 0.0), "n_ligands_built": len(lig0)}
+    if pre["fs"] > 0:  # equilibrate the built box with the ML model alone
+        tp = time.perf_counter()
+        dt_pre = cfg.get("preequilibrate_timestep_fs", 1.0)
+        n_pre = max(1, round(pre["fs"] / dt_pre))
+        atoms.calc = ml
+        thermalize_momenta(atoms, temperature_K=cfg["temperature_K"], rng=rng, comm=serial)
+        Stationary(atoms)
+        pre_dyn = Langevin(
+            atoms, dt_pre * fs, temperature_K=cfg["temperature_K"], friction=_PRE_FRICTION / fs,
+            fixcm=False, rng=rng, comm=serial,
+        )  # fmt: skip
+        pre_bar = tqdm(total=n_pre, desc="ML pre-equilibration", unit="step",
+                       disable=not progress)  # fmt: skip
+        pre_dyn.attach(lambda: pre_bar.update(1), interval=1)
+        pre_dyn.run(n_pre)
+        pre_bar.close()
+        atoms.calc = None
+        pre.update({
+            "steps": n_pre, "timestep_fs": dt_pre, "wall_s": time.perf_counter() - tp,
+            "ms_per_step": 1e3 * (time.perf_counter() - tp) / n_pre,
+            "temperature_K": float(atoms.get_temperature()),
+        })  # fmt: skip
+    core_atoms, ligands = coordination_core(atoms, ion, cfg["r_core_A"])
+    pre["n_ligands"] = len(ligands)
+    d_lig = atoms.get_distances(ion, ligands, mic=True) if ligands else np.zeros(0)
+    log.info("qmml: %d O within r_core = %.2f Å of the ion (%d in the built box)",
+             len(ligands), cfg["r_core_A"], len(lig0))  # fmt: skip
     regions = Regions([ion], cfg["r_core_A"], cfg["r_switch_A"], cfg["r_buffer_A"])
     calc = ForceMixingCalculator(qm, ml, regions, switching=cfg["switching"])
     atoms.calc = calc
@@ -78,6 +123,12 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
         "r_core_A": cfg["r_core_A"],
         "r_switch_A": cfg["r_switch_A"],
         "switching": cfg["switching"],
+        "preequilibration": pre,
+        "core": {
+            "n_atoms": len(core_atoms),
+            "coordination_number": len(ligands),
+            "ion_O_distances_A": [round(float(x), 3) for x in np.sort(d_lig)],
+        },
     }
     plt = _plt()
 
@@ -127,11 +178,10 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
 
     # force-mixing Langevin MD
     t2 = time.perf_counter()
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
-    # this stage runs on one rank: ASE's default communicator (world) must not be used
-    serial = DummyMPI()
-    thermalize_momenta(atoms, temperature_K=cfg["temperature_K"], rng=rng, comm=serial)
-    Stationary(atoms)
+    if not pre["fs"]:
+        thermalize_momenta(atoms, temperature_K=cfg["temperature_K"], rng=rng, comm=serial)
+        Stationary(atoms)
+    atoms.calc = calc  # the drag check leaves it in place; pre-equilibration used the ML model
     dyn = Langevin(
         atoms, cfg["timestep_fs"] * fs, temperature_K=cfg["temperature_K"],
         friction=cfg["friction_per_fs"] / fs, fixcm=False, rng=rng, comm=serial,
@@ -142,15 +192,26 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
     traj = Trajectory(out / "trajectory.traj", "w", atoms, master=True)
     rows: list[dict] = []
     bar = tqdm(total=cfg["steps"], desc="QM/ML force mixing", unit="step", disable=not progress)
+    counter = ShellCrossingCounter(timestep_fs=cfg["timestep_fs"])
 
     def record() -> None:
         res = atoms.calc.results
+        mol_w = molecule_weights(res["weights"], regions.state.molecule_ids)
+        mol_w.pop(int(regions.state.molecule_ids[ion]), None)
+        occupancy = counter.update(mol_w)
+        mismatch, n_shell = boundary_force_mismatch(
+            res["weights"], res["qm_forces"], res["ml_forces"]
+        )
         rows.append({
             "step": dyn.nsteps,
             "time_fs": dyn.nsteps * cfg["timestep_fs"],
             "temperature_K": atoms.get_temperature(),
             "cluster_size": res["cluster_size"],
             "n_qm_weighted": int(np.sum(res["weights"] > 0)),
+            "n_core_molecules": sum(w >= 1.0 for w in mol_w.values()),
+            "shell_molecules": occupancy,
+            "shell_atoms": n_shell,
+            "shell_rms_dF_eV_per_A": mismatch,
             "qm_s": res["timings"]["qm"],
             "ml_s": res["timings"]["ml"],
         })  # fmt: skip
@@ -167,6 +228,11 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    with open(out / "shell_events.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step", "time_fs", "molecule", "event"])
+        for step, m, kind in counter.events:
+            writer.writerow([step, step * cfg["timestep_fs"], m, kind])
     with open(monitor_path) as fh:
         mon = list(csv.DictReader(fh))
 
@@ -195,11 +261,32 @@ def run_qmml(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str
         "mean_qm_s_per_step": float(np.mean([r["qm_s"] for r in rows])),
         "max_stiffness_shell_eV_per_A2": float(stiff.max()) if stiff.size else float("nan"),
         "max_abs_net_force_eV_per_A": float(np.abs(col("net_force")).max()),
+        "shell": counter.summary(),
+        "shell_events": [
+            {"step": st, "molecule": m, "event": kind} for st, m, kind in counter.events[:50]
+        ],
+        "boundary_rms_dF_eV_per_A": _nanmean([r["shell_rms_dF_eV_per_A"] for r in rows]),
+        "boundary_rms_dF_max_eV_per_A": _nanmax([r["shell_rms_dF_eV_per_A"] for r in rows]),
         "final_temperature_K": float(rows[-1]["temperature_K"]),
         "md_wall_s": time.perf_counter() - t2,
         "wall_s": time.perf_counter() - t0,
     })  # fmt: skip
     return summary
+
+
+#: Langevin friction (1/fs) of the ML-only pre-equilibration: strong (a 20 fs time constant)
+#: because the built box is far from equilibrium and heats up as it relaxes
+_PRE_FRICTION = 0.05
+
+
+def _nanmean(x: list[float]) -> float:
+    a = np.asarray(x, dtype=float)
+    return float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")
+
+
+def _nanmax(x: list[float]) -> float:
+    a = np.asarray(x, dtype=float)
+    return float(np.nanmax(a)) if np.isfinite(a).any() else float("nan")
 
 
 # ----------------------------------------------------------------------------------- md
