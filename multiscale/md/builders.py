@@ -267,6 +267,40 @@ def _set_charges(atoms: Atoms, salt: Salt) -> None:
     atoms.set_initial_charges(q)
 
 
+def _add_liquid(
+    slab: Atoms,
+    origin: np.ndarray,
+    lengths: np.ndarray,
+    volume: float,
+    salt: str | None,
+    concentration: float,
+    density: float,
+    seed: int,
+    min_distance: float,
+) -> tuple[Atoms, int, int]:
+    """Water (+ salt) placed in a box above a slab; return (atoms, n_water, n_salt).
+
+    The number of waters fills ``volume`` (Å^3) at ``density`` (g/cm^3), less the apparent
+    volume of the ions, so the water keeps its density; molecules are placed in the box
+    ``origin`` + [0, ``lengths``] (Å) and the ions get their formal charges.
+    """
+    n_water = round(volume * density * 1e-24 * _Nav / WATER_MOLAR_MASS)
+    ions: list[str] = []
+    n_salt = 0
+    if salt is not None:
+        s = _get_salt(salt)
+        n_salt = n_salt_for(concentration, n_water, salt, density)
+        # keep the water at its density: remove the volume the ions take
+        n_water -= round(n_salt * s.apparent_molar_volume * density / WATER_MOLAR_MASS)
+        n_salt = n_salt_for(concentration, n_water, salt, density)
+        ions = _ions(s, n_salt)
+    rng = np.random.default_rng(seed)
+    atoms = _fill(slab, origin, lengths, n_water, ions, rng, min_distance)
+    if salt is not None:
+        _set_charges(atoms, SALTS[salt])
+    return atoms, n_water, n_salt
+
+
 def build_electrolyte(
     salt: str = "NaCl",
     concentration: float = 1.0,
@@ -454,23 +488,11 @@ def build_interface(
     slab.pbc = True
     slab.set_tags(1)
     lengths = np.array([cell[0, 0], cell[1, 1], water_thickness])
-    v_water = float(np.prod(lengths))
-    # number of waters filling the region at the density, less the ions' apparent volume
-    n_water = round(v_water * density * 1e-24 * _Nav / WATER_MOLAR_MASS)
-    ions: list[str] = []
-    n_salt = 0
-    if salt is not None:
-        s = _get_salt(salt)
-        n_salt = n_salt_for(concentration, n_water, salt, density)
-        # keep the water at its density: remove the volume the ions take
-        n_water -= round(n_salt * s.apparent_molar_volume * density / WATER_MOLAR_MASS)
-        n_salt = n_salt_for(concentration, n_water, salt, density)
-        ions = _ions(s, n_salt)
-    rng = np.random.default_rng(seed)
     origin = np.array([0.0, 0.0, z_top + gap])
-    atoms = _fill(slab, origin, lengths, n_water, ions, rng, min_distance)
-    if salt is not None:
-        _set_charges(atoms, SALTS[salt])
+    atoms, n_water, n_salt = _add_liquid(
+        slab, origin, lengths, float(np.prod(lengths)), salt, concentration, density, seed,
+        min_distance,
+    )  # fmt: skip
     atoms.info.update(
         metal=metal, facet=facet, layers=layers, salt=salt, n_salt=n_salt, n_water=n_water,
         concentration_mol_per_L_water=concentration if salt else 0.0,
@@ -532,21 +554,11 @@ def _confined(
     area = float(abs(np.linalg.det(cell[:2, :2])))
     # waters filling the available volume (thickness less an excluded layer at each side)
     v_avail = area * (thickness - 2 * excluded)
-    n_water = round(v_avail * density * 1e-24 * _Nav / WATER_MOLAR_MASS)
-    ions: list[str] = []
-    n_salt = 0
-    if salt is not None:
-        s = _get_salt(salt)
-        n_salt = n_salt_for(concentration, n_water, salt, density)
-        n_water -= round(n_salt * s.apparent_molar_volume * density / WATER_MOLAR_MASS)
-        n_salt = n_salt_for(concentration, n_water, salt, density)
-        ions = _ions(s, n_salt)
-    rng = np.random.default_rng(seed)
     origin = np.array([0.0, 0.0, z_top + gap])
     lengths = np.array([cell[0, 0], cell[1, 1], thickness - 2 * gap])
-    atoms = _fill(slab, origin, lengths, n_water, ions, rng, min_distance)
-    if salt is not None:
-        _set_charges(atoms, SALTS[salt])
+    atoms, n_water, n_salt = _add_liquid(
+        slab, origin, lengths, v_avail, salt, concentration, density, seed, min_distance
+    )
     liquid_mass = float(atoms.get_masses()[atoms.get_tags() == 0].sum())
     atoms.info.update(
         geometry=geometry, metal=metal, facet=facet, layers=layers, salt=salt, n_salt=n_salt,
