@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -722,6 +722,104 @@ def _check_meaning(out: dict[str, Any], allow_import: bool) -> None:
             )  # fmt: skip
 
 
+def _check_sections(
+    config: Any,
+    schema: Mapping[str, Mapping[str, Key]],
+    *,
+    always: tuple[str, ...] = ("run",),
+    doc: str = "docs/pipeline.md",
+    check: Callable[[str, Key, Any], Any] = _check,
+    prepare: Callable[[str, Any], Any] | None = None,
+) -> dict[str, Any]:
+    """Check the tables of a configuration by type and fill in the defaults of their keys.
+
+    Shared by :func:`validate_config` and :func:`multiscale.properties.validate_props_config`.
+
+    Parameters
+    ----------
+    config : mapping
+        ``{section: {key: value}}`` as read from TOML.
+    schema : mapping
+        ``{section: {key: Key}}``: the sections and keys allowed, in the order checked.
+    always : tuple of str
+        Sections filled with their defaults even when absent; the others are left out.
+    doc : str
+        Documentation page named in the message about an unknown section.
+    check : callable
+        ``check("section.key", key, value)`` returns the checked value or raises ValueError.
+    prepare : callable, optional
+        ``prepare(section, given)`` turns a section's raw value into its table before it is
+        checked (e.g. a calculator given as a string).
+
+    Returns
+    -------
+    dict
+        ``{section: {key: value}}`` with every key of every present section.
+
+    Raises
+    ------
+    TypeError
+        ``config`` is not a mapping.
+    ValueError
+        Unknown section or key, or a value of the wrong type or range (names ``section.key``).
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a mapping of tables, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(schema))
+    if unknown:
+        raise ValueError(
+            f"unknown section(s) {unknown}: the sections are {sorted(schema)} (see {doc})"
+        )
+    out: dict[str, Any] = {}
+    for section, keys in schema.items():
+        if section not in config and section not in always:
+            continue
+        given = config.get(section, {})
+        if prepare is not None:
+            given = prepare(section, given)
+        if not isinstance(given, Mapping):
+            raise ValueError(f"{section}: expected a table, got {given!r}")
+        bad = sorted(set(given) - set(keys))
+        if bad:
+            raise ValueError(
+                f"{section}.{bad[0]}: unknown key; the keys of [{section}] are {sorted(keys)}"
+            )
+        out[section] = {
+            name: check(f"{section}.{name}", key, given[name]) if name in given else
+            copy.deepcopy(key.default)
+            for name, key in keys.items()
+        }  # fmt: skip
+    return out
+
+
+def _read_config(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The mapping itself, or the tables read from the TOML file that ``source`` names.
+
+    Shared by :func:`load_config` and :func:`multiscale.properties.load_props_config`.
+
+    Raises
+    ------
+    TypeError
+        ``source`` is neither a mapping nor a path.
+    ValueError
+        The file does not exist or is not valid TOML.
+    """
+    if isinstance(source, Mapping):
+        return source
+    if not isinstance(source, str | Path):
+        raise TypeError(
+            f"config must be a mapping of tables or a TOML file path, got {type(source).__name__}"
+        )
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"configuration file {path} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML ({err})") from err
+
+
 def validate_config(config: Mapping[str, Any], *, allow_import: bool = False) -> dict[str, Any]:
     """Check a configuration mapping by type and meaning, and fill in the defaults.
 
@@ -762,31 +860,7 @@ def validate_config(config: Mapping[str, Any], *, allow_import: bool = False) ->
     """
     if not isinstance(allow_import, bool):
         raise TypeError(f"allow_import must be True or False, got {allow_import!r}")
-    if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a mapping of tables, got {type(config).__name__}")
-    unknown = sorted(set(config) - set(SCHEMA))
-    if unknown:
-        raise ValueError(
-            f"unknown section(s) {unknown}: the sections are {sorted(SCHEMA)} "
-            "(see docs/pipeline.md)"
-        )
-    out: dict[str, Any] = {}
-    for section, keys in SCHEMA.items():
-        if section not in config and section != "run":
-            continue
-        given = config.get(section, {})
-        if not isinstance(given, Mapping):
-            raise ValueError(f"{section}: expected a table, got {given!r}")
-        bad = sorted(set(given) - set(keys))
-        if bad:
-            raise ValueError(
-                f"{section}.{bad[0]}: unknown key; the keys of [{section}] are {sorted(keys)}"
-            )
-        out[section] = {
-            name: _check(f"{section}.{name}", key, given[name]) if name in given else
-            copy.deepcopy(key.default)
-            for name, key in keys.items()
-        }  # fmt: skip
+    out = _check_sections(config, SCHEMA)
     wrong = [s for s in out["run"]["stages"] if s not in STAGES]
     if wrong:
         raise ValueError(f"run.stages: expected stages among {list(STAGES)}, got {wrong}")
@@ -817,21 +891,7 @@ def load_config(
     dict
         The validated configuration with defaults filled in (see :func:`validate_config`).
     """
-    if isinstance(source, Mapping):
-        return validate_config(source, allow_import=allow_import)
-    if not isinstance(source, str | Path):
-        raise TypeError(
-            f"config must be a mapping of tables or a TOML file path, got {type(source).__name__}"
-        )
-    path = Path(source)
-    if not path.is_file():
-        raise ValueError(f"configuration file {path} does not exist")
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML ({err})") from err
-    return validate_config(data, allow_import=allow_import)
+    return validate_config(_read_config(source), allow_import=allow_import)
 
 
 def builtin_config(name: str) -> str:

@@ -28,17 +28,15 @@ workflows will see. :func:`run_properties` writes ``<workflow>.json`` and ``<wor
 
 from __future__ import annotations
 
-import copy
 import itertools
 import time
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from multiscale.pipeline.config import Key, _check
+from multiscale.pipeline.config import Key, _check, _check_sections, _read_config
 
 from ._common import write_json
 
@@ -103,6 +101,13 @@ def _check_value(name: str, key: Key, v: Any) -> Any:
     return _check(name, key, v)
 
 
+def _calculator_table(section: str, given: Any) -> Any:
+    """``calculator = "emt"`` or ``[calculator] ...``: the spec as the table ``{"spec": ...}``."""
+    if section != "calculator" or not given:
+        return {} if section == "calculator" else given
+    return {"spec": _check("calculator", PROPS_SCHEMA["calculator"]["spec"], given)}
+
+
 def validate_props_config(
     config: Mapping[str, Any], *, allow_import: bool = False
 ) -> dict[str, Any]:
@@ -130,34 +135,14 @@ def validate_props_config(
     """
     from multiscale.pipeline.calculators import resolve_calculator
 
-    if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a mapping of tables, got {type(config).__name__}")
-    unknown = sorted(set(config) - set(PROPS_SCHEMA))
-    if unknown:
-        raise ValueError(
-            f"unknown section(s) {unknown}: the sections are "
-            f"{sorted(PROPS_SCHEMA)} (see docs/properties.md)"
-        )
-    out: dict[str, Any] = {}
-    for section, keys in PROPS_SCHEMA.items():
-        if section not in config and section not in ("run", "calculator", "material"):
-            continue
-        given = config.get(section, {})
-        if section == "calculator":
-            given = {"spec": _check("calculator", keys["spec"], given)} if given else {}
-        if not isinstance(given, Mapping):
-            raise ValueError(f"{section}: expected a table, got {given!r}")
-        bad = sorted(set(given) - set(keys))
-        if bad:
-            raise ValueError(
-                f"{section}.{bad[0]}: unknown key; the keys of [{section}] are {sorted(keys)}"
-            )
-        out[section] = {
-            n: _check_value(f"{section}.{n}", k, given[n])
-            if n in given
-            else copy.deepcopy(k.default)
-            for n, k in keys.items()
-        }
+    out = _check_sections(
+        config,
+        PROPS_SCHEMA,
+        always=("run", "calculator", "material"),
+        doc="docs/properties.md",
+        check=_check_value,
+        prepare=_calculator_table,
+    )
     workflows = [s for s in ("elastic", "phonons", "surfaces", "hull") if s in out]
     if not workflows:
         raise ValueError(
@@ -223,20 +208,7 @@ def load_props_config(
     source: str | Path | Mapping[str, Any], *, allow_import: bool = False
 ) -> dict[str, Any]:
     """Read a TOML file (or take a mapping) and validate it (:func:`validate_props_config`)."""
-    if isinstance(source, Mapping):
-        return validate_props_config(source, allow_import=allow_import)
-    if not isinstance(source, str | Path):
-        raise TypeError(
-            f"config must be a mapping or a TOML file path, got {type(source).__name__}"
-        )
-    path = Path(source)
-    if not path.is_file():
-        raise ValueError(f"configuration file {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML ({err})") from err
-    return validate_props_config(data, allow_import=allow_import)
+    return validate_props_config(_read_config(source), allow_import=allow_import)
 
 
 def _done(out: Path, name: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
