@@ -19,6 +19,8 @@ Error bars on D∥, D⊥ and F are standard errors from independent trajectory b
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -289,6 +291,39 @@ def yeh_hummer_correction(
     return float(D_pbc + xi * _k * temperature / (6 * np.pi * viscosity * box_length))
 
 
+#: parameter entries that the D(z) analyses share, filled into their docstrings by _zbinned_doc
+_ZBINNED_PARAMS = {
+    "frame_params": """\
+trajectory : list of Atoms, ase.io.Trajectory, str or Path
+    Frames with the surface normal along z.
+selection : str, list of str or list of int
+    Atoms of one species.
+timestep : float
+    Time between stored frames (fs).""",
+    "block_params": """\
+bins : int, optional
+    Number of bins instead of ``bin_width``.
+lags : sequence of int
+    Lag times in frames of the run.
+n_blocks : int
+    Independent trajectory blocks for the standard errors.""",
+}
+
+
+def _zbinned_doc(cls: type) -> type:
+    """Fill the shared parameter entries (a line ``{frame_params}``, ``{block_params}``) in."""
+    doc = cls.__doc__ or ""
+    for name, text in _ZBINNED_PARAMS.items():
+        doc = re.sub(
+            rf"^( *)\{{{name}\}}$",
+            lambda m, text=text: textwrap.indent(text, m.group(1)),
+            doc,
+            flags=re.MULTILINE,
+        )
+    cls.__doc__ = doc
+    return cls
+
+
 class _ZBinned(_PositionCollector):
     """Positions of a selection plus their z bins; common to the D(z) analyses."""
 
@@ -366,6 +401,7 @@ def _run_lengths(b: np.ndarray) -> np.ndarray:
     return run
 
 
+@_zbinned_doc
 class ParallelDiffusionProfile(_ZBinned):
     """D∥(z) by the survival-conditioned in-plane MSD (Liu, Harder & Berne 2004).
 
@@ -377,22 +413,12 @@ class ParallelDiffusionProfile(_ZBinned):
 
     Parameters
     ----------
-    trajectory : list of Atoms, ase.io.Trajectory, str or Path
-        Frames with the surface normal along z.
-    selection : str, list of str or list of int
-        Atoms of one species.
-    timestep : float
-        Time between stored frames (fs).
+    {frame_params}
     bin_width : float
         Slab width (Å).
     z_range : (float, float), optional
         Range along z (Å), default the whole cell.
-    bins : int, optional
-        Number of bins instead of ``bin_width``.
-    lags : sequence of int
-        Lag times in frames of the run.
-    n_blocks : int
-        Independent trajectory blocks for the standard error.
+    {block_params}
     min_survival : float
         Smallest survival probability at which a lag is used.
 
@@ -575,6 +601,7 @@ def fit_propagator(
     return f, a, res.x
 
 
+@_zbinned_doc
 class PerpendicularDiffusionProfile(_ZBinned):
     """D⊥(z) and F(z) from Hummer's Bayesian propagator model.
 
@@ -588,23 +615,13 @@ class PerpendicularDiffusionProfile(_ZBinned):
 
     Parameters
     ----------
-    trajectory : list of Atoms, ase.io.Trajectory, str or Path
-        Frames with the surface normal along z.
-    selection : str, list of str or list of int
-        Atoms of one species.
-    timestep : float
-        Time between stored frames (fs).
+    {frame_params}
     bin_width : float
         Bin width (Å); bins must be uniform.
     z_range : (float, float), optional
         Range along z (Å), default the whole cell. Transitions that leave it are not
         counted: choose a range bounded by walls, or expect a bias near its ends.
-    bins : int, optional
-        Number of bins instead of ``bin_width``.
-    lags : sequence of int
-        Lag times in frames of the run.
-    n_blocks : int
-        Independent trajectory blocks for the standard errors.
+    {block_params}
     extrapolate : bool
         Extrapolate D in 1/τ (needs at least two lags).
 
