@@ -43,6 +43,7 @@ parser.add_argument("workdir", nargs="?", default=None, help="work folder (reuse
 parser.add_argument("--quick", action="store_true", help="8 Cu-Ni hops, EMT at every level")
 parser.add_argument("--refine", choices=["emt", "chgnet"], default="emt")
 parser.add_argument("--check", choices=["pyscf", "emt", "none"], default=None)
+parser.add_argument("--n-check", type=int, default=None, help="candidates checked at level 3")
 args = parser.parse_args()
 workdir = Path(args.workdir or tempfile.mkdtemp(prefix="screening_"))
 # -
@@ -59,6 +60,7 @@ else:
     )
     # the adatom's energy surface is flat (barriers of meV with EMT): tight forces
     n_refine, n_check, n_spot, check, fmax = 10, 4, 10, args.check or "pyscf", 0.01
+n_check = args.n_check or n_check
 print(f"{len(cands)} candidate hops; work folder {workdir}")
 # -
 
