@@ -151,6 +151,19 @@ def bulk_diffusion(profile, species: str, *, max_rel_err: float = 0.5) -> dict[s
         d, err = d_perp, e_perp
     if not why and err is not None and err > max_rel_err * d:
         why = f"relative error {err / d:.2g} > {max_rel_err:g}"
+    # the same self-check as the report's: Hummer's bin-to-bin rates need a trajectory of
+    # tens of bin-crossing times (bin² / 2D); a shorter one gives a D that is not converged
+    # whatever its blocking error says
+    prov = profile.provenance or {}
+    settings = (prov.get("diffusion_perp_settings") or {}).get(species, {})
+    if not why and settings.get("bin_width_A") and prov.get("n_frames") and d > 0:
+        t_traj_ps = prov["n_frames"] * float(prov.get("timestep_fs", 0.0)) / 1000
+        t_cross_ps = (settings["bin_width_A"] * 1e-10) ** 2 / (2 * d) * 1e12
+        if t_traj_ps < 10 * t_cross_ps:
+            why = (
+                f"the trajectory ({t_traj_ps:.2g} ps) is shorter than 10 bin-crossing times "
+                f"({t_cross_ps:.2g} ps each)"
+            )
     return {"D_m2_per_s": d, "err_m2_per_s": err, "converged": not why, "why": why}
 
 

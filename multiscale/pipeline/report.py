@@ -28,7 +28,13 @@ def _qmml(r: dict, run_dir: Path) -> list[str]:
         "## 1. QM/ML force mixing around the ion",
         "",
         f"Langevin MD of {r['n_atoms']} atoms; QM: {r['qm']}; ML: {r['ml']}. Core radius "
-        f"{_f(r['r_core_A'])} Å, {r['switching']} switching shell of {_f(r['r_switch_A'])} Å.",
+        f"{_f(r['r_core_A'])} Å, {r['switching']} switching shell of {_f(r['r_switch_A'])} Å."
+        + (
+            ""
+            if str(r["qm"]).startswith("pyscf")
+            else " **The QM side is not DFT here** (a stand-in): the boundary mismatch measures "
+            "the difference between the two models, not the MLIP's error against DFT."
+        ),
         "",
         "| quantity | value |",
         "|---|---|",
