@@ -88,12 +88,11 @@ def jsonable(obj: Any) -> Any:
 
 
 def write_json(data: Any, path: str | Path) -> Path:
-    """Write ``data`` as JSON atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(jsonable(data), indent=2))
-    tmp.replace(path)
-    return path
+    """Write ``data`` as JSON atomically (temporary file, fsync, rename: the pipeline's
+    :func:`multiscale.pipeline.state.atomic_write_text`)."""
+    from multiscale.pipeline.state import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(jsonable(data), indent=2))
 
 
 def new_figure(*args, **kwargs):

@@ -393,13 +393,10 @@ class ScreeningResult:
 
     def plot(self, path: str | os.PathLike) -> Path:
         """Scatter plots of the barriers of consecutive levels; returns the PNG path."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from ._common import new_figure, save_figure
 
         pairs = [(a, b) for a, b in zip(self.levels[:-1], self.levels[1:], strict=True)]
-        fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.5 * max(len(pairs), 1), 4))
+        fig, axes = new_figure(1, max(len(pairs), 1), figsize=(4.5 * max(len(pairs), 1), 4))
         axes = np.atleast_1d(axes)
         for ax, (a, b) in zip(axes, pairs, strict=False):
             ids = [i for i in b.barriers if i in a.barriers]
@@ -411,21 +408,14 @@ class ScreeningResult:
             c = self.correlations.get(f"{a.kind}/{b.kind}", {})
             if c.get("spearman") is not None:
                 ax.set_title(f"Spearman {c['spearman']:.2f}, Kendall {c['kendall']:.2f}")
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        return out
+        return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- persistence
 def _atomic_write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from multiscale.pipeline.state import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 class _LevelStore:
