@@ -15,6 +15,7 @@ from .diffusion import (
     MeanSquaredDisplacement,
     ParallelDiffusionProfile,
     PerpendicularDiffusionProfile,
+    UnvisitedBinsError,
     einstein_diffusion,
     yeh_hummer_correction,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "PerpendicularDiffusionProfile",
     "Results",
     "UmbrellaAnalysis",
+    "UnvisitedBinsError",
     "as_frames",
     "atomic_charges",
     "block_average",

@@ -51,6 +51,7 @@ __all__ = [
     "MeanSquaredDisplacement",
     "ParallelDiffusionProfile",
     "PerpendicularDiffusionProfile",
+    "UnvisitedBinsError",
     "einstein_diffusion",
     "fit_propagator",
     "yeh_hummer_correction",
@@ -58,6 +59,12 @@ __all__ = [
 
 #: 1 Å²/fs in m²/s
 A2_PER_FS_TO_SI = 1e-5
+
+
+class UnvisitedBinsError(ValueError):
+    """The selection never visited some bins of the range: a sampling problem of that
+    selection (a longer trajectory, a narrower range or wider bins help), not bad input."""
+
 
 _DIMS = {"x": [0], "y": [1], "z": [2], "xy": [0, 1], "xz": [0, 2], "yz": [1, 2], "xyz": [0, 1, 2]}
 
@@ -684,7 +691,7 @@ class PerpendicularDiffusionProfile(_ZBinned):
             occ = counts.sum(axis=0) + counts.sum(axis=1)
             if np.any(occ == 0):
                 z = 0.5 * (self.edges[1:] + self.edges[:-1])
-                raise ValueError(
+                raise UnvisitedBinsError(
                     f"bins at z = {np.round(z[occ == 0], 2).tolist()} Å (lag {lag} frames) were "
                     "never visited: narrow z_range to the region the selection visits, use a "
                     "wider bin_width, or run longer MD"

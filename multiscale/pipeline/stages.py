@@ -465,7 +465,11 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     """
     from ase.io import read
 
-    from multiscale.extract import extract_transport_profile, plot_transport_profile
+    from multiscale.extract import (
+        UnvisitedBinsError,
+        extract_transport_profile,
+        plot_transport_profile,
+    )
 
     t0 = time.perf_counter()
     discard, how = cfg["discard_frames"], "discard_frames"
@@ -528,29 +532,28 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         try:
             profile = extract(species)
             break
-        except ValueError as err:
-            # a species that did not visit every bin is left out (and reported), not fatal
-            msg = str(err)
-            culprits = {n: msg for n in species if f"{n} " in msg or f"'{n}'" in msg}
-            if not culprits and len(species) > 1:  # the message names no species: try each
+        except UnvisitedBinsError as err:
+            # a species that did not visit every bin is left out (and reported), not fatal;
+            # the message names no species, so with several each is tried alone
+            if len(species) == 1:
+                culprits = {next(iter(species)): str(err)}
+            else:
+                culprits = {}
                 for n in list(species):
                     try:
                         extract({n: species[n]})
-                    except ValueError as e:
+                    except UnvisitedBinsError as e:
                         culprits[n] = str(e)
-            # only a sampling problem of one species (bins it never visited) leaves that
-            # species out; anything else (too few frames for the lags, bad frames) is the
-            # run's problem and is reported as such, with the keys to change
-            if not culprits or not all("never visited" in why for why in culprits.values()):
-                why = next(iter(culprits.values()), msg)
-                raise ValueError(
-                    f"extract: {why} (pipeline keys: extract.lags, extract.n_blocks, "
-                    "extract.discard / discard_frames, md.steps, md.traj_interval)"
-                ) from err
-            for n, why in culprits.items():
-                log.warning("extract: %s left out: %s", n, why)
-                dropped[n] = why
-                species.pop(n)
+                    except ValueError as e:
+                        raise _extract_error(e) from e
+                if not culprits:
+                    raise
+        except ValueError as err:
+            raise _extract_error(err) from err
+        for n, why in culprits.items():
+            log.warning("extract: %s left out: %s", n, why)
+            dropped[n] = why
+            species.pop(n)
     # φ(z), E(z) with the metal as a conductor (its induced charge on the image plane) in place
     # of the open-boundary integration of the electrolyte alone (issue #17 item 1)
     from multiscale.extract.profile_builder import conductor_electrostatics
@@ -684,6 +687,15 @@ def liquid_extent(frames) -> tuple[float, float]:
         if z.size:
             lo, hi = min(lo, float(z.min())), max(hi, float(z.max()))
     return lo, hi
+
+
+def _extract_error(err: ValueError) -> ValueError:
+    """An extraction error that is the run's problem (too few frames for the lags, bad
+    frames), not one species' sampling: said with the pipeline keys to change."""
+    return ValueError(
+        f"extract: {err} (pipeline keys: extract.lags, extract.n_blocks, "
+        "extract.discard / discard_frames, md.steps, md.traj_interval)"
+    )
 
 
 def md_metal(atoms) -> str:
