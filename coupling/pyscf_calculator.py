@@ -3,10 +3,14 @@
 Units: ASE's (Å, eV, eV/Å) at the interface; PySCF works in atomic units inside. The only
 conversions are in :func:`_to_bohr` and :meth:`PySCFCalculator._store_results`, both with
 ``ase.units`` constants, so energies and forces are consistent to machine precision.
+
+The SCF and gradients run on a GPU through gpu4pyscf (``device="auto"`` or ``"gpu"``) when it
+is installed and CUDA sees a device; otherwise on the CPU (see :class:`PySCFCalculator`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -25,7 +29,57 @@ from .extrapolation import DensityHistory
 
 __all__ = ["PySCFCalculator"]
 
-_SCF_DIAGNOSTICS = ("converged", "scf_cycles", "scf_attempts", "scf_solver", "guess")
+log = logging.getLogger(__name__)
+
+_SCF_DIAGNOSTICS = ("converged", "scf_cycles", "scf_attempts", "scf_solver", "guess", "device")
+
+#: accepted values of the ``device`` option
+DEVICES = ("auto", "cpu", "gpu")
+_GPU_INSTALL = (
+    "install gpu4pyscf for the machine's CUDA version: `pip install gpu4pyscf-cuda12x` "
+    "(CUDA 12) or `pip install gpu4pyscf-cuda13x` (CUDA 13)"
+)
+# reasons for a CPU fallback already logged in this process (each is logged once)
+_FALLBACKS_LOGGED: set[str] = set()
+
+
+def _gpu_unavailable_reason() -> str | None:
+    """None when gpu4pyscf imports and CUDA sees a device; otherwise why not (a phrase)."""
+    try:
+        import gpu4pyscf  # noqa: F401
+    except Exception as err:  # ImportError, or a broken CUDA stack failing at import
+        return f"gpu4pyscf is not importable ({type(err).__name__}: {err})"
+    try:
+        import cupy
+
+        n_devices = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as err:  # no driver, no runtime: CuPy raises its own error types
+        return (
+            "gpu4pyscf imports but CuPy cannot count the CUDA devices "
+            f"({type(err).__name__}: {err})"
+        )
+    if n_devices < 1:
+        return "gpu4pyscf imports but no CUDA device is visible"
+    return None
+
+
+def _log_fallback(reason: str) -> None:
+    if reason not in _FALLBACKS_LOGGED:
+        _FALLBACKS_LOGGED.add(reason)
+        log.info("PySCFCalculator(device='auto') runs on the CPU: %s", reason)
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    """``x`` as a NumPy array; a CuPy array (GPU path) is copied to the host as float64.
+
+    A NumPy array is returned unchanged (CPU path: PySCF may tag density matrices with their
+    orbitals, and the CPU results stay exactly what they were).
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if callable(getattr(x, "get", None)):
+        x = x.get()
+    return np.asarray(x, dtype=float)
 
 
 def _to_bohr(positions_angstrom: np.ndarray) -> np.ndarray:
@@ -88,6 +142,15 @@ class PySCFCalculator(Calculator):
         Total charge of the cluster (units of e).
     spin : int
         ``2S = N_alpha - N_beta`` (PySCF's convention): 0 for a closed shell, 1 for a doublet.
+    device : {"auto", "cpu", "gpu"}
+        Where the SCF and the gradients run (unit-free). ``"auto"`` (default) uses gpu4pyscf
+        when ``import gpu4pyscf`` succeeds and CuPy sees at least one CUDA device, and the
+        CPU otherwise (the reason is logged once at INFO level); a mean-field object that
+        gpu4pyscf cannot convert also falls back to the CPU (logged as a warning). ``"gpu"``
+        requires gpu4pyscf and a device and raises otherwise; ``"cpu"`` never imports
+        gpu4pyscf. The GPU path converts PySCF's mean-field object with its ``to_gpu()``
+        method; energies and forces come back as NumPy float64 in the same units. The device
+        actually used is :attr:`device_used` and ``results["device"]``.
     **options
         Further settings (all optional):
 
@@ -121,9 +184,11 @@ class PySCFCalculator(Calculator):
     ------
     ase.calculators.calculator.CalculatorSetupError
         At construction (or :meth:`set`) for a parameter of the wrong type or out of range
-        (the message names it), an unknown functional, basis, auxiliary basis or dispersion
-        correction; before any SCF for an empty, periodic or overlapping structure or a charge
-        and spin that do not fit the electron count.
+        (the message names it), an unknown functional, basis, auxiliary basis, dispersion
+        correction or ``device``, or ``device="gpu"`` without gpu4pyscf or a CUDA device;
+        before any SCF for an empty, periodic or overlapping structure or a charge and spin
+        that do not fit the electron count, or (``device="gpu"``) a mean-field object that
+        gpu4pyscf cannot convert.
     ase.calculators.calculator.CalculationFailed
         Before any SCF, for non-finite positions (the message names the first such atom).
     ase.calculators.calculator.SCFError
@@ -133,8 +198,9 @@ class PySCFCalculator(Calculator):
     -----
     ``results`` holds ``energy`` (eV), ``free_energy`` (eV, equal to ``energy``),
     ``forces`` (eV/Å), and the diagnostics ``converged`` (bool), ``scf_cycles`` (total over
-    attempts), ``scf_attempts``, ``guess`` (which initial guess was used) and ``timings``
-    (seconds for ``scf``, ``gradient`` and ``total``).
+    attempts), ``scf_attempts``, ``guess`` (which initial guess was used), ``device``
+    (``"cpu"`` or ``"gpu"``, where this SCF ran) and ``timings`` (seconds for ``scf``,
+    ``gradient`` and ``total``).
 
     Examples
     --------
@@ -161,6 +227,7 @@ class PySCFCalculator(Calculator):
         "aspc_order": 2,
         "max_memory": 4000,
         "verbose": 0,
+        "device": "auto",
     }
 
     def __init__(
@@ -169,14 +236,18 @@ class PySCFCalculator(Calculator):
         basis: str | dict = "def2-svp",
         charge: int = 0,
         spin: int = 0,
+        device: str = "auto",
         **options: Any,
     ) -> None:
         atoms = options.pop("atoms", None)
         label = options.pop("label", None)
         self.mf = None  #: the last converged PySCF mean-field object, for inspection
+        #: where the SCF runs: "cpu" or "gpu" (``device`` resolved; see the class docstring)
+        self.device_used = "cpu"
         super().__init__(label=label, atoms=atoms)
-        self.set(xc=xc, basis=basis, charge=charge, spin=spin, **options)
+        self.set(xc=xc, basis=basis, charge=charge, spin=spin, device=device, **options)
         self._validate_parameters()
+        self._resolve_device()
         self.history = DensityHistory(
             mode=self.parameters["guess"], order=self.parameters["aspc_order"]
         )
@@ -195,6 +266,8 @@ class PySCFCalculator(Calculator):
             self.reset()
             self.mf = None
             self._validate_parameters()
+            if "device" in changed:
+                self._resolve_device()
             self.history = DensityHistory(
                 mode=self.parameters["guess"], order=self.parameters["aspc_order"]
             )
@@ -281,6 +354,44 @@ class PySCFCalculator(Calculator):
                 raise CalculatorSetupError(
                     f"unknown dispersion correction {disp!r}: use one of {DISP_VERSIONS} or None"
                 )
+        if p["device"] not in DEVICES:
+            raise CalculatorSetupError(
+                f"device must be one of {DEVICES} (where the SCF runs), got {p['device']!r}"
+            )
+
+    def _resolve_device(self) -> None:
+        """Set :attr:`device_used` from the ``device`` option (raise for an unmet "gpu")."""
+        device = self.parameters["device"]
+        if device == "cpu":
+            self.device_used = "cpu"
+            return
+        reason = _gpu_unavailable_reason()
+        if reason is None:
+            self.device_used = "gpu"
+        elif device == "gpu":
+            raise CalculatorSetupError(
+                f"device='gpu' needs gpu4pyscf and a CUDA device, but {reason}; "
+                f"{_GPU_INSTALL}, or use device='auto' (GPU when available) or device='cpu'"
+            )
+        else:
+            self.device_used = "cpu"
+            _log_fallback(reason)
+
+    def _to_device(self, mf):
+        """Return ``mf`` on :attr:`device_used` (``mf.to_gpu()`` for the GPU)."""
+        if self.device_used != "gpu":
+            return mf
+        try:
+            return mf.to_gpu()
+        except Exception as err:  # gpu4pyscf lacks this method/feature (several error types)
+            what = f"gpu4pyscf cannot convert {type(mf).__name__} ({type(err).__name__}: {err})"
+            if self.parameters["device"] == "gpu":
+                raise CalculatorSetupError(
+                    f"device='gpu': {what}; use device='cpu' for this setup"
+                ) from err
+            log.warning("PySCFCalculator(device='auto'): %s; using the CPU from now on", what)
+            self.device_used = "cpu"
+            return mf
 
     def _check_atoms(self, atoms: Atoms) -> None:
         if len(atoms) == 0:
@@ -403,6 +514,7 @@ class PySCFCalculator(Calculator):
             mf = self.build_method(mol)
             for key, value in settings.items():
                 setattr(mf, key, value)
+            mf = self._to_device(mf)
             if name == "newton":
                 mf = mf.newton()
             mf.callback = count
@@ -413,7 +525,7 @@ class PySCFCalculator(Calculator):
             if mf.converged:
                 return mf, cycles, n, name
             # continue from the best density so far when it is usable
-            dm_try = mf.make_rdm1() if mf.mo_coeff is not None else None
+            dm_try = _as_numpy(mf.make_rdm1()) if mf.mo_coeff is not None else None
             if dm_try is not None and np.all(np.isfinite(dm_try)):
                 dm = dm_try
         raise SCFError(
@@ -446,7 +558,7 @@ class PySCFCalculator(Calculator):
             dm0 = self.history.guess(key, atoms.positions)
             guess_used = "atomic" if dm0 is None else self.history.mode
             mf, cycles, attempts, solver = self._run_scf(mol, dm0)
-            self.history.push(key, atoms.positions, mf.make_rdm1())
+            self.history.push(key, atoms.positions, _as_numpy(mf.make_rdm1()))
             self.mf = mf
             previous = {
                 "converged": True,
@@ -454,6 +566,7 @@ class PySCFCalculator(Calculator):
                 "scf_attempts": attempts,
                 "scf_solver": solver,
                 "guess": guess_used,
+                "device": self.device_used,
                 "timings": {"scf": time.perf_counter() - t0},
             }
         t_scf = previous["timings"]["scf"]
@@ -466,10 +579,10 @@ class PySCFCalculator(Calculator):
             if hasattr(grad, "grid_response"):
                 grad.grid_response = bool(self.parameters["grid_response"])
             grad.verbose = 0
-            forces = -grad.kernel() * (Hartree / Bohr)
+            forces = -_as_numpy(grad.kernel()) * (Hartree / Bohr)
             t_grad = time.perf_counter() - t1
 
-        energy = float(mf.e_tot) * Hartree
+        energy = float(_as_numpy(mf.e_tot)) * Hartree
         self.results = {
             **{k: previous[k] for k in _SCF_DIAGNOSTICS},
             "energy": energy,
