@@ -116,6 +116,26 @@ def _basis_name_known(name: str) -> bool:
     return False
 
 
+_ECP_PROBE_ELEMENTS = ("Cu", "Ag", "Au", "Pt", "Pd", "I")
+
+
+def _ecp_name_known(name: str) -> bool:
+    """True if PySCF can load the effective core potential ``name`` for some heavy element."""
+    import warnings
+
+    from pyscf.gto.basis import load_ecp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for element in _ECP_PROBE_ELEMENTS:
+            try:
+                if load_ecp(name, element):
+                    return True
+            except Exception:  # PySCF raises several types for a missing ECP
+                continue
+    return False
+
+
 class PySCFCalculator(Calculator):
     """Kohn–Sham DFT energies and forces of a non-periodic cluster with PySCF.
 
@@ -154,6 +174,12 @@ class PySCFCalculator(Calculator):
     **options
         Further settings (all optional):
 
+        ``ecp`` (str, dict or None, default None)
+            Effective core potential, a name known to PySCF (``"lanl2dz"``, ``"crenbl"``,
+            ...) for every element it covers, or a dict ``{element symbol: name}``; None is
+            all-electron (PySCF does not add the ECP that goes with an ECP basis such as
+            ``"lanl2dz"`` by itself: name it here too, e.g. ``basis={"Cu": "lanl2dz", "O":
+            "def2-svp", "H": "def2-svp"}, ecp={"Cu": "lanl2dz"}``).
         ``density_fit`` (bool or str, default False)
             Density fitting (RI-J/K); a string names the auxiliary basis.
         ``dispersion`` (str or None, default None)
@@ -184,8 +210,8 @@ class PySCFCalculator(Calculator):
     ------
     ase.calculators.calculator.CalculatorSetupError
         At construction (or :meth:`set`) for a parameter of the wrong type or out of range
-        (the message names it), an unknown functional, basis, auxiliary basis, dispersion
-        correction or ``device``, or ``device="gpu"`` without gpu4pyscf or a CUDA device;
+        (the message names it), an unknown functional, basis, ECP, auxiliary basis,
+        dispersion correction or ``device``, or ``device="gpu"`` without gpu4pyscf or a CUDA device;
         before any SCF for an empty, periodic or overlapping structure or a charge and spin
         that do not fit the electron count, or (``device="gpu"``) a mean-field object that
         gpu4pyscf cannot convert.
@@ -216,6 +242,7 @@ class PySCFCalculator(Calculator):
         "basis": "def2-svp",
         "charge": 0,
         "spin": 0,
+        "ecp": None,
         "density_fit": False,
         "dispersion": None,
         "conv_tol": 1e-9,
@@ -302,6 +329,21 @@ class PySCFCalculator(Calculator):
             raise CalculatorSetupError(
                 "basis must be a name or a dict {element symbol: basis}, got "
                 f"{type(p['basis']).__name__}"
+            )
+        ecp = p["ecp"]
+        if isinstance(ecp, str):
+            if not _ecp_name_known(ecp):
+                raise CalculatorSetupError(
+                    f"ecp={ecp!r}: PySCF knows no effective core potential of that name (use a "
+                    "name such as 'lanl2dz' or 'crenbl', a dict {element: name}, or None for "
+                    "all-electron)"
+                )
+        elif ecp is not None and not (
+            isinstance(ecp, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in ecp.items())
+        ):
+            raise CalculatorSetupError(
+                f"ecp must be None, an ECP name or a dict {{element symbol: ECP name}}, got {ecp!r}"
             )
         df = p["density_fit"]
         if not isinstance(df, bool | str):
@@ -445,6 +487,8 @@ class PySCFCalculator(Calculator):
         )
         mol.unit = "Bohr"
         mol.basis = p["basis"]
+        if p["ecp"] is not None:
+            mol.ecp = p["ecp"]
         mol.charge = int(p["charge"])
         mol.spin = int(p["spin"])
         mol.verbose = int(p["verbose"])
@@ -492,6 +536,7 @@ class PySCFCalculator(Calculator):
             repr(p["basis"]),
             p["xc"],
             repr(p["density_fit"]),
+            repr(p["ecp"]),
         )
 
     # ------------------------------------------------------------------ SCF

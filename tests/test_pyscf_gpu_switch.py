@@ -5,6 +5,7 @@ gpu4pyscf is not installed in the test environment, so the CPU fallback is exerc
 the GPU path is exercised with stand-in ``gpu4pyscf``/``cupy`` modules put in ``sys.modules``
 and a mean-field ``to_gpu()`` whose object delegates to the CPU one (so its numbers are known)
 while handing arrays back as CuPy does (``.get()``, no implicit conversion to NumPy).
+Also the ``ecp`` option that the DFT route for metal clusters uses.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from ase.calculators.calculator import CalculatorSetupError
 import coupling.pyscf_calculator as pc
 from coupling import PySCFCalculator
 
-FAST = {"xc": "pbe", "basis": "sto-3g", "conv_tol": 1e-11, "conv_tol_grad": 1e-7}
+TIGHT = {"conv_tol": 1e-11, "conv_tol_grad": 1e-7}
+FAST = {"xc": "pbe", "basis": "sto-3g", **TIGHT}
 
 
 @pytest.fixture
@@ -216,3 +218,28 @@ def test_unconvertible_method_falls_back_on_auto_and_raises_on_gpu(h2, monkeypat
     strict = _calculator_with_to_gpu(to_gpu, device="gpu", **FAST)
     with pytest.raises(CalculatorSetupError, match="gpu4pyscf cannot convert"):
         strict.get_potential_energy(h2.copy())
+
+
+def test_ecp_option_replaces_the_core_and_forces_stay_derivatives():
+    """The ``ecp`` option (for the metal labels of the DFT route) reaches PySCF's Mole."""
+    cuh = Atoms("CuH", positions=[[0, 0, 0], [0, 0, 1.50]])
+    basis = {"Cu": "lanl2dz", "H": "sto-3g"}
+    calc = PySCFCalculator(xc="pbe", basis=basis, ecp={"Cu": "lanl2dz"}, device="cpu", **TIGHT)
+    cuh.calc = calc
+    forces = cuh.get_forces()
+    assert calc.mf.mol.nelectron == 20  # 19 Cu valence electrons (10 in the core) + 1
+    assert abs(forces[1, 2]) > 0.05  # eV/Å: stretched from the PBE bond, a real force
+    step = 1e-3  # Å
+    energies = []
+    for sign in (1, -1):
+        moved = cuh.copy()
+        moved.positions[1, 2] += sign * step
+        moved.calc = PySCFCalculator(
+            xc="pbe", basis=basis, ecp={"Cu": "lanl2dz"}, device="cpu", guess="none", **TIGHT
+        )
+        energies.append(moved.get_potential_energy())
+    assert abs(forces[1, 2] + (energies[0] - energies[1]) / (2 * step)) < 1e-3
+    with pytest.raises(CalculatorSetupError, match="ecp='lanl9'"):
+        PySCFCalculator(basis="lanl2dz", ecp="lanl9")
+    with pytest.raises(CalculatorSetupError, match="ecp must be None"):
+        PySCFCalculator(basis="lanl2dz", ecp=["lanl2dz"])
