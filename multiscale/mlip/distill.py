@@ -1,0 +1,840 @@
+"""End-to-end active-learning distillation of a universal teacher into a MACE student committee.
+
+The loop (:class:`Distillation`, a method object in PySCF's style: ``kernel()``, ``converged``,
+results as attributes) is
+
+0. **teacher MD**: Langevin MD driven by the teacher on each starting structure; every
+   ``every``-th frame is a label (the teacher's own energy and forces, free of charge);
+1. **train** ``n_members`` MACE students (different seeds) on all labels;
+2. **explore**: committee MD of the students at every temperature (mean forces), an
+   :class:`~multiscale.md.IntegrityMonitor` on the trajectory; frames whose committee force
+   deviation exceeds ``threshold`` (and the frames before an integrity violation) are
+   candidates; a few frames at regular intervals are kept as an unbiased **test set**;
+4. **label** the candidates (and the test frames) with the teacher on MPI ranks
+   (:func:`label_frames`), and go back to 1,
+
+until one exploration at every temperature runs its full length with no integrity violation and
+the committee deviation under ``threshold``. Every stage writes its result before the next starts
+(atomic writes), so a killed run resumes where it stopped; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import ase.io
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from multiscale.mlip.labels import _atomic_write
+from multiscale.pipeline.state import atomic_write_text
+
+
+def _read_frames(path: Path) -> list[Atoms]:
+    return ase.io.read(path, index=":", format="extxyz") if path.exists() else []
+
+
+def _labelled(frame: Atoms, energy: float, forces: np.ndarray, info: dict) -> Atoms:
+    out = frame.copy()
+    out.calc = None
+    for key in ("md_momenta", "momenta", "masses"):
+        out.arrays.pop(key, None)
+    out.info.update(info)
+    out.calc = SinglePointCalculator(out, energy=float(energy), forces=np.asarray(forces))
+    return out
+
+
+# --- labelling farm ----------------------------------------------------------------------------
+
+
+def label_frames(
+    frames: Sequence[Atoms],
+    make_teacher: Callable[[], Calculator],
+    path: str | os.PathLike,
+    provenance: dict[str, Any] | None = None,
+    comm: Any = None,
+) -> list[Atoms]:
+    """Label frames with the teacher, spread over MPI ranks; append them to an extxyz.
+
+    Every frame must carry a unique ``info["label_id"]`` (str). Frames whose id is already in
+    ``path`` are skipped (restart). Rank ``r`` of ``comm`` labels the pending frames
+    ``r, r + size, ...``; after each round of ``size`` labels rank 0 gathers them and rewrites
+    the file atomically, so a kill loses at most one round. The teacher is deterministic, so the
+    labels do not depend on the number of ranks (up to the reduction order of its threads).
+
+    Parameters
+    ----------
+    frames : sequence of ase.Atoms
+        Configurations (Å) with ``info["label_id"]``; identical on every rank.
+    make_teacher : callable
+        ``make_teacher()`` returns the teacher's ASE calculator (energy eV, forces eV/Å); called
+        once per rank, only when that rank has something to label.
+    path : path-like
+        The labels file (extxyz), written by rank 0.
+    provenance : dict, optional
+        Stored in every label's ``info`` (teacher name and version).
+    comm : mpi4py communicator, optional
+        None: serial.
+
+    Returns
+    -------
+    list of ase.Atoms
+        All labels in ``path`` after the call, on every rank.
+    """
+    ids = [f.info.get("label_id") for f in frames]
+    if any(not isinstance(i, str) or not i for i in ids):
+        raise ValueError("every frame needs a non-empty string info['label_id'] (its key).")
+    if len(set(ids)) != len(ids):
+        raise ValueError("label_id values must be unique within one call.")
+    if not callable(make_teacher):
+        raise TypeError(f"make_teacher must be callable, got {type(make_teacher).__name__}.")
+    rank = 0 if comm is None else comm.rank
+    size = 1 if comm is None else comm.size
+    path = Path(path)
+    done = _read_frames(path) if rank == 0 else None
+    have = {str(a.info["label_id"]) for a in done} if rank == 0 else None
+    if comm is not None:
+        have = comm.bcast(have, root=0)
+    todo = [i for i, key in enumerate(ids) if key not in have]
+    teacher = None
+    for start in range(0, len(todo), size):
+        mine = todo[start : start + size]
+        result = None
+        if rank < len(mine):
+            i = mine[rank]
+            teacher = teacher or make_teacher()
+            atoms = frames[i].copy()
+            atoms.calc = teacher
+            e, f = atoms.get_potential_energy(), np.array(atoms.get_forces())
+            result = (i, e, f)
+        results = [result] if comm is None else comm.gather(result, root=0)
+        if rank == 0:
+            for r in results:
+                if r is not None:
+                    i, e, f = r
+                    done.append(_labelled(frames[i], e, f, dict(provenance or {})))
+            _atomic_write(path, done)
+    if comm is not None:
+        done = comm.bcast(done, root=0)
+    return done
+
+
+# --- teacher MD --------------------------------------------------------------------------------
+
+
+def teacher_md(
+    atoms: Atoms,
+    teacher: Calculator,
+    path: str | os.PathLike,
+    n_steps: int,
+    temperature: float,
+    every: int = 10,
+    timestep: float = 1.0,
+    friction: float = 0.02,
+    hydrogen_mass: float = 3.0,
+    seed: int = 0,
+    tag: str = "teacher",
+    provenance: dict[str, Any] | None = None,
+) -> tuple[list[Atoms], dict[str, Any]]:
+    """Langevin MD driven by the teacher; every ``every``-th frame is stored as a label.
+
+    Restartable: the run resumes from the last stored frame (positions and momenta). The
+    structure is first relaxed for up to 100 FIRE steps (fmax 0.2 eV/Å) so that the builder's
+    contacts do not heat it. An :class:`~multiscale.md.IntegrityMonitor` (policy ``"flag"``)
+    checks every stored frame against the starting topology; violations are returned.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Starting structure (Å).
+    teacher : ase.calculators.calculator.Calculator
+        The teacher (eV, eV/Å).
+    path : path-like
+        extxyz of the stored frames (labels with ``info["label_id"] = f"{tag}:{step}"``).
+    n_steps : int
+        MD steps in all.
+    temperature : float
+        Langevin temperature, K.
+    every : int
+        Steps between stored frames.
+    timestep : float
+        fs.
+    friction : float
+        Langevin friction, 1/fs.
+    hydrogen_mass : float
+        Hydrogen mass after repartitioning, u (1.008: none); changes dynamics, not the
+        sampled configurations' distribution.
+    seed : int
+        Seed of the velocities and the Langevin noise (segment ``k`` uses ``seed + k``).
+    tag : str
+        Prefix of the label ids.
+    provenance : dict, optional
+        Stored in every frame's ``info``.
+
+    Returns
+    -------
+    frames : list of ase.Atoms
+        All stored frames.
+    summary : dict
+        ``n_steps``, ``violations`` (list of str), ``min_OO_A``, ``max_OH_A``, ``T_mean_K``.
+    """
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    from multiscale.md.hmr import repartition_hydrogen_masses
+    from multiscale.md.integrity import IntegrityMonitor
+    from multiscale.properties._common import relax
+
+    path = Path(path)
+    frames = _read_frames(path)
+    monitor = IntegrityMonitor(atoms, policy="flag")
+    if frames:
+        state = frames[-1].copy()
+        state.set_masses(frames[-1].arrays["md_masses"])
+        state.set_momenta(frames[-1].arrays["md_momenta"])
+        step = int(frames[-1].info["md_step"])
+    else:
+        state, _ = relax(atoms.copy(), teacher, fmax=0.2, steps=100)
+        if hydrogen_mass != 1.008:
+            repartition_hydrogen_masses(state, hydrogen_mass)
+        MaxwellBoltzmannDistribution(
+            state, temperature_K=temperature, rng=np.random.default_rng(seed)
+        )
+        step = -every
+    state.calc = teacher
+    violations: list[str] = []
+    temps = [float(f.info["T_K"]) for f in frames]
+    while step + every <= n_steps:
+        if step >= 0:
+            dyn = Langevin(
+                state,
+                timestep * units.fs,
+                temperature_K=temperature,
+                friction=friction / units.fs,
+                fixcm=False,
+                rng=np.random.default_rng(seed + 1 + step),
+            )
+            dyn.run(every)
+        step += every
+        check = monitor.check(state, step=step, time_fs=step * timestep)
+        violations += [str(v) for v in check.violations]
+        info = dict(provenance or {})
+        info.update(
+            label_id=f"{tag}:{step}",
+            md_step=step,
+            T_K=float(state.get_temperature()),
+            config_type=tag,
+        )
+        frame = _labelled(state, state.get_potential_energy(), state.get_forces(), info)
+        frame.arrays["md_momenta"] = state.get_momenta()
+        frame.arrays["md_masses"] = state.get_masses()
+        frames.append(frame)
+        temps.append(info["T_K"])
+        _atomic_write(path, frames)
+    summary = {
+        "n_steps": step,
+        "violations": violations,
+        "T_mean_K": float(np.mean(temps[len(temps) // 2 :])) if temps else float("nan"),
+    }
+    return frames, summary
+
+
+# --- exploration by student committee MD -------------------------------------------------------
+
+
+def explore(
+    atoms: Atoms,
+    committee: Calculator,
+    n_steps: int,
+    temperature: float,
+    threshold: float,
+    timestep: float = 1.0,
+    friction: float = 0.01,
+    hydrogen_mass: float = 3.0,
+    check_every: int = 10,
+    test_every: int = 1000,
+    seed: int = 0,
+    tag: str = "explore",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Committee MD of the students: integrity, force uncertainty, candidate and test frames.
+
+    The dynamics use the committee's mean forces (Langevin, hydrogen masses repartitioned).
+    Every ``check_every`` steps the frame is checked by an
+    :class:`~multiscale.md.IntegrityMonitor` (against ``atoms``) and, when the committee's
+    largest per-atom force deviation exceeds ``threshold``, kept as a candidate. The run stops
+    at the first integrity violation; the violating frame and the two checked frames before it
+    become candidates too (the teacher's forces there teach the students the way back). One
+    frame every ``test_every`` steps is kept for the unbiased test set.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Starting structure (Å); also the integrity reference.
+    committee : ase.calculators.calculator.Calculator
+        A :class:`~multiscale.mlip.CommitteeCalculator` (``max_force_std`` in its results).
+    n_steps : int
+        MD steps.
+    temperature : float
+        K.
+    threshold : float
+        Candidate threshold on the committee force deviation, eV/Å.
+    timestep : float
+        fs.
+    friction : float
+        Langevin friction, 1/fs.
+    hydrogen_mass : float
+        u.
+    check_every, test_every : int
+        Steps between integrity/uncertainty checks, and between test frames.
+    seed : int
+        Velocities and noise.
+    tag : str
+        Prefix of the frames' ``label_id``.
+    progress : bool
+        tqdm progress bar.
+
+    Returns
+    -------
+    dict
+        ``steps`` (done), ``completed`` (all steps, no violation), ``violations`` (str),
+        ``max_force_std`` (eV/Å, largest seen), ``frac_above`` (share of checks above
+        ``threshold``), ``sigma`` (per check), ``T_mean_K``, ``wall_s``, ``candidates`` and
+        ``tests`` (lists of ase.Atoms with ``info["label_id"]`` and ``info["max_force_std"]``).
+    """
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from tqdm import tqdm
+
+    from multiscale.md.hmr import repartition_hydrogen_masses
+    from multiscale.md.integrity import IntegrityMonitor
+
+    t0 = time.perf_counter()
+    monitor = IntegrityMonitor(atoms, policy="flag")
+    state = atoms.copy()
+    if hydrogen_mass != 1.008:
+        repartition_hydrogen_masses(state, hydrogen_mass)
+    MaxwellBoltzmannDistribution(state, temperature_K=temperature, rng=np.random.default_rng(seed))
+    state.calc = committee
+    dyn = Langevin(
+        state,
+        timestep * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=np.random.default_rng(seed + 1),
+    )
+
+    def snapshot(step: int, sigma: float, kind: str) -> Atoms:
+        a = state.copy()
+        a.calc = None
+        a.arrays.pop("momenta", None)
+        a.arrays.pop("masses", None)
+        a.info = {"label_id": f"{tag}:{kind}:{step}", "md_step": step, "max_force_std": sigma}
+        a.info["config_type"] = f"{tag}:{kind}"
+        return a
+
+    candidates, tests, recent, sigmas, temps, violations = [], [], [], [], [], []
+    step = 0
+    bar = tqdm(total=n_steps, desc=f"explore {temperature:.0f} K", disable=not progress)
+    while step < n_steps:
+        dyn.run(check_every)
+        step += check_every
+        bar.update(check_every)
+        sigma = float(committee.results["max_force_std"])
+        sigmas.append(sigma)
+        temps.append(float(state.get_temperature()))
+        check = monitor.check(state, step=step, time_fs=step * timestep)
+        if check.violations:
+            violations = [str(v) for v in check.violations]
+            candidates += [*recent[-2:], snapshot(step, sigma, "violation")]
+            break
+        frame = snapshot(step, sigma, "cand")
+        recent = [*recent, frame][-2:]
+        if sigma > threshold:
+            candidates.append(frame)
+        if step % test_every == 0:
+            tests.append(snapshot(step, sigma, "test"))
+    bar.close()
+    sig = np.asarray(sigmas)
+    return {
+        "temperature_K": float(temperature),
+        "steps": step,
+        "completed": step >= n_steps and not violations,
+        "violations": violations,
+        "max_force_std": float(sig.max()) if sig.size else float("nan"),
+        "frac_above": float((sig > threshold).mean()) if sig.size else float("nan"),
+        "sigma": sig.tolist(),
+        "T_mean_K": float(np.mean(temps[len(temps) // 2 :])) if temps else float("nan"),
+        "wall_s": time.perf_counter() - t0,
+        "candidates": candidates,
+        "tests": tests,
+    }
+
+
+def select_candidates(candidates: Sequence[Atoms], n_max: int, min_gap: int) -> list[Atoms]:
+    """The ``n_max`` most uncertain candidates, at least ``min_gap`` MD steps apart.
+
+    Violation frames (``config_type`` ending in ``violation``) are always kept.
+    """
+    forced = [c for c in candidates if str(c.info.get("config_type", "")).endswith("violation")]
+    forced_ids = {id(c) for c in forced}
+    rest = sorted(
+        (c for c in candidates if id(c) not in forced_ids),
+        key=lambda c: -float(c.info["max_force_std"]),
+    )
+    chosen = list(forced)
+    for c in rest:
+        if len(chosen) >= max(n_max, len(forced)):
+            break
+        if all(abs(int(c.info["md_step"]) - int(o.info["md_step"])) >= min_gap for o in chosen):
+            chosen.append(c)
+    return chosen
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+
+def _distribute(tasks: Sequence[Any], fn: Callable[[Any], Any], comm: Any) -> list[Any]:
+    """Run ``fn(task)`` for task ``i`` on rank ``i % size``; every rank gets all results."""
+    if comm is None or comm.size == 1:
+        return [fn(t) for t in tasks]
+    mine = {i: fn(t) for i, t in enumerate(tasks) if i % comm.size == comm.rank}
+    merged: dict[int, Any] = {}
+    for part in comm.allgather(mine):
+        merged.update(part)
+    return [merged[i] for i in range(len(tasks))]
+
+
+@dataclass
+class DistillSettings:
+    """Settings of :class:`Distillation`; units in the names or below.
+
+    Attributes
+    ----------
+    teacher : str
+        A teacher of :data:`multiscale.mlip.teachers.TEACHERS`.
+    n_members : int
+        Students in the committee (>= 3 for a meaningful deviation).
+    temperatures : tuple of float
+        Exploration temperatures, K (300 K and a 350 K margin).
+    threshold : float
+        Committee force-deviation threshold, eV/Å: frames above it are labelled; a converged
+        committee stays below it.
+    teacher_steps, teacher_every : int
+        Teacher MD length per starting structure and stride of its stored frames (steps).
+    teacher_temperature : float
+        K.
+    explore_steps, final_steps : int
+        MD steps of the first exploration per (structure, temperature); each iteration doubles
+        it up to ``final_steps`` (100 ps at 1 fs), the length a converged committee must pass.
+    timestep : float
+        fs (with ``hydrogen_mass``).
+    hydrogen_mass : float
+        u (hydrogen mass repartitioning, :mod:`multiscale.md.hmr`).
+    max_new, min_gap : int
+        Labels per exploration run, and their least separation in MD steps.
+    test_every : int
+        Steps between unbiased test frames of an exploration.
+    max_iterations : int
+        Train/explore/label rounds at most.
+    epochs, batch_size : int
+        Training of each student (from scratch every round; seeds ``0 .. n_members-1``).
+    hidden_irreps : str
+        Student size (e3nn notation).
+    r_max : float
+        Student cutoff, Å.
+    train_dtype : str
+        "float32" or "float64".
+    num_threads : int
+        Torch threads per rank.
+    """
+
+    teacher: str = "sevennet-0"
+    n_members: int = 3
+    temperatures: tuple[float, ...] = (300.0, 350.0)
+    threshold: float = 0.25
+    teacher_steps: int = 600
+    teacher_every: int = 10
+    teacher_temperature: float = 350.0
+    explore_steps: int = 5000
+    final_steps: int = 100000
+    timestep: float = 1.0
+    hydrogen_mass: float = 3.0
+    max_new: int = 25
+    min_gap: int = 50
+    test_every: int = 1000
+    max_iterations: int = 8
+    epochs: int = 40
+    batch_size: int = 4
+    hidden_irreps: str = "16x0e"
+    r_max: float = 4.5
+    train_dtype: str = "float32"
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        from multiscale.mlip.teachers import TEACHERS
+
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {sorted(TEACHERS)}, got {self.teacher!r}.")
+        ints = ("n_members", "teacher_steps", "teacher_every", "explore_steps", "final_steps",
+                "max_new", "min_gap", "test_every", "max_iterations", "epochs", "batch_size",
+                "num_threads")  # fmt: skip
+        for name in ints:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        if self.n_members < 2:
+            raise ValueError(f"n_members must be >= 2 (a committee), got {self.n_members}.")
+        for name in ("threshold", "teacher_temperature", "timestep", "hydrogen_mass", "r_max"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
+                raise ValueError(f"{name} must be a positive finite number, got {v!r}.")
+        temps = tuple(float(t) for t in self.temperatures)
+        if not temps or any(not 1.0 <= t <= 3000.0 for t in temps):
+            raise ValueError(f"temperatures must be 1-3000 K, got {self.temperatures!r}.")
+        self.temperatures = temps
+        if self.train_dtype not in ("float32", "float64"):
+            raise ValueError(f"train_dtype must be float32 or float64, got {self.train_dtype!r}.")
+
+
+class Distillation:
+    """Active-learning distillation of a universal teacher into a MACE student committee.
+
+    Parameters
+    ----------
+    systems : dict of str to ase.Atoms
+        Starting structures (Å) by name, e.g. a Cu(111)/NaCl(aq) film and a sandwich; they are
+        also the integrity references of their explorations.
+    workdir : path-like
+        Everything is written here (labels, models, per-round JSON); a rerun resumes.
+    settings : DistillSettings, optional
+    comm : mpi4py communicator, optional
+        Teacher labels, student training and explorations are spread over its ranks; rank 0
+        writes the shared files. Results do not depend on the number of ranks beyond thread
+        round-off.
+    progress : bool
+        Progress bars and one line per stage on rank 0.
+    make_teacher : callable, optional
+        ``make_teacher()`` returns the reference calculator; default: the shipped teacher named
+        in ``settings.teacher`` (another reference, e.g. PySCF, can be plugged in here; its
+        name in the labels' provenance stays ``settings.teacher``).
+
+    Attributes
+    ----------
+    converged : bool
+        An exploration of ``final_steps`` at every temperature and structure ran with no
+        integrity violation and the committee deviation under ``threshold``.
+    history : list of dict
+        Per round: labels, test errors, exploration summaries.
+    members : list of pathlib.Path
+        The last round's student models.
+    """
+
+    def __init__(
+        self,
+        systems: dict[str, Atoms],
+        workdir: str | os.PathLike,
+        settings: DistillSettings | None = None,
+        comm: Any = None,
+        progress: bool = True,
+        make_teacher: Callable[[], Calculator] | None = None,
+    ) -> None:
+        if not isinstance(systems, dict) or not systems:
+            raise TypeError("systems must be a non-empty dict of name -> ase.Atoms.")
+        for name, atoms in systems.items():
+            if not isinstance(atoms, Atoms) or len(atoms) == 0:
+                raise TypeError(f"systems[{name!r}] must be a non-empty ase.Atoms.")
+        self.systems = dict(systems)
+        self.workdir = Path(workdir)
+        self.settings = settings or DistillSettings()
+        self.comm = comm
+        self.rank = 0 if comm is None else comm.rank
+        self.progress = progress
+        if make_teacher is not None and not callable(make_teacher):
+            raise TypeError(f"make_teacher must be callable, got {type(make_teacher).__name__}.")
+        self._make_teacher = make_teacher
+        self.converged = False
+        self.history: list[dict[str, Any]] = []
+        self.members: list[Path] = []
+        if self.rank == 0:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            saved = self.workdir / "settings.json"
+            mine = json.dumps(asdict(self.settings), sort_keys=True)
+            if saved.exists() and saved.read_text() != mine:
+                raise ValueError(
+                    f"{saved} holds other settings than these; resume with the same settings "
+                    "or use a new workdir."
+                )
+            atomic_write_text(saved, mine)
+        if comm is not None:
+            comm.Barrier()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _log(self, msg: str) -> None:
+        if self.progress and self.rank == 0:
+            print(f"[distill {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    def _teacher(self) -> Calculator:
+        from multiscale.mlip.teachers import teacher_calculator
+
+        if self._make_teacher is not None:
+            return self._make_teacher()
+        return teacher_calculator(self.settings.teacher, self.settings.num_threads)
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Stored in every label."""
+        return {"teacher": self.settings.teacher}
+
+    def _write_json(self, path: Path, data: Any) -> None:
+        if self.rank == 0:
+            atomic_write_text(path, json.dumps(data, indent=1))
+
+    # -- stages -----------------------------------------------------------------------------
+    def teacher_stage(self) -> None:
+        """Teacher MD of every structure (one per rank); frames appended to the labels."""
+        s = self.settings
+
+        def run(name: str) -> dict[str, Any]:
+            out = self.workdir / f"teacher_{name}.json"
+            if out.exists():
+                return json.loads(out.read_text())
+            t0 = time.perf_counter()
+            _, summary = teacher_md(
+                self.systems[name], self._teacher(), self.workdir / f"teacher_{name}.extxyz",
+                s.teacher_steps, s.teacher_temperature, every=s.teacher_every,
+                hydrogen_mass=s.hydrogen_mass, seed=0, tag=f"teacher-{name}",
+                provenance=self.provenance,
+            )  # fmt: skip
+            summary["wall_s"] = time.perf_counter() - t0
+            atomic_write_text(out, json.dumps(summary, indent=1))
+            return summary
+
+        summaries = _distribute(sorted(self.systems), run, self.comm)
+        for name, summ in zip(sorted(self.systems), summaries, strict=True):
+            self._log(
+                f"teacher MD {name}: {summ['n_steps']} steps, T(2nd half) "
+                f"{summ['T_mean_K']:.0f} K, {len(summ['violations'])} integrity violations"
+            )
+
+    def labels(self) -> list[Atoms]:
+        """Training labels: teacher MD frames and labelled exploration candidates."""
+        frames = []
+        for name in sorted(self.systems):
+            for f in _read_frames(self.workdir / f"teacher_{name}.extxyz"):
+                f.arrays.pop("md_momenta", None)
+                f.arrays.pop("md_masses", None)
+                frames.append(f)
+        return frames + _read_frames(self.workdir / "labels.extxyz")
+
+    def test_set(self) -> list[Atoms]:
+        """Unbiased held-out frames of student MD, labelled by the teacher (never trained on)."""
+        return _read_frames(self.workdir / "test.extxyz")
+
+    def train(self, it: int) -> list[Path]:
+        """Train the committee of round ``it`` (members spread over ranks; skipped if done)."""
+        from multiscale.mlip.train import train_mace
+
+        s = self.settings
+        root = self.workdir / f"iter_{it:02d}"
+        labels = self.labels()
+
+        def run(seed: int) -> str:
+            model = root / f"m{seed}" / "student.model"
+            if model.exists():
+                return str(model)
+            perm = np.random.default_rng(0).permutation(len(labels))
+            n_valid = max(1, round(0.1 * len(labels)))
+            valid = [labels[i] for i in perm[:n_valid]]
+            train = [labels[i] for i in perm[n_valid:]]
+            t0 = time.perf_counter()
+            path = train_mace(
+                train, valid, root / f"m{seed}", "student", seed=seed,
+                hidden_irreps=s.hidden_irreps, r_max=s.r_max, max_num_epochs=s.epochs,
+                batch_size=s.batch_size, num_threads=s.num_threads,
+                default_dtype=s.train_dtype, extra_args=("--pair_repulsion",),
+            )  # fmt: skip
+            atomic_write_text(
+                root / f"m{seed}" / "train.json",
+                json.dumps({"n_train": len(train), "wall_s": time.perf_counter() - t0}),
+            )
+            return str(path)
+
+        self._log(f"round {it}: training {s.n_members} students on {len(labels)} labels")
+        return [Path(p) for p in _distribute(list(range(s.n_members)), run, self.comm)]
+
+    def committee(self, members: Sequence[Path], dtype: str = "float32") -> Calculator:
+        """The students as a :class:`~multiscale.mlip.CommitteeCalculator` (this run's files)."""
+        from multiscale.mlip.committee import CommitteeCalculator
+        from multiscale.mlip.train import mace_calculator
+
+        return CommitteeCalculator(
+            [mace_calculator(p, trust=True, dtype=dtype) for p in members]  # written by us
+        )
+
+    def test_errors(self, members: Sequence[Path]) -> dict[str, Any]:
+        """Force MAE/RMSE (meV/Å) of each student and of the committee mean on the test set."""
+        from multiscale.mlip.teachers import force_errors
+        from multiscale.mlip.train import mace_calculator
+
+        tests = self.test_set()
+        if not tests:
+            return {"n_test": 0}
+        out: dict[str, Any] = {"n_test": len(tests)}
+        for k, p in enumerate(members):
+            e = force_errors(mace_calculator(p, trust=True, dtype="float32"), tests, box=False)
+            out[f"m{k}_mae_meV_A"], out[f"m{k}_rmse_meV_A"] = e.mae, e.rmse
+        e = force_errors(self.committee(members), tests, box=False)
+        out["committee_mae_meV_A"], out["committee_rmse_meV_A"] = e.mae, e.rmse
+        return out
+
+    def explore_round(self, it: int, members: Sequence[Path]) -> list[dict[str, Any]]:
+        """Student MD of every (structure, temperature); candidates and tests to label."""
+        s = self.settings
+        n_steps = min(s.final_steps, s.explore_steps * 2**it)
+        root = self.workdir / f"iter_{it:02d}"
+        tasks = [(name, T) for name in sorted(self.systems) for T in s.temperatures]
+
+        def run(task: tuple[str, float]) -> dict[str, Any]:
+            name, T = task
+            out = root / f"explore_{name}_{T:.0f}K.json"
+            if out.exists():
+                res = json.loads(out.read_text())
+                res["candidates"] = _read_frames(out.with_suffix(".cand.extxyz"))
+                res["tests"] = _read_frames(out.with_suffix(".test.extxyz"))
+                return res
+            start = _read_frames(self.workdir / f"teacher_{name}.extxyz")[-1]
+            start.arrays.pop("md_momenta", None)
+            start.arrays.pop("md_masses", None)
+            res = explore(
+                start, self.committee(members), n_steps, T, s.threshold, timestep=s.timestep,
+                hydrogen_mass=s.hydrogen_mass, test_every=s.test_every, seed=1000 * it + int(T),
+                tag=f"it{it}-{name}-{T:.0f}K", progress=self.progress and self.comm is None,
+            )  # fmt: skip
+            res["candidates"] = select_candidates(res["candidates"], s.max_new, s.min_gap)
+            _atomic_write(out.with_suffix(".cand.extxyz"), res["candidates"])
+            _atomic_write(out.with_suffix(".test.extxyz"), res["tests"])
+            keep = {k: v for k, v in res.items() if k not in ("candidates", "tests")}
+            atomic_write_text(out, json.dumps(keep, indent=1))
+            return res
+
+        results = _distribute(tasks, run, self.comm)
+        for (name, T), r in zip(tasks, results, strict=True):
+            self._log(
+                f"round {it}: explore {name} {T:.0f} K: {r['steps']}/{n_steps} steps, "
+                f"{'violation: ' + r['violations'][0] if r['violations'] else 'intact'}, "
+                f"max σ_F {r['max_force_std']:.3f} eV/Å, {100 * r['frac_above']:.1f} % above "
+                f"threshold, {len(r['candidates'])} to label, {r['wall_s']:.0f} s"
+            )
+        return results
+
+    def kernel(self) -> bool:
+        """Run the loop to convergence or ``max_iterations``; return :attr:`converged`."""
+        s = self.settings
+        self.teacher_stage()
+        for it in range(s.max_iterations):
+            members = self.train(it)
+            self.members = members
+            errors = self.test_errors(members) if self.rank == 0 else {}
+            if errors.get("n_test"):
+                self._log(
+                    f"round {it}: test set ({errors['n_test']} student-MD frames): committee "
+                    f"force MAE {errors['committee_mae_meV_A']:.0f} meV/Å vs the teacher"
+                )
+            results = self.explore_round(it, members)
+            n_steps = min(s.final_steps, s.explore_steps * 2**it)
+            done = all(r["completed"] and r["max_force_std"] <= s.threshold for r in results)
+            record = {
+                "iteration": it,
+                "n_labels": len(self.labels()),
+                "n_test": len(self.test_set()),
+                "explore_steps": n_steps,
+                "test_errors": errors,
+                "explore": [
+                    {k: v for k, v in r.items() if k not in ("candidates", "tests", "sigma")}
+                    for r in results
+                ],
+            }
+            self.history.append(record)
+            self._write_json(self.workdir / f"iter_{it:02d}" / "summary.json", record)
+            if done and n_steps >= s.final_steps:
+                self.converged = True
+                self._log(f"round {it}: converged ({n_steps} steps at every T, no violation)")
+                break
+            todo = [c for r in results for c in r["candidates"]]
+            tests = [t for r in results for t in r["tests"]]
+            self._log(f"round {it}: labelling {len(todo)} candidates and {len(tests)} tests")
+            label_frames(todo, self._teacher, self.workdir / "labels.extxyz",
+                         self.provenance, self.comm)  # fmt: skip
+            label_frames(tests, self._teacher, self.workdir / "test.extxyz",
+                         self.provenance, self.comm)  # fmt: skip
+        self._write_json(
+            self.workdir / "result.json",
+            {"converged": self.converged, "members": [str(p) for p in self.members],
+             "history": self.history},
+        )  # fmt: skip
+        return self.converged
+
+    run = kernel
+
+
+def default_systems(seed: int = 0) -> dict[str, Atoms]:
+    """The Cu(111)/NaCl(aq) structures of the shipped ``cu-water-nacl`` distillation.
+
+    ``film``: 4x4x4 Cu(111), 12 Å of 2 M NaCl(aq) with a vapour interface (171 atoms);
+    ``sandwich``: Cu(111) | 16 Å of 2 M NaCl(aq) | Cu(111), 3 layers (164 atoms).
+    """
+    from multiscale.md.builders import build_interface, build_sandwich
+
+    return {
+        "film": build_interface(
+            size=(4, 4), layers=4, water_thickness=12.0, concentration=2.0, seed=seed
+        ),
+        "sandwich": build_sandwich(
+            size=(4, 4), layers=3, electrolyte_thickness=16.0, concentration=2.0, seed=seed
+        ),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m multiscale.mlip.distill WORKDIR [--teacher NAME] [--max-iterations N]``.
+
+    Under ``mpiexec -n N`` the work is spread over the ranks.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Active-learning distillation of cu-water-nacl.")
+    ap.add_argument("workdir", type=Path)
+    ap.add_argument("--teacher", default="sevennet-0")
+    ap.add_argument("--max-iterations", type=int, default=8)
+    ap.add_argument("--explore-steps", type=int, default=5000)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--threshold", type=float, default=0.25)
+    args = ap.parse_args(argv)
+    comm = None
+    try:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD if MPI.COMM_WORLD.size > 1 else None
+    except ImportError:
+        pass
+    settings = DistillSettings(
+        teacher=args.teacher, max_iterations=args.max_iterations,
+        explore_steps=args.explore_steps, epochs=args.epochs, threshold=args.threshold,
+    )  # fmt: skip
+    dist = Distillation(default_systems(), args.workdir, settings, comm=comm)
+    return 0 if dist.kernel() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

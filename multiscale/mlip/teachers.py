@@ -1,0 +1,260 @@
+"""Universal potentials whose weights ship inside installed wheels: distillation teachers.
+
+A teacher labels frames for a small, fast MACE student (:mod:`multiscale.mlip.distill`). Only
+models whose weights are inside a wheel are offered (nothing is downloaded at run time):
+
+==================  ==========================================================================
+name                model
+==================  ==========================================================================
+``chgnet-0.3.0``    CHGNet 0.3.0 (MPtrj: PBE/PBE+U plane waves), ``chgnet`` wheel
+``chgnet-0.2.0``    CHGNet 0.2.0, same data
+``sevennet-0``      SevenNet-0 (11 Jul 2024; MPtrj), ``sevenn`` wheel
+``sevennet-l3i5``   SevenNet-l3i5 (larger SevenNet-0 variant, l_max 3, 5 layers; MPtrj)
+==================  ==========================================================================
+
+SevenNet-MF-0 ships only with ``sevenn`` >= 0.11, which needs ``e3nn`` >= 0.5; mace-torch 0.3.16
+pins ``e3nn`` 0.4.4, so the project installs ``sevenn`` 0.10.4 and SevenNet-MF-0 is not offered.
+
+:func:`teacher_scores` measures what a teacher choice rests on: force errors against the
+project's own PySCF PBE/def2-SVP water/NaCl cluster labels, and the Cu lattice constant and
+Cu(111) surface energy against PBE literature values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, CalculatorSetupError
+
+#: PBE reference values for copper used to score teachers (see docs/mlip.md for sources).
+#: Lattice constant: Haas, Tran & Blaha, Phys. Rev. B 79, 085104 (2009), PBE.
+CU_A_PBE = 3.632
+#: Cu(111) surface energy, J/m²: Tran et al., Sci. Data 3, 160080 (2016) (Crystalium), PBE.
+CU111_GAMMA_PBE = 1.36
+
+
+def _chgnet(version: str) -> Callable[[int], Calculator]:
+    def make(num_threads: int) -> Calculator:
+        from multiscale.mlip.chgnet_adapter import chgnet_calculator
+
+        return chgnet_calculator(version, num_threads=num_threads)
+
+    return make
+
+
+def _sevennet(model: str) -> Callable[[int], Calculator]:
+    def make(num_threads: int) -> Calculator:
+        import torch
+
+        from multiscale.mlip.train import _import_mace
+
+        # e3nn 0.4.4 loads its constants with torch.load at import; mace-torch's import path
+        # (which restores torch's safe default afterwards) must come first
+        _import_mace()
+        try:
+            from sevenn.sevennet_calculator import SevenNetCalculator
+        except ImportError as exc:
+            raise CalculatorSetupError(
+                f"SevenNet teacher {model!r} needs the sevenn package (pip install "
+                "'sevenn==0.10.4', in the project's dependencies): {exc}"
+            ) from exc
+        torch.set_num_threads(min(int(num_threads), 2))
+        # the checkpoint ships in the sevenn wheel (an installed package, trusted like its code)
+        return SevenNetCalculator(model=model, device="cpu")
+
+    return make
+
+
+#: Teachers whose weights ship in installed wheels: name -> factory(num_threads).
+TEACHERS: dict[str, Callable[[int], Calculator]] = {
+    "chgnet-0.3.0": _chgnet("0.3.0"),
+    "chgnet-0.2.0": _chgnet("0.2.0"),
+    "sevennet-0": _sevennet("7net-0"),
+    "sevennet-l3i5": _sevennet("7net-l3i5"),
+}
+
+
+def teacher_calculator(name: str, num_threads: int = 1) -> Calculator:
+    """Return the ASE calculator (energy eV, forces eV/Å) of a shipped universal teacher.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TEACHERS` (``"chgnet-0.3.0"``, ``"chgnet-0.2.0"``, ``"sevennet-0"``,
+        ``"sevennet-l3i5"``).
+    num_threads : int
+        Torch CPU threads (capped at 2 on this shared machine).
+
+    Returns
+    -------
+    ase.calculators.calculator.Calculator
+    """
+    if not isinstance(name, str) or name not in TEACHERS:
+        raise CalculatorSetupError(
+            f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)} (their weights ship in "
+            "installed wheels; nothing is downloaded)."
+        )
+    if isinstance(num_threads, bool) or not isinstance(num_threads, Integral) or num_threads < 1:
+        raise CalculatorSetupError(
+            f"num_threads must be a positive integer (torch CPU threads), got {num_threads!r}."
+        )
+    return TEACHERS[name](int(num_threads))
+
+
+def in_box(cluster: Atoms, box: float = 30.0) -> Atoms:
+    """Put a non-periodic cluster at the centre of a periodic cube of side ``box`` (Å).
+
+    Universal periodic models need a cell; with ``box`` larger than the cluster plus twice the
+    model's cutoff no periodic image interacts.
+    """
+    a = cluster.copy()
+    span = np.ptp(a.positions, axis=0).max() if len(a) else 0.0
+    if box < span + 12.0:
+        raise ValueError(
+            f"box={box} Å is too small for a cluster {span:.1f} Å across: images would "
+            "interact within a 6 Å cutoff; use box >= span + 12 Å."
+        )
+    a.cell = [box, box, box]
+    a.pbc = True
+    a.center()
+    return a
+
+
+@dataclass
+class ForceErrors:
+    """Force errors of a calculator against labelled frames (meV/Å), overall and per family."""
+
+    mae: float
+    rmse: float
+    n_frames: int
+    n_components: int
+    by_family: dict[str, float] = field(default_factory=dict)
+
+
+def _family_group(family: str) -> str:
+    """``"nacl_w2"`` -> ``"nacl"``, ``"w3"`` -> ``"water"``: group cluster families by solute."""
+    head = re.sub(r"_?w\d+$", "", family)
+    return head or "water"
+
+
+def force_errors(calc: Calculator, frames: Sequence[Atoms], box: bool = True) -> ForceErrors:
+    """Force MAE and RMSE (meV/Å) of ``calc`` against the forces stored in ``frames``.
+
+    Parameters
+    ----------
+    calc : ase.calculators.calculator.Calculator
+        The model to score.
+    frames : sequence of ase.Atoms
+        Labelled frames (``get_forces()`` returns the reference, eV/Å); ``info["family"]``,
+        when present, groups the per-family MAE.
+    box : bool
+        Put non-periodic frames in a 30 Å periodic cube first (:func:`in_box`).
+
+    Returns
+    -------
+    ForceErrors
+    """
+    if len(frames) == 0:
+        raise ValueError("force_errors needs at least one labelled frame.")
+    diffs, fam = [], {}
+    for ref in frames:
+        a = in_box(ref) if box and not ref.pbc.any() else ref.copy()
+        a.calc = calc
+        d = (np.asarray(a.get_forces()) - np.asarray(ref.get_forces())).ravel()
+        diffs.append(d)
+        fam.setdefault(_family_group(str(ref.info.get("family", "all"))), []).append(d)
+    allv = np.concatenate(diffs)
+    return ForceErrors(
+        mae=1e3 * float(np.abs(allv).mean()),
+        rmse=1e3 * float(np.sqrt((allv**2).mean())),
+        n_frames=len(frames),
+        n_components=int(allv.size),
+        by_family={k: 1e3 * float(np.abs(np.concatenate(v)).mean()) for k, v in fam.items()},
+    )
+
+
+@dataclass
+class TeacherScore:
+    """What a teacher choice rests on; units in the field names."""
+
+    name: str
+    cluster_force_mae_meV_A: float
+    cluster_force_rmse_meV_A: float
+    cluster_mae_by_family_meV_A: dict[str, float]
+    cu_a_A: float
+    cu_a_error_percent: float
+    cu111_gamma_J_m2: float
+    cu111_gamma_error_percent: float
+    s_per_interface_frame: float
+    n_clusters: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+
+def teacher_scores(
+    name: str,
+    clusters: Sequence[Atoms],
+    interface: Atoms | None = None,
+    num_threads: int = 1,
+    surface_layers: Sequence[int] = (5, 6, 7, 8),
+) -> TeacherScore:
+    """Score one teacher: cluster force error, Cu lattice constant, Cu(111) surface energy, cost.
+
+    Parameters
+    ----------
+    name : str
+        A teacher of :data:`TEACHERS`.
+    clusters : sequence of ase.Atoms
+        PySCF-labelled non-periodic clusters (forces in eV/Å), e.g. the shipped
+        ``water-nacl_pbe_def2svp.extxyz``.
+    interface : ase.Atoms, optional
+        A periodic interface frame whose force call is timed (seconds per call).
+    num_threads : int
+        Torch CPU threads.
+    surface_layers : sequence of int
+        Slab thicknesses (layers) of the Fiorentini–Methfessel surface-energy fit.
+
+    Returns
+    -------
+    TeacherScore
+    """
+    from multiscale.properties.surfaces import fcc_lattice_constant, surface_energy
+
+    calc = teacher_calculator(name, num_threads=num_threads)
+    errs = force_errors(calc, clusters)
+    a = fcc_lattice_constant("Cu", calc)
+    surf = surface_energy("Cu", calc, "111", layers=tuple(surface_layers), a=a, fit_points=2)
+    gamma = float(surf.gamma)
+    cost = float("nan")
+    if interface is not None:
+        frame = interface.copy()
+        frame.calc = calc
+        frame.get_forces()
+        times = []
+        for _ in range(3):
+            frame.positions[0] += 1e-3
+            t0 = time.perf_counter()
+            frame.get_forces()
+            times.append(time.perf_counter() - t0)
+        cost = float(np.median(times))
+    return TeacherScore(
+        name=name,
+        cluster_force_mae_meV_A=errs.mae,
+        cluster_force_rmse_meV_A=errs.rmse,
+        cluster_mae_by_family_meV_A=errs.by_family,
+        cu_a_A=a,
+        cu_a_error_percent=100.0 * (a - CU_A_PBE) / CU_A_PBE,
+        cu111_gamma_J_m2=gamma,
+        cu111_gamma_error_percent=100.0 * (gamma - CU111_GAMMA_PBE) / CU111_GAMMA_PBE,
+        s_per_interface_frame=cost,
+        n_clusters=len(clusters),
+    )
