@@ -37,3 +37,26 @@ def test_carve_errors():
         carve_cluster(_box(), 0, -1.0)
     with pytest.raises(ValueError, match="not an atom index"):
         carve_cluster(_box(), 99, 3.0)
+
+
+def test_stretched_water_stays_whole_and_ions_stay_single():
+    """A thermally stretched O-H (1.10 Å > the 0.97 Å sum of covalent radii) keeps its H; a Na⁺
+    2.2 Å from a water O (< the 2.32 Å sum of radii) and a Cu surface atom are no bond partners,
+    so carving around another water brings neither the ion's shell nor a metal slab along."""
+    from multiscale.mlip.carve import molecule_labels
+
+    w = molecule("H2O")
+    oh = w.positions[1] - w.positions[0]
+    w.positions[1] = w.positions[0] + 1.10 * oh / np.linalg.norm(oh)
+    atoms = w.copy()
+    atoms += Atoms("Na", positions=[w.positions[0] + [0.0, 0.0, 2.2]])
+    far = molecule("H2O")
+    far.positions += [6.0, 0.0, 0.0]
+    atoms += far
+    atoms += Atoms("Cu2", positions=[[6.0, 0.0, -2.2], [8.5, 0.0, -2.2]])
+    mol = molecule_labels(atoms)
+    assert mol[0] == mol[1] == mol[2]  # the stretched water is one molecule
+    assert len({mol[3], mol[0]}) == 2  # Na is its own "molecule"
+    assert len({mol[7], mol[8], mol[4]}) == 3  # each Cu atom alone
+    cluster, idx = carve_cluster(atoms, center=4, radius=2.5)  # O of the far water + one Cu
+    assert sorted(idx.tolist()) == [4, 5, 6, 7]

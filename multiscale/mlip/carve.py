@@ -10,12 +10,40 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import natural_cutoffs, neighbor_list
 
+#: Bonds: non-metal pairs within this factor times the sum of covalent radii (as the MD
+#: integrity monitor's ``bond_factor``).
+BOND_FACTOR = 1.2
+
+
+def molecule_labels(atoms: Atoms) -> np.ndarray:
+    """Molecule index of every atom: connected components of the non-metal bond graph.
+
+    Non-metal pairs (:data:`multiscale.md.integrity.NONMETALS`) within :data:`BOND_FACTOR` x
+    the sum of ASE's covalent radii are bonded (minimum image under periodic boundaries); metal
+    atoms and alkali/alkaline-earth ions are single-atom "molecules".
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from multiscale.md.integrity import NONMETALS
+
+    n = len(atoms)
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=BOND_FACTOR))
+    nonmetal = np.isin(atoms.get_chemical_symbols(), list(NONMETALS))
+    bonded = nonmetal[i] & nonmetal[j]
+    i, j = i[bonded], j[bonded]
+    _, mol = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)))
+    return mol
+
 
 def carve_cluster(atoms: Atoms, center: int, radius: float) -> tuple[Atoms, np.ndarray]:
     """Return the whole molecules with any atom within ``radius`` of atom ``center``.
 
-    Molecules are the connected components of ASE's covalent-radius bond graph, so ions stay
-    single atoms and waters stay whole. Under periodic boundary conditions the atoms are
+    Molecules are the connected components of the bond graph of
+    :class:`multiscale.md.IntegrityMonitor`: non-metal pairs (H, O, Cl, ...) within 1.2 x the
+    sum of ASE's covalent radii (O-H up to 1.16 Å, so thermally stretched waters stay whole);
+    metals, the slab and alkali ions take part in no bond, so Na⁺ and Cl⁻ stay single atoms
+    and a metal surface is carved atom by atom. Under periodic boundary conditions the atoms are
     unwrapped to the minimum image of ``center``, and the cluster is returned non-periodic.
 
     Parameters
@@ -45,12 +73,8 @@ def carve_cluster(atoms: Atoms, center: int, radius: float) -> tuple[Atoms, np.n
     if not np.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius must be positive and finite (Å), got {radius}.")
     center = int(center)
-    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms))
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     n = len(atoms)
-    _, mol = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)))
+    mol = molecule_labels(atoms)
     d = atoms.get_distances(center, range(n), mic=True, vector=True)
     near = np.linalg.norm(d, axis=1) <= radius
     indices = np.flatnonzero(np.isin(mol, np.unique(mol[near])))
