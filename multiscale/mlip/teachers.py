@@ -34,9 +34,12 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, CalculatorSetupError
 
 #: PBE reference values for copper used to score teachers (see docs/mlip.md for sources).
-#: Lattice constant: Haas, Tran & Blaha, Phys. Rev. B 79, 085104 (2009), PBE.
-CU_A_PBE = 3.632
-#: Cu(111) surface energy, J/m²: Tran et al., Sci. Data 3, 160080 (2016) (Crystalium), PBE.
+#: Lattice constant, Å: PBE 3.630 (Haas, Tran & Blaha, Phys. Rev. B 79, 085104 (2009), as
+#: tabulated with their zero-point-corrected experiment 3.595 Å).
+CU_A_PBE = 3.630
+#: Cu(111) surface energy, J/m²: the DFT (PBE) reference of Lysogorskiy et al., npj Comput.
+#: Mater. 7, 97 (2021), Table 1; Patra et al., PNAS 114, E9188 (2017) give 1.48 with PBE
+#: (experiment, facet-averaged: 1.83). PBE underestimates metal surface energies.
 CU111_GAMMA_PBE = 1.36
 
 

@@ -171,6 +171,7 @@ def train_mace(
     num_threads: int = 1,
     extra_args: Sequence[str] = (),
     default_dtype: str = "float64",
+    foundation: str | os.PathLike | None = None,
 ) -> Path:
     """Train a small MACE model with ``mace.cli.run_train`` on the CPU.
 
@@ -208,6 +209,11 @@ def train_mace(
     default_dtype : {"float64", "float32"}
         Training precision. float32 trains about twice as fast on the CPU; the saved model is
         converted to the inference dtype by :func:`mace_calculator` either way.
+    foundation : path-like, optional
+        Warm start: a model written by an earlier :func:`train_mace` call of this process or
+        project (it is unpickled, so only a file you made yourself). Its weights, architecture,
+        cutoff and E0s are taken over (mace-torch's ``--foundation_model`` fine-tuning,
+        single head); the architecture arguments here are then ignored.
 
     Returns
     -------
@@ -240,6 +246,12 @@ def train_mace(
     ase.io.write(train_file, train_labelled, format="extxyz")
     ase.io.write(valid_file, valid_labelled, format="extxyz")
     e0_arg = e0s if isinstance(e0s, str) else str({int(k): float(v) for k, v in e0s.items()})
+    warm: list[str] = []
+    if foundation is not None:
+        if not Path(foundation).is_file():
+            raise ValueError(f"foundation model {foundation} does not exist.")
+        e0_arg = "foundation"
+        warm = [f"--foundation_model={Path(foundation).resolve()}", "--multiheads_finetuning=False"]
     argv = [
         f"--name={name}",
         f"--seed={seed}",
@@ -275,6 +287,7 @@ def train_mace(
         "--save_cpu",
         "--num_workers=0",
         *(["--swa"] if swa else []),
+        *warm,
         *extra_args,
     ]
     args = tools.build_default_arg_parser().parse_args(argv)
@@ -282,9 +295,18 @@ def train_mace(
     torch.set_num_threads(max(1, int(num_threads)))
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    if foundation is not None:
+        # mace-torch unpickles the foundation file with torch.load's default; it is our own
+        # file (see the docstring), so allow it for this call only
+        os.environ[_NO_WEIGHTS_ONLY] = "1"
     try:
         run_train.run(args)
     finally:
+        if foundation is not None:
+            if _USER_NO_WEIGHTS_ONLY is None:
+                os.environ.pop(_NO_WEIGHTS_ONLY, None)
+            else:
+                os.environ[_NO_WEIGHTS_ONLY] = _USER_NO_WEIGHTS_ONLY
         torch.set_num_threads(old_threads)
         # mace-torch's logger setup adds root handlers on every call; restore the caller's
         for h in list(root.handlers):

@@ -1,0 +1,110 @@
+"""Held-out long interface run of a student model: integrity, temperature, committee deviation.
+
+Issue #13's acceptance run: a Cu(111)/NaCl(aq) film of another size and seed than any the
+students were trained on (default 5x5x4 Cu, 14 Å of 2 M NaCl(aq), builder seed 7), prepared as
+the pipeline does (rigid-water FIRE, 1 ps heating ramp), then production MD with the first
+student alone (float32, hydrogen mass 3 u, Bussi thermostat, integrity policy "stop") for
+``--ps`` picoseconds at ``--temperature``. After the run the committee's force deviation is
+evaluated on every ``--sigma-every``-th trajectory frame.
+
+Restartable: the MD resumes from its checkpoint (:class:`multiscale.md.MDRunner`); rerun the
+same command with a larger ``--ps`` to extend. Writes ``OUT/summary.json`` and a row in
+``benchmarks/results/interface_longrun.md``.
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/interface_longrun.py --models m0.model m1.model m2.model \\
+        --temperature 300 --ps 100 --out runs/longrun_300K
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    import ase.io
+
+    from multiscale.md.builders import build_interface
+    from multiscale.md.equilibration import analyse_equilibration, prepare_md
+    from multiscale.md.hmr import repartition_hydrogen_masses
+    from multiscale.md.integrity import MDIntegrityError
+    from multiscale.md.runner import MDRunner, MDSettings
+    from multiscale.mlip.committee import CommitteeCalculator
+    from multiscale.mlip.train import mace_calculator
+    from multiscale.pipeline.state import atomic_write_text
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", type=Path, required=True, help="student .model files")
+    ap.add_argument("--temperature", type=float, default=300.0, help="K")
+    ap.add_argument("--ps", type=float, default=100.0, help="production length, ps")
+    ap.add_argument("--dt", type=float, default=1.0, help="time step, fs")
+    ap.add_argument("--size", type=int, nargs=2, default=[5, 5])
+    ap.add_argument("--water", type=float, default=14.0, help="electrolyte thickness, Å")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--sigma-every", type=int, default=20, help="trajectory frames")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    atoms = build_interface(
+        size=tuple(args.size), layers=4, water_thickness=args.water, concentration=2.0,
+        seed=args.seed,
+    )  # fmt: skip
+    repartition_hydrogen_masses(atoms, 3.0)
+    atoms.calc = mace_calculator(args.models[0], trust=True, dtype="float32")  # our own file
+    settings = MDSettings(
+        timestep_fs=args.dt, ensemble="bussi", temperature_K=args.temperature,
+        seed=args.seed, traj_interval=50, checkpoint_interval=1000,
+        initial_temperature_K=None,
+    )  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    prep = prepare_md(atoms, args.out / "prepare", settings, heat_ps=1.0, progress=False)
+    runner = MDRunner(atoms, args.out / "production", settings, progress=True, integrity="stop")
+    n_steps = round(args.ps * 1000 / args.dt)
+    error = None
+    try:
+        runner.run(n_steps)
+    except MDIntegrityError as exc:
+        error = str(exc)
+    integ = runner.integrity.summary() if runner.integrity is not None else {}
+    eq = analyse_equilibration(args.out / "production" / "thermo.dat", args.temperature)
+    frames = ase.io.read(args.out / "production" / "trajectory.traj", index=":")
+    committee = CommitteeCalculator(
+        [mace_calculator(p, trust=True, dtype="float32") for p in args.models]
+    )
+    sig = []
+    for f in frames[:: args.sigma_every]:
+        f.calc = committee
+        f.get_forces()
+        sig.append(float(committee.results["max_force_std"]))
+    summary = {
+        "models": [str(p) for p in args.models],
+        "n_atoms": len(atoms),
+        "formula": atoms.get_chemical_formula(),
+        "temperature_K": args.temperature,
+        "dt_fs": args.dt,
+        "steps_done": int(np.loadtxt(args.out / "production" / "thermo.dat", ndmin=2)[-1, 0]),
+        "ps_target": args.ps,
+        "integrity_error": error,
+        "integrity": integ,
+        "equilibration": eq.as_dict(),
+        "committee_max_force_std_eV_A": {
+            "n_frames": len(sig),
+            "max": max(sig) if sig else None,
+            "mean": float(np.mean(sig)) if sig else None,
+        },
+        "preparation": prep.as_dict(),
+        "wall_s_this_call": time.perf_counter() - t0,
+    }
+    atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=1, default=str))
+    print(json.dumps(summary, indent=1, default=str)[:3000])
+
+
+if __name__ == "__main__":
+    main()
