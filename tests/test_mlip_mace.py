@@ -142,3 +142,37 @@ def test_train_mace_needs_labels(tmp_path):
 
     with pytest.raises(ValueError, match="no energy/forces"):
         train_mace([molecule("H2O")], [molecule("H2O")], tmp_path)
+
+
+def test_train_mace_warm_start_takes_over_the_weights(tmp_path):
+    """``foundation=``: a fine-tuning run starts from the given model's weights. With a
+    learning rate of 1e-12 one epoch cannot move them, so the fine-tuned model predicts the
+    foundation's forces (to float64 round-off), while a fresh model with the same seed and
+    settings does not; torch.load is safe again afterwards."""
+    ref = load_default_model("water-nacl", num_threads=1)
+    frames = []
+    for atoms in _clusters(5, 5):
+        atoms.calc = ref
+        frames.append(atoms.copy())
+        frames[-1].calc = SinglePointCalculator(
+            frames[-1], energy=atoms.get_potential_energy(), forces=atoms.get_forces()
+        )
+    kw = dict(hidden_irreps="8x0e", num_interactions=1, batch_size=2, seed=1)
+    base = train_mace(frames[:3], frames[3:4], tmp_path / "base", "base", max_num_epochs=1, **kw)
+    warm = train_mace(frames[:3], frames[3:4], tmp_path / "warm", "warm", max_num_epochs=1,
+                      lr=1e-12, foundation=base, **kw)  # fmt: skip
+    cold = train_mace(frames[:3], frames[3:4], tmp_path / "cold", "cold", max_num_epochs=1,
+                      lr=1e-12, **kw)  # fmt: skip
+    test = frames[4].copy()
+    f = {}
+    for name, path in (("base", base), ("warm", warm), ("cold", cold)):
+        test.calc = mace_calculator(path, trust=True)
+        f[name] = test.get_forces()
+    np.testing.assert_allclose(f["warm"], f["base"], rtol=0, atol=1e-8)
+    assert np.abs(f["cold"] - f["base"]).max() > 1e-4
+    from multiscale.mlip import train as train_module
+
+    if train_module._USER_NO_WEIGHTS_ONLY is None:
+        assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
+    with pytest.raises(ValueError, match="does not exist"):
+        train_mace(frames[:3], frames[3:4], tmp_path / "x", foundation=tmp_path / "none.model")
