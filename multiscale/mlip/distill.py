@@ -34,13 +34,35 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.parallel import DummyMPI
 
-from multiscale.mlip.labels import _atomic_write
 from multiscale.pipeline.state import atomic_write_text
+
+# Every file access and MD run below happens on one rank (the writer, or the rank that owns a
+# task): ASE's defaults (``parallel=True`` in ase.io, ``comm=world`` in Langevin and the
+# velocity draw) would make each of them a broadcast over MPI_COMM_WORLD as soon as mpi4py is
+# imported, which the other ranks never join (mismatched collectives, wrong data or a hang).
+_SERIAL = DummyMPI()
 
 
 def _read_frames(path: Path) -> list[Atoms]:
-    return ase.io.read(path, index=":", format="extxyz") if path.exists() else []
+    if not path.exists():
+        return []
+    return ase.io.read(path, index=":", format="extxyz", parallel=False)
+
+
+def _atomic_write(path: Path, frames: list[Atoms]) -> None:
+    """Write ``frames`` to an extxyz atomically (temporary file, rename), on this rank alone."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        ase.io.write(tmp, frames, format="extxyz", parallel=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _labelled(frame: Atoms, energy: float, forces: np.ndarray, info: dict) -> Atoms:
@@ -185,10 +207,12 @@ def teacher_md(
     frames : list of ase.Atoms
         All stored frames.
     summary : dict
-        ``n_steps``, ``violations`` (list of str), ``min_OO_A``, ``max_OH_A``, ``T_mean_K``.
+        ``n_steps``, ``violations`` (messages, one per violation and stored frame, the stored
+        part of a resumed run included), ``min_OO_A`` and ``max_OH_A`` (Å, over the stored
+        frames; None without such pairs), ``T_mean_K``.
     """
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
 
     from multiscale.md.hmr import repartition_hydrogen_masses
     from multiscale.md.integrity import IntegrityMonitor
@@ -206,12 +230,20 @@ def teacher_md(
         state, _ = relax(atoms.copy(), teacher, fmax=0.2, steps=100)
         if hydrogen_mass != 1.008:
             repartition_hydrogen_masses(state, hydrogen_mass)
-        MaxwellBoltzmannDistribution(
-            state, temperature_K=temperature, rng=np.random.default_rng(seed)
-        )
+        thermalize_momenta(state, temperature, comm=_SERIAL, rng=np.random.default_rng(seed))
         step = -every
     state.calc = teacher
     violations: list[str] = []
+    oo: list[float] = []
+    oh: list[float] = []
+
+    def record(check: Any) -> None:
+        violations.extend(v.message for v in check.violations)
+        oo.extend([] if check.min_OO_A is None else [check.min_OO_A])
+        oh.extend([] if check.max_OH_A is None else [check.max_OH_A])
+
+    for f in frames:  # a resumed run reports on its stored part too
+        record(monitor.check(f, step=int(f.info["md_step"]), time_fs=f.info["md_step"] * timestep))
     temps = [float(f.info["T_K"]) for f in frames]
     while step + every <= n_steps:
         if step >= 0:
@@ -222,11 +254,11 @@ def teacher_md(
                 friction=friction / units.fs,
                 fixcm=False,
                 rng=np.random.default_rng(seed + 1 + step),
+                comm=_SERIAL,
             )
             dyn.run(every)
         step += every
-        check = monitor.check(state, step=step, time_fs=step * timestep)
-        violations += [str(v) for v in check.violations]
+        record(monitor.check(state, step=step, time_fs=step * timestep))
         info = dict(provenance or {})
         info.update(
             label_id=f"{tag}:{step}",
@@ -243,6 +275,8 @@ def teacher_md(
     summary = {
         "n_steps": step,
         "violations": violations,
+        "min_OO_A": min(oo) if oo else None,
+        "max_OH_A": max(oh) if oh else None,
         "T_mean_K": float(np.mean(temps[len(temps) // 2 :])) if temps else float("nan"),
     }
     return frames, summary
@@ -312,7 +346,7 @@ def explore(
         ``tests`` (lists of ase.Atoms with ``info["label_id"]`` and ``info["max_force_std"]``).
     """
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
     from tqdm import tqdm
 
     from multiscale.md.hmr import repartition_hydrogen_masses
@@ -323,7 +357,7 @@ def explore(
     state = atoms.copy()
     if hydrogen_mass != 1.008:
         repartition_hydrogen_masses(state, hydrogen_mass)
-    MaxwellBoltzmannDistribution(state, temperature_K=temperature, rng=np.random.default_rng(seed))
+    thermalize_momenta(state, temperature, comm=_SERIAL, rng=np.random.default_rng(seed))
     state.calc = committee
     dyn = Langevin(
         state,
@@ -332,6 +366,7 @@ def explore(
         friction=friction / units.fs,
         fixcm=False,
         rng=np.random.default_rng(seed + 1),
+        comm=_SERIAL,
     )
 
     def snapshot(step: int, sigma: float, kind: str) -> Atoms:
@@ -355,8 +390,10 @@ def explore(
         temps.append(float(state.get_temperature()))
         check = monitor.check(state, step=step, time_fs=step * timestep)
         if check.violations:
-            violations = [str(v) for v in check.violations]
-            candidates += [*recent[-2:], snapshot(step, sigma, "violation")]
+            violations = [v.message for v in check.violations]
+            # the checks before it, unless already candidates (label ids must stay unique)
+            candidates += [f for f in recent if all(f is not c for c in candidates)]
+            candidates.append(snapshot(step, sigma, "violation"))
             break
         frame = snapshot(step, sigma, "cand")
         recent = [*recent, frame][-2:]
@@ -499,9 +536,15 @@ class DistillSettings:
             v = getattr(self, name)
             if not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}.")
-        temps = tuple(float(t) for t in self.temperatures)
+        try:
+            temps = tuple(float(t) for t in self.temperatures)
+        except (TypeError, ValueError):
+            temps = ()  # not a sequence of numbers
         if not temps or any(not 1.0 <= t <= 3000.0 for t in temps):
-            raise ValueError(f"temperatures must be 1-3000 K, got {self.temperatures!r}.")
+            raise ValueError(
+                f"temperatures must be a sequence of temperatures in 1-3000 K, got "
+                f"{self.temperatures!r}."
+            )
         self.temperatures = temps
         if self.train_dtype not in ("float32", "float64"):
             raise ValueError(f"train_dtype must be float32 or float64, got {self.train_dtype!r}.")
@@ -566,18 +609,22 @@ class Distillation:
         self.converged = False
         self.history: list[dict[str, Any]] = []
         self.members: list[Path] = []
+        error = None  # raised on every rank (a rank-0-only raise would leave the others waiting)
         if self.rank == 0:
             self.workdir.mkdir(parents=True, exist_ok=True)
             saved = self.workdir / "settings.json"
             mine = json.dumps(asdict(self.settings), sort_keys=True)
             if saved.exists() and saved.read_text() != mine:
-                raise ValueError(
+                error = (
                     f"{saved} holds other settings than these; resume with the same settings "
                     "or use a new workdir."
                 )
-            atomic_write_text(saved, mine)
+            else:
+                atomic_write_text(saved, mine)
         if comm is not None:
-            comm.Barrier()
+            error = comm.bcast(error, root=0)
+        if error is not None:
+            raise ValueError(error)
 
     # -- helpers ----------------------------------------------------------------------------
     def _log(self, msg: str) -> None:
