@@ -473,7 +473,8 @@ class DistillSettings:
         K.
     explore_steps, final_steps : int
         MD steps of the first exploration per (structure, temperature); each iteration doubles
-        it up to ``final_steps`` (100 ps at 1 fs), the length a converged committee must pass.
+        it up to ``final_steps`` (20 ps at 1 fs), the length a converged committee must pass;
+        the 100 ps acceptance run of one student is ``benchmarks/interface_longrun.py``.
     timestep : float
         fs (with ``hydrogen_mass``).
     hydrogen_mass : float
@@ -484,8 +485,10 @@ class DistillSettings:
         Steps between unbiased test frames of an exploration.
     max_iterations : int
         Train/explore/label rounds at most.
-    epochs, batch_size : int
-        Training of each student (from scratch every round; seeds ``0 .. n_members-1``).
+    epochs, finetune_epochs, batch_size : int
+        Training of each student (seeds ``0 .. n_members-1``): ``epochs`` from scratch in round
+        0, then ``finetune_epochs`` starting from the same member of the previous round
+        (:func:`~multiscale.mlip.train_mace`'s ``foundation``) on all labels.
     hidden_irreps : str
         Student size (e3nn notation).
     r_max : float
@@ -504,14 +507,15 @@ class DistillSettings:
     teacher_every: int = 10
     teacher_temperature: float = 350.0
     explore_steps: int = 5000
-    final_steps: int = 100000
+    final_steps: int = 20000
     timestep: float = 1.0
     hydrogen_mass: float = 3.0
     max_new: int = 25
     min_gap: int = 50
     test_every: int = 1000
     max_iterations: int = 8
-    epochs: int = 40
+    epochs: int = 30
+    finetune_epochs: int = 10
     batch_size: int = 4
     hidden_irreps: str = "16x0e"
     r_max: float = 4.5
@@ -524,8 +528,8 @@ class DistillSettings:
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {sorted(TEACHERS)}, got {self.teacher!r}.")
         ints = ("n_members", "teacher_steps", "teacher_every", "explore_steps", "final_steps",
-                "max_new", "min_gap", "test_every", "max_iterations", "epochs", "batch_size",
-                "num_threads")  # fmt: skip
+                "max_new", "min_gap", "test_every", "max_iterations", "epochs", "finetune_epochs",
+                "batch_size", "num_threads")  # fmt: skip
         for name in ints:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
@@ -705,11 +709,16 @@ class Distillation:
             valid = [labels[i] for i in perm[:n_valid]]
             train = [labels[i] for i in perm[n_valid:]]
             t0 = time.perf_counter()
+            # round 0 from scratch; later rounds fine-tune the member of the previous round
+            prev = self.workdir / f"iter_{it - 1:02d}" / f"m{seed}" / "student.model"
+            warm = it > 0 and prev.exists()
             path = train_mace(
                 train, valid, root / f"m{seed}", "student", seed=seed,
-                hidden_irreps=s.hidden_irreps, r_max=s.r_max, max_num_epochs=s.epochs,
+                hidden_irreps=s.hidden_irreps, r_max=s.r_max,
+                max_num_epochs=s.finetune_epochs if warm else s.epochs,
                 batch_size=s.batch_size, num_threads=s.num_threads,
                 default_dtype=s.train_dtype, extra_args=("--pair_repulsion",),
+                foundation=prev if warm else None,
             )  # fmt: skip
             atomic_write_text(
                 root / f"m{seed}" / "train.json",
@@ -865,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--teacher", default="sevennet-0")
     ap.add_argument("--max-iterations", type=int, default=8)
     ap.add_argument("--explore-steps", type=int, default=5000)
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--threshold", type=float, default=0.25)
     args = ap.parse_args(argv)
     comm = None
