@@ -9,6 +9,12 @@ ASE's (Å, fs, e, V) here; :func:`build_transport_profile` converts to SI.
 
 from .base import AnalysisBase, Results, as_frames, resolve_selection, unwrap_positions
 from .blocking import BlockingResult, block_average
+from .chapman_kolmogorov import (
+    ChapmanKolmogorovResult,
+    chapman_kolmogorov,
+    chapman_kolmogorov_test,
+    smoluchowski_rate_matrix,
+)
 from .density import DensityProfile
 from .diffusion import (
     DiffusionFit,
@@ -33,6 +39,7 @@ __all__ = [
     "WATER_MODELS",
     "AnalysisBase",
     "BlockingResult",
+    "ChapmanKolmogorovResult",
     "ChargeDensityProfile",
     "DensityProfile",
     "DiffusionFit",
@@ -46,10 +53,13 @@ __all__ = [
     "atomic_charges",
     "block_average",
     "build_transport_profile",
+    "chapman_kolmogorov",
+    "chapman_kolmogorov_test",
     "einstein_diffusion",
     "extract_transport_profile",
     "plot_transport_profile",
     "resolve_selection",
+    "smoluchowski_rate_matrix",
     "solve_poisson_1d",
     "unwrap_positions",
     "yeh_hummer_correction",

@@ -631,15 +631,46 @@ class PerpendicularDiffusionProfile(_ZBinned):
     {block_params}
     extrapolate : bool
         Extrapolate D in 1/τ (needs at least two lags).
+    min_crossings : int
+        Fewest observed crossings of an interface (counted at the shortest lag, one count
+        per non-overlapping window of that lag) for its D⊥ to be reported. A rate estimated
+        from N independent crossing events has a relative error of about 1/√N (22 % for
+        N = 20); with the default 8 blocks, 20 crossings leave 2–3 per block, the fewest with
+        which a block's fit is not pinned at the optimiser's bound so that the block error
+        bar means anything.
+    min_time_ratio : float
+        Smallest ratio of the trajectory length to the interface's bin-crossing time
+        Δz²/(2 D⊥) for its D⊥ to be reported (default 10: a trajectory of a few crossing
+        times holds a few correlated events, and lags comparable to it say nothing about
+        the 1/τ extrapolation).
 
     Attributes
     ----------
     results.z : ndarray
         Bin centres (Å). ``results.z_interfaces``: interfaces where D is defined (Å).
     results.D_interfaces, results.D_interfaces_err : ndarray
-        D⊥ at the interfaces (Å²/fs).
+        D⊥ at the interfaces (Å²/fs); NaN (value and error) where ``D_status`` is
+        "unconverged": such an estimate is not reported, not even with an error bar.
+    results.D_interfaces_raw, results.D_interfaces_err_raw : ndarray
+        The fitted D⊥ and its block error at every interface, converged or not (Å²/fs);
+        for diagnostics only.
+    results.D_status : ndarray of str
+        "ok" or "unconverged" per interface (too few crossings or a trajectory shorter than
+        ``min_time_ratio`` bin-crossing times).
+    results.n_crossings : ndarray of int
+        Observed crossings of each interface (shortest lag, non-overlapping windows).
+    results.crossing_time : ndarray
+        Bin-crossing time Δz²/(2 D⊥_raw) per interface (fs; inf where D⊥_raw ≤ 0).
+    results.trajectory_length : float
+        Length of the analysed trajectory (fs).
     results.D, results.D_err : ndarray
-        D⊥ interpolated to the bin centres (Å²/fs).
+        D⊥ interpolated to the bin centres (Å²/fs); NaN in a bin next to an unconverged
+        interface. ``results.D_raw``, ``results.D_err_raw``: the same from the raw fit.
+    results.D_bin_status : ndarray of str
+        "ok" or "unconverged" per bin (unconverged: ``results.D`` is NaN there).
+    results.fit_parameters : ndarray, shape (n_lags, 2 n - 2)
+        Maximum-likelihood parameters at each lag (see :func:`fit_propagator`);
+        ``results.fit_parameters_blocks``: the same per block, shape (n_blocks, n_lags, 2n-2).
     results.free_energy, results.free_energy_err : ndarray
         F(z) in kT, minimum shifted to zero.
     results.D_lags : ndarray, shape (n_lags, n - 1)
@@ -657,8 +688,17 @@ class PerpendicularDiffusionProfile(_ZBinned):
         lags: Sequence[int] = (2, 4, 8),
         n_blocks: int = 8,
         extrapolate: bool = True,
+        min_crossings: int = 20,
+        min_time_ratio: float = 10.0,
     ) -> None:
         super().__init__(trajectory, selection, timestep, bin_width, z_range, bins, lags, n_blocks)
+        self.min_crossings = check_int("min_crossings", min_crossings, 0)
+        if not (is_real(min_time_ratio) and np.isfinite(min_time_ratio) and min_time_ratio >= 0):
+            raise ValueError(
+                f"min_time_ratio must be a finite number >= 0 (trajectory length / bin-crossing "
+                f"time), got {min_time_ratio!r}"
+            )
+        self.min_time_ratio = float(min_time_ratio)
         if self.edges.size < 3:
             raise ValueError(
                 f"D_perp needs at least 2 bins to count transitions between, got 1 (bin_width="
@@ -670,6 +710,45 @@ class PerpendicularDiffusionProfile(_ZBinned):
         if extrapolate and self.lags.size < 2:
             raise ValueError("extrapolate=True needs at least two lags (or set extrapolate=False)")
         self.extrapolate = extrapolate
+
+    def transition_counts(self, lag: int, frames: slice | None = None) -> np.ndarray:
+        """Transition counts between the bins at a lag, over all time origins.
+
+        Parameters
+        ----------
+        lag : int
+            Lag time in frames (any integer >= 1, not only one of ``lags``).
+        frames : slice, optional
+            Frames (of the analysed run) to count in, e.g. one trajectory block.
+
+        Returns
+        -------
+        ndarray, shape (n_bins, n_bins)
+            ``counts[i, j]``: transitions from bin j to bin i (``fit_propagator``'s layout).
+        """
+        if "edges" not in self.results:
+            raise ValueError("run the analysis first (.run())")
+        lag = check_int("lag", lag, 1)
+        b = self._binned()
+        if frames is not None:
+            b = b[frames]
+        if lag >= b.shape[0]:
+            raise ValueError(f"lag={lag} frames is not shorter than the {b.shape[0]} frames")
+        return self._counts(b, lag)
+
+    def block_slices(self) -> list[slice]:
+        """The ``n_blocks`` frame ranges of the error bars (after ``.run()``)."""
+        return self._blocks()
+
+    def _crossings(self, b: np.ndarray, lag: int) -> np.ndarray:
+        """Crossings of each interface between frames ``lag`` apart, windows not overlapping."""
+        nb = self.edges.size - 1
+        src, dst = b[:-lag:lag].ravel(), b[lag::lag].ravel()
+        ok = (src >= 0) & (dst >= 0) & (src != dst)
+        lo, hi = np.minimum(src[ok], dst[ok]), np.maximum(src[ok], dst[ok])
+        # a jump from bin lo to bin hi crosses the interfaces lo .. hi - 1
+        steps = np.bincount(lo, minlength=nb) - np.bincount(hi, minlength=nb)
+        return np.cumsum(steps)[: nb - 1].astype(int)
 
     def _counts(self, b: np.ndarray, lag: int) -> np.ndarray:
         nb = self.edges.size - 1
@@ -737,10 +816,34 @@ class PerpendicularDiffusionProfile(_ZBinned):
         r.z = 0.5 * (self.edges[1:] + self.edges[:-1])
         r.z_interfaces = self.edges[1:-1]
         r.lagtimes = self.lags * self.dt
-        r.D_interfaces = d
-        r.D_interfaces_err = np.std(d_b, axis=0, ddof=1) / sq
-        r.D = np.interp(r.z, r.z_interfaces, d)
+        d_err = np.std(d_b, axis=0, ddof=1) / sq
+        # convergence per interface: enough crossings, and a trajectory of many crossing times
+        dz = float(self.edges[1] - self.edges[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_cross = np.where(d > 0, dz**2 / (2 * d), np.inf)
+        t_traj = self.n_frames * self.dt
+        n_cross = self._crossings(b, int(self.lags[0]))
+        ok = (
+            (n_cross >= self.min_crossings)
+            & (self.min_time_ratio * t_cross <= t_traj)
+            & np.isfinite(d)
+            & np.isfinite(d_err)
+        )
+        r.D_status = np.where(ok, "ok", "unconverged")
+        r.n_crossings = n_cross
+        r.crossing_time = t_cross
+        r.trajectory_length = float(t_traj)
+        r.D_interfaces_raw = d
+        r.D_interfaces_err_raw = d_err
+        r.D_interfaces = np.where(ok, d, np.nan)
+        r.D_interfaces_err = np.where(ok, d_err, np.nan)
+        r.D_raw = np.interp(r.z, r.z_interfaces, d)
+        r.D_err_raw = np.interp(r.z, r.z_interfaces, d_err)
+        r.D = np.interp(r.z, r.z_interfaces, r.D_interfaces)
         r.D_err = np.interp(r.z, r.z_interfaces, r.D_interfaces_err)
+        r.D_bin_status = np.where(np.isfinite(r.D), "ok", "unconverged")
+        r.fit_parameters = np.array(xs)
+        r.fit_parameters_blocks = np.array([x[3] for x in blocks])
         r.D_lags = ds
         r.D_blocks = d_b
         r.free_energy = f

@@ -46,6 +46,81 @@ def _on_grid(z: np.ndarray, z_src: np.ndarray, y: np.ndarray, what: str) -> np.n
     return np.interp(z, z_src, y)  # constant beyond the ends
 
 
+#: relative error given to a fallback D⊥ (see build_transport_profile's Notes)
+FALLBACK_REL_ERR = 0.5
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _perp_with_fallback(
+    an: PerpendicularDiffusionProfile, z: np.ndarray, name: str, d_par: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """D⊥ and its error on the grid (Å²/fs) with unconverged bins replaced, and provenance."""
+    r = an.results
+    same = r.z.shape == z.shape and np.allclose(r.z, z)
+    dv = np.asarray(r.D, dtype=float) if same else np.interp(z, r.z, r.D)
+    ev = np.asarray(r.D_err, dtype=float) if same else np.interp(z, r.z, r.D_err)
+    bad = ~(np.isfinite(dv) & np.isfinite(ev))
+    status = r.get("D_status")
+    prov: dict[str, Any] = {
+        "lags_fs": r.lagtimes.tolist(),
+        "bin_width_A": float(r.edges[1] - r.edges[0]),
+        "n_blocks": an.n_blocks,
+        "extrapolated": an.extrapolate,
+        "min_crossings": getattr(an, "min_crossings", None),
+        "min_time_ratio": getattr(an, "min_time_ratio", None),
+        "trajectory_fs": _num(r.get("trajectory_length", np.nan)),
+        "interfaces_z_A": r.z_interfaces.tolist(),
+        "interface_status": status.tolist() if status is not None else None,
+        "n_crossings": r.n_crossings.tolist() if "n_crossings" in r else None,
+        "crossing_time_fs": [_num(t) for t in r.crossing_time] if "crossing_time" in r else None,
+        "determined": (~bad).tolist(),
+        "fallback": None,
+    }
+    if not bad.any():
+        return dv, ev, prov
+    if d_par is not None:
+        fb = np.asarray(d_par, dtype=float)
+        how = (
+            "D_parallel of the same species at the same height (an upper estimate of D_perp "
+            f"next to a wall), error {FALLBACK_REL_ERR:.0%} of the value"
+        )
+    else:
+        good = dv[~bad]
+        if good.size == 0:
+            raise ValueError(
+                f"D_perp of {name} is not converged in any bin (crossings per interface "
+                f"{prov['n_crossings']}, need >= {prov['min_crossings']}; trajectory "
+                f"{prov['trajectory_fs']} fs, need >= {prov['min_time_ratio']} bin-crossing "
+                "times): run longer MD or use wider bins, or pass diffusion_parallel for a "
+                "fallback"
+            )
+        fb = np.full_like(dv, float(np.median(good)))
+        how = (
+            "median of the converged D_perp bins of the species (bulk-like value), error "
+            f"{FALLBACK_REL_ERR:.0%} of the value"
+        )
+    dv = np.where(bad, fb, dv)
+    ev = np.where(bad, FALLBACK_REL_ERR * fb, ev)
+    prov["fallback"] = how
+    prov["fallback_bins"] = np.flatnonzero(bad).tolist()
+    prov["fallback_z_A"] = [float(x) for x in z[bad]]
+    return dv, ev, prov
+
+
+def _ck_summary(an: PerpendicularDiffusionProfile) -> dict[str, Any]:
+    """The Chapman-Kolmogorov test of one species as a JSON-able dict (or why not)."""
+    from .chapman_kolmogorov import chapman_kolmogorov
+
+    try:
+        return chapman_kolmogorov(an).as_dict()
+    except ValueError as err:
+        return {"verdict": "not computed", "why": str(err)}
+
+
 def build_transport_profile(
     density: DensityProfile,
     diffusion: Mapping[str, PerpendicularDiffusionProfile],
@@ -54,6 +129,7 @@ def build_transport_profile(
     diffusion_parallel: Mapping[str, ParallelDiffusionProfile] | None = None,
     electrostatics: ChargeDensityProfile | None = None,
     provenance: Mapping[str, Any] | None = None,
+    chapman_kolmogorov: bool = True,
 ) -> TransportProfile:
     """Combine finished analyses into a :class:`continuum.TransportProfile`.
 
@@ -77,6 +153,23 @@ def build_transport_profile(
         Source of φ(z) and E(z).
     provenance : mapping, optional
         Extra JSON-serialisable provenance merged into the profile's.
+    chapman_kolmogorov : bool
+        Run the Chapman–Kolmogorov test of each species' propagator model
+        (:func:`~multiscale.extract.chapman_kolmogorov.chapman_kolmogorov`) and record it in
+        ``provenance["diffusion_perp_settings"][species]["chapman_kolmogorov"]``.
+
+    Notes
+    -----
+    D⊥ where the analysis marks it "unconverged" (``results.D_bin_status``) is not handed to
+    the continuum (it needs a finite D everywhere) as if it were measured. It is replaced by
+    D∥ of the same species at the same height when ``diffusion_parallel`` is given: D∥ is
+    measured locally, equals D⊥ where the liquid is isotropic, and is an upper estimate of D⊥
+    next to a wall (a wall slows the normal motion at least as much as the in-plane motion:
+    Brenner's and Faxén's hydrodynamic corrections, 9/8 against 9/16 of a/h to first order).
+    Without D∥ the median of the species' converged D⊥ bins is used. Either way the error is
+    set to 50 % of the value (D⊥ is only known to lie between about half of it and it), and
+    the provenance lists the bins, the fallback, the crossings counted and the crossing
+    times. A species without any converged D⊥ and without D∥ raises ``ValueError``.
     """
     _finished(density, "density")
     temperature = check_positive("temperature", temperature, "K")
@@ -100,18 +193,22 @@ def build_transport_profile(
             f"species {bad} have empty bins, so D and F are undefined there: restrict z_range "
             "to the region the species visits"
         )
+    d_par_grid: dict[str, np.ndarray] = {}
+    if diffusion_parallel is not None:
+        for n in names:
+            if n not in diffusion_parallel:
+                raise ValueError(f"diffusion_parallel is missing species {n!r}")
+            _finished(diffusion_parallel[n], f"diffusion_parallel[{n!r}]")
+            r = diffusion_parallel[n].results
+            d_par_grid[n] = _on_grid(z, r.z, r.D, f"D_parallel of {n}")
     d, d_err, prov_d = [], [], {}
     for n in names:
         _finished(diffusion[n], f"diffusion[{n!r}]")
-        r = diffusion[n].results
-        d.append(_on_grid(z, r.z, r.D, f"D_perp of {n}") * A2_PER_FS_TO_SI)
-        d_err.append(_on_grid(z, r.z, r.D_err, f"D_perp error of {n}") * A2_PER_FS_TO_SI)
-        prov_d[n] = {
-            "lags_fs": r.lagtimes.tolist(),
-            "bin_width_A": float(r.edges[1] - r.edges[0]),
-            "n_blocks": diffusion[n].n_blocks,
-            "extrapolated": diffusion[n].extrapolate,
-        }
+        dn, en, prov_d[n] = _perp_with_fallback(diffusion[n], z, n, d_par_grid.get(n))
+        d.append(dn * A2_PER_FS_TO_SI)
+        d_err.append(en * A2_PER_FS_TO_SI)
+        if chapman_kolmogorov:
+            prov_d[n]["chapman_kolmogorov"] = _ck_summary(diffusion[n])
     rt = _k * _Nav * temperature  # J/mol
     with np.errstate(divide="ignore"):
         free = -rt * np.log(conc / conc.mean(axis=1, keepdims=True))
@@ -130,11 +227,8 @@ def build_transport_profile(
     if diffusion_parallel is not None:
         dp, dp_err = [], []
         for n in names:
-            if n not in diffusion_parallel:
-                raise ValueError(f"diffusion_parallel is missing species {n!r}")
-            _finished(diffusion_parallel[n], f"diffusion_parallel[{n!r}]")
             r = diffusion_parallel[n].results
-            dp.append(_on_grid(z, r.z, r.D, f"D_parallel of {n}") * A2_PER_FS_TO_SI)
+            dp.append(d_par_grid[n] * A2_PER_FS_TO_SI)
             dp_err.append(_on_grid(z, r.z, r.D_err, f"D_parallel error of {n}") * A2_PER_FS_TO_SI)
         kw["diffusion_parallel"] = np.array(dp)
         kw["diffusion_parallel_err"] = np.array(dp_err)
@@ -155,7 +249,10 @@ def build_transport_profile(
         "n_frames": int(density.n_frames),
         "timestep_fs": density.dt,
         "density_bin_width_A": float(rd.edges[1] - rd.edges[0]),
-        "diffusion_perp": "Hummer Bayesian propagator (maximum likelihood), blocks for errors",
+        "diffusion_perp": "Hummer Bayesian propagator (maximum likelihood), blocks for errors; "
+        "bins whose D_perp is not converged (too few interface crossings, or a trajectory "
+        "shorter than min_time_ratio bin-crossing times) carry a fallback value, see "
+        "diffusion_perp_settings[species]['fallback']",
         "diffusion_perp_settings": prov_d,
         "free_energy": "-RT ln(c/<c>) from the concentration profile",
         "errors": "one standard error: blocking (c, phi, E), independent blocks (D)",
@@ -184,6 +281,8 @@ def extract_transport_profile(
     boundary: str = "dipole",
     progress: bool = False,
     provenance: Mapping[str, Any] | None = None,
+    min_crossings: int = 20,
+    chapman_kolmogorov: bool = True,
 ) -> TransportProfile:
     """Run every analysis on a trajectory and return the :class:`TransportProfile`.
 
@@ -218,6 +317,12 @@ def extract_transport_profile(
         Show progress bars.
     provenance : mapping, optional
         Extra provenance (e.g. level of theory of the MD).
+    min_crossings : int
+        Fewest interface crossings for a D⊥ to count as converged (see
+        :class:`~multiscale.extract.diffusion.PerpendicularDiffusionProfile`); unconverged
+        bins get the fallback of :func:`build_transport_profile`.
+    chapman_kolmogorov : bool
+        Record the Chapman–Kolmogorov test of each species in the provenance.
 
     Raises
     ------
@@ -269,7 +374,14 @@ def extract_transport_profile(
     density = DensityProfile(frames, sel, bin_width=bin_width, z_range=z_range, timestep=timestep)
     perp = {
         n: PerpendicularDiffusionProfile(
-            frames, s, timestep, bin_width=bin_width, z_range=z_range, lags=lags, n_blocks=n_blocks
+            frames,
+            s,
+            timestep,
+            bin_width=bin_width,
+            z_range=z_range,
+            lags=lags,
+            n_blocks=n_blocks,
+            min_crossings=min_crossings,
         )
         for n, s in sel.items()
     }
@@ -302,8 +414,9 @@ def extract_transport_profile(
     for analysis in [*perp.values(), *(par or {}).values(), *([elec] if elec else [])]:
         analysis.run(progress=progress)
     return build_transport_profile(
-        density, perp, charge_numbers, temperature, par, elec, provenance=provenance
-    )
+        density, perp, charge_numbers, temperature, par, elec, provenance=provenance,
+        chapman_kolmogorov=chapman_kolmogorov,
+    )  # fmt: skip
 
 
 def conductor_electrostatics(
