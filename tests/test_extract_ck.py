@@ -170,3 +170,10 @@ def test_input_errors(brownian):
         chapman_kolmogorov_test(b + 5, N_BINS, 10)
     with pytest.raises(ValueError, match="n_sigma"):
         chapman_kolmogorov_test(b, N_BINS, 10, n_sigma=0)
+
+
+def test_walkers_that_never_leave_their_bins_are_not_testable():
+    b = np.repeat(np.arange(4)[None, :], 400, axis=0)  # 4 walkers, one per bin, frozen
+    res = chapman_kolmogorov_test(b, 4, 5)
+    assert res.n_transitions == 0 and res.verdict == "not testable"
+    assert res.as_dict()["verdict"] == "not testable"

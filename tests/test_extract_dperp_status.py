@@ -158,3 +158,104 @@ def test_nothing_converged_and_no_d_parallel_is_an_error(frames):
     ).run()
     with pytest.raises(ValueError, match=r"not converged in any bin.*pass diffusion_parallel"):
         build_transport_profile(dens, {"Na+": none}, {"Na+": 1}, 300.0)
+    # a bulk value given for the species is the last fallback
+    prof = build_transport_profile(
+        dens, {"Na+": none}, {"Na+": 1}, 300.0, bulk_diffusion={"Na+": 1.334e-9},
+        chapman_kolmogorov=False,
+    )  # fmt: skip
+    np.testing.assert_allclose(prof.diffusion[0], 1.334e-9)
+    np.testing.assert_allclose(prof.diffusion_err[0], FALLBACK_REL_ERR * 1.334e-9)
+    assert "bulk value" in prof.provenance["diffusion_perp_settings"]["Na+"]["fallback"]
+    with pytest.raises(ValueError, match="bulk_diffusion must be a mapping"):
+        build_transport_profile(dens, {"Na+": none}, {"Na+": 1}, 300.0, bulk_diffusion={"Na+": -1})
+
+
+def _species_summary(determined_middle: bool) -> dict:
+    return {
+        "charge": 0, "mean_c_mol_per_L": 55.0, "max_c_mol_per_L": 120.0,
+        "D_middle_1e-9_m2_per_s": 27.3, "D_middle_err_1e-9_m2_per_s": 3.6,
+        "D_parallel_middle_1e-9_m2_per_s": 2.3, "bin_crossing_time_ps": 0.2,
+        "trajectory_ps": 20.0,
+        "D_perp_bins": 8, "D_perp_determined_bins": 5 if not determined_middle else 8,
+        "D_perp_determined_middle": determined_middle,
+        "D_perp_fallback": "D_parallel of the same species at the same height",
+        "D_perp_min_crossings": 20, "D_perp_min_time_ratio": 10.0,
+        "D_perp_trajectory_ps": 20.0,
+        "D_perp_undetermined_min_crossings": 12,
+        "D_perp_undetermined_max_crossing_time_ps": 6.25,
+        "chapman_kolmogorov": {
+            "lag_fs": 40.0, "multiples": [2, 4], "excess": [0.03, 0.05],
+            "excess_err": [0.004, 0.006], "discrepancy": [0.05, 0.08],
+            "noise_floor": [0.02, 0.03], "verdict": "inconsistent",
+        },
+    }  # fmt: skip
+
+
+def test_report_says_not_determined_never_value_plus_error(tmp_path):
+    from multiscale.pipeline.report import _checks, _extract, _md
+
+    ex = {
+        "n_frames": 2000, "z_range_A": [10.0, 30.0], "n_bins": 8, "dropped_species": {},
+        "species": {"H2O": _species_summary(False)},
+        "finite_size": {"yeh_hummer": "not applied", "cell_A": [10.2, 8.8, 40.0],
+                        "pbc": [True, True, True], "why": "not cubic"},
+    }  # fmt: skip
+    text = "\n".join(_extract(ex, tmp_path))
+    row = next(line for line in text.splitlines() if line.startswith("| H2O |"))
+    assert (
+        "not determined (12 crossings in 20 ps; need ≳ 20 crossings and a trajectory ≳ 10 × "
+        "the bin-crossing time 6.2 ps)"
+    ) in row
+    assert "±" not in row and "27.3" not in row
+    assert "**not determined** in 3 of 8 bins" in text and "D_parallel of the same" in text
+    assert "2τ: 0.03 ± 0.004" in text and "**inconsistent**" in text
+    assert "D⊥/D∥ is not checked" in text
+    assert "Yeh–Hummer correction does not apply" in text and "JCTC 13, 2881 (2017)" in text
+    md = {
+        "formula": "H2O", "n_atoms": 3, "calculator": "lj", "steps": 10, "timestep_fs": 0.5,
+        "simulated_ps": 0.005, "mean_temperature_K_second_half": 300.0, "steps_per_s": 1.0,
+        "resumed_from": None, "ensemble": "langevin", "friction_per_fs": 0.01,
+        "temperature_K": 300.0,
+    }  # fmt: skip
+    md_text = "\n".join(_md(md, tmp_path))
+    # M γ D / kT = 18 u x 1e13/s x 2.3e-9 m²/s / k_B 300 K = 0.166: D low by 14 %
+    assert "by about **14 %**" in md_text and 'md.ensemble = "bussi"' in md_text
+    assert "leaves diffusion essentially unchanged" in "\n".join(
+        _md({**md, "ensemble": "bussi", "friction_per_fs": None}, tmp_path)
+    )
+    _, todo = _checks({"md": md, "extract": ex})
+    assert any("not determined in 3 of 8 bins" in t for t in todo)
+    assert any("Chapman–Kolmogorov check of H2O" in t for t in todo)
+    assert any("biased low by the thermostat" in t for t in todo)
+    from multiscale.pipeline.report import _dperp_lines
+
+    ck = {"verdict": "not testable", "n_transitions": 0, "lag_fs": 1.0}
+    assert "not testable (0 transitions" in _dperp_lines("O", {"chapman_kolmogorov": ck})[1]
+    # a determined D⊥ is printed with its error bar as before
+    ok = {**ex, "species": {"H2O": _species_summary(True)}}
+    row = next(ln for ln in _extract(ok, tmp_path) if ln.startswith("| H2O |"))
+    assert "27.3 ± 3.6" in row
+
+
+def test_stage_helpers_read_the_provenance_and_check_the_box(frames, perp):
+    from multiscale.pipeline.stages import _dperp_diagnostics, _finite_size
+
+    dens = DensityProfile(frames, {"Na+": "Na"}, bin_width=DZ, timestep=FRAME_DT).run()
+    prof = build_transport_profile(dens, {"Na+": perp}, {"Na+": 1}, 300.0)
+    out = _dperp_diagnostics(prof.provenance, "Na+", slice(2, 5))
+    assert out["D_perp_bins"] == 8 and out["D_perp_determined_bins"] <= 5
+    assert out["D_perp_determined_middle"] is False  # bin 2 is next to a slow interface
+    assert out["D_perp_undetermined_min_crossings"] < 40
+    assert out["D_perp_undetermined_max_crossing_time_ps"] > 2.0  # 10x of it > the 20 ps run
+    assert out["D_perp_trajectory_ps"] == pytest.approx(20.0)
+    assert out["chapman_kolmogorov"]["verdict"] in ("consistent", "inconsistent")
+    assert _dperp_diagnostics({}, "Na+", slice(0, 1)) == {}
+    species = {"Na+": {"D_middle_1e-9_m2_per_s": 1.0, "D_parallel_middle_1e-9_m2_per_s": 1.3}}
+    slab = _finite_size(frames[0], 300.0, species)
+    assert slab["yeh_hummer"] == "not applied" and "periodic" in slab["why"]
+    cube = Atoms("Na", cell=[20.0, 20.0, 20.0], pbc=True)
+    fs = _finite_size(cube, 300.0, species)
+    v = fs["species"]["Na+"]
+    assert fs["yeh_hummer"] == "applied" and v["D_pbc_1e-9_m2_per_s"] == pytest.approx(1.2)
+    # ξ k_B T / (6 π η L) = 2.837 x 4.14e-21 J / (6 π x 0.89e-3 Pa s x 2e-9 m) = 0.35e-9 m²/s
+    assert v["correction_1e-9_m2_per_s"] == pytest.approx(0.35, rel=0.02)

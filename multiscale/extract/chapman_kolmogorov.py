@@ -111,7 +111,10 @@ class ChapmanKolmogorovResult:
     consistent : ndarray of bool
         Per multiple: excess ≤ ``n_sigma`` σ_Δ.
     verdict : str
-        "consistent" (every multiple) or "inconsistent".
+        "consistent" (every multiple), "inconsistent", or "not testable" (fewer than
+        ``min_transitions`` transitions between bins at τ: nothing to predict).
+    n_transitions : int
+        Transitions between different bins counted at τ (all time origins).
     populations : ndarray
         Fitted equilibrium populations π (weights of Δ).
     observed, predicted : list of ndarray
@@ -128,6 +131,7 @@ class ChapmanKolmogorovResult:
     excess_err: np.ndarray
     consistent: np.ndarray
     verdict: str
+    n_transitions: int
     n_sigma: float
     n_blocks: int
     populations: np.ndarray
@@ -147,6 +151,7 @@ class ChapmanKolmogorovResult:
             "excess_err": [float(x) for x in self.excess_err],
             "consistent": [bool(x) for x in self.consistent],
             "verdict": self.verdict,
+            "n_transitions": self.n_transitions,
             "n_sigma": self.n_sigma,
             "n_blocks": self.n_blocks,
             "statistic": "population-weighted total-variation distance between observed and "
@@ -211,6 +216,7 @@ def chapman_kolmogorov_test(
     n_sigma: float = 2.0,
     frame_interval: float | None = None,
     x0: np.ndarray | None = None,
+    min_transitions: int = 20,
 ) -> ChapmanKolmogorovResult:
     """Chapman–Kolmogorov test of the propagator model fitted at one lag.
 
@@ -235,6 +241,9 @@ def chapman_kolmogorov_test(
     x0 : ndarray, optional
         Starting parameters of the fit at τ (e.g. ``results.fit_parameters[0]`` of the D⊥
         analysis).
+    min_transitions : int
+        Fewest transitions between different bins at τ for a verdict; below it the verdict
+        is "not testable" (a model of walkers that never leave their bins predicts nothing).
 
     Returns
     -------
@@ -259,6 +268,7 @@ def chapman_kolmogorov_test(
         raise ValueError(f"bins must hold indices in [-1, {n - 1}] (n_bins={n})")
     lag = check_int("lag", lag, 1)
     n_blocks = check_int("n_blocks", n_blocks, 2)
+    min_transitions = check_int("min_transitions", min_transitions, 0)
     if (
         isinstance(multiples, str)
         or not isinstance(multiples, Sequence | np.ndarray)
@@ -300,7 +310,15 @@ def chapman_kolmogorov_test(
     floor = null.mean(axis=0)
     err = null.std(axis=0, ddof=1)
     excess = disc - floor
-    consistent = excess <= n_sigma * err
+    # 1e-9 absolute: a probability difference below it is round-off of the fit (e.g. rates at
+    # the optimiser's lower bound), not a discrepancy
+    consistent = excess <= n_sigma * err + 1e-9
+    c_tau = _counts(b, lag, n)
+    n_trans = int(c_tau.sum() - np.trace(c_tau))
+    if n_trans < min_transitions:
+        verdict = "not testable"
+    else:
+        verdict = "consistent" if bool(np.all(consistent)) else "inconsistent"
     return ChapmanKolmogorovResult(
         lag=lag,
         lag_time=float(lag * frame_interval) if frame_interval is not None else float("nan"),
@@ -311,7 +329,8 @@ def chapman_kolmogorov_test(
         excess=excess,
         excess_err=err,
         consistent=consistent,
-        verdict="consistent" if bool(np.all(consistent)) else "inconsistent",
+        verdict=verdict,
+        n_transitions=n_trans,
         n_sigma=float(n_sigma),
         n_blocks=n_blocks,
         populations=p,

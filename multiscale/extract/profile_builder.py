@@ -56,7 +56,11 @@ def _num(x: Any) -> float | None:
 
 
 def _perp_with_fallback(
-    an: PerpendicularDiffusionProfile, z: np.ndarray, name: str, d_par: np.ndarray | None
+    an: PerpendicularDiffusionProfile,
+    z: np.ndarray,
+    name: str,
+    d_par: np.ndarray | None,
+    bulk: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """D⊥ and its error on the grid (Å²/fs) with unconverged bins replaced, and provenance."""
     r = an.results
@@ -88,20 +92,25 @@ def _perp_with_fallback(
             "D_parallel of the same species at the same height (an upper estimate of D_perp "
             f"next to a wall), error {FALLBACK_REL_ERR:.0%} of the value"
         )
-    else:
-        good = dv[~bad]
-        if good.size == 0:
-            raise ValueError(
-                f"D_perp of {name} is not converged in any bin (crossings per interface "
-                f"{prov['n_crossings']}, need >= {prov['min_crossings']}; trajectory "
-                f"{prov['trajectory_fs']} fs, need >= {prov['min_time_ratio']} bin-crossing "
-                "times): run longer MD or use wider bins, or pass diffusion_parallel for a "
-                "fallback"
-            )
-        fb = np.full_like(dv, float(np.median(good)))
+    elif (~bad).any():
+        fb = np.full_like(dv, float(np.median(dv[~bad])))
         how = (
             "median of the converged D_perp bins of the species (bulk-like value), error "
             f"{FALLBACK_REL_ERR:.0%} of the value"
+        )
+    elif bulk is not None:
+        fb = np.full_like(dv, bulk / A2_PER_FS_TO_SI)
+        how = (
+            f"the bulk value given for the species ({bulk:.4g} m²/s, bulk_diffusion), error "
+            f"{FALLBACK_REL_ERR:.0%} of the value"
+        )
+    else:
+        raise ValueError(
+            f"D_perp of {name} is not converged in any bin (crossings per interface "
+            f"{prov['n_crossings']}, need >= {prov['min_crossings']}; trajectory "
+            f"{prov['trajectory_fs']} fs, need >= {prov['min_time_ratio']} bin-crossing "
+            "times): run longer MD or use wider bins, or pass diffusion_parallel or "
+            "bulk_diffusion for a fallback"
         )
     dv = np.where(bad, fb, dv)
     ev = np.where(bad, FALLBACK_REL_ERR * fb, ev)
@@ -130,6 +139,7 @@ def build_transport_profile(
     electrostatics: ChargeDensityProfile | None = None,
     provenance: Mapping[str, Any] | None = None,
     chapman_kolmogorov: bool = True,
+    bulk_diffusion: Mapping[str, float] | None = None,
 ) -> TransportProfile:
     """Combine finished analyses into a :class:`continuum.TransportProfile`.
 
@@ -157,6 +167,9 @@ def build_transport_profile(
         Run the Chapman–Kolmogorov test of each species' propagator model
         (:func:`~multiscale.extract.chapman_kolmogorov.chapman_kolmogorov`) and record it in
         ``provenance["diffusion_perp_settings"][species]["chapman_kolmogorov"]``.
+    bulk_diffusion : mapping of str to float, optional
+        Bulk D per species (m²/s, e.g. a tabulated value): the last fallback for a species
+        whose D⊥ is converged nowhere and that has no D∥ (see Notes).
 
     Notes
     -----
@@ -166,10 +179,11 @@ def build_transport_profile(
     measured locally, equals D⊥ where the liquid is isotropic, and is an upper estimate of D⊥
     next to a wall (a wall slows the normal motion at least as much as the in-plane motion:
     Brenner's and Faxén's hydrodynamic corrections, 9/8 against 9/16 of a/h to first order).
-    Without D∥ the median of the species' converged D⊥ bins is used. Either way the error is
-    set to 50 % of the value (D⊥ is only known to lie between about half of it and it), and
-    the provenance lists the bins, the fallback, the crossings counted and the crossing
-    times. A species without any converged D⊥ and without D∥ raises ``ValueError``.
+    Without D∥ the median of the species' converged D⊥ bins is used, and without any converged
+    bin the ``bulk_diffusion`` value. Either way the error is set to 50 % of the value (D⊥ is
+    only known to lie between about half of it and it), and the provenance lists the bins,
+    the fallback, the crossings counted and the crossing times. A species with none of these
+    raises ``ValueError``.
     """
     _finished(density, "density")
     temperature = check_positive("temperature", temperature, "K")
@@ -180,6 +194,14 @@ def build_transport_profile(
         missing = [n for n in names if n not in table]
         if missing:
             raise ValueError(f"{what} is missing species {missing} (density has {names})")
+    if bulk_diffusion is not None:
+        if not isinstance(bulk_diffusion, Mapping) or not all(
+            isinstance(v, int | float) and np.isfinite(v) and v > 0 for v in bulk_diffusion.values()
+        ):
+            raise ValueError(
+                "bulk_diffusion must be a mapping species name -> D > 0 (m²/s), got "
+                f"{bulk_diffusion!r}"
+            )
     bad = {n: charges[n] for n in names if not is_int(charges[n])}
     if bad:
         raise ValueError(f"charges must be integer charge numbers (e), got {bad}")
@@ -204,7 +226,9 @@ def build_transport_profile(
     d, d_err, prov_d = [], [], {}
     for n in names:
         _finished(diffusion[n], f"diffusion[{n!r}]")
-        dn, en, prov_d[n] = _perp_with_fallback(diffusion[n], z, n, d_par_grid.get(n))
+        dn, en, prov_d[n] = _perp_with_fallback(
+            diffusion[n], z, n, d_par_grid.get(n), (bulk_diffusion or {}).get(n)
+        )
         d.append(dn * A2_PER_FS_TO_SI)
         d_err.append(en * A2_PER_FS_TO_SI)
         if chapman_kolmogorov:
@@ -283,6 +307,7 @@ def extract_transport_profile(
     provenance: Mapping[str, Any] | None = None,
     min_crossings: int = 20,
     chapman_kolmogorov: bool = True,
+    bulk_diffusion: Mapping[str, float] | None = None,
 ) -> TransportProfile:
     """Run every analysis on a trajectory and return the :class:`TransportProfile`.
 
@@ -323,6 +348,8 @@ def extract_transport_profile(
         bins get the fallback of :func:`build_transport_profile`.
     chapman_kolmogorov : bool
         Record the Chapman–Kolmogorov test of each species in the provenance.
+    bulk_diffusion : mapping of str to float, optional
+        Bulk D per species (m²/s): last fallback of :func:`build_transport_profile`.
 
     Raises
     ------
@@ -415,7 +442,7 @@ def extract_transport_profile(
         analysis.run(progress=progress)
     return build_transport_profile(
         density, perp, charge_numbers, temperature, par, elec, provenance=provenance,
-        chapman_kolmogorov=chapman_kolmogorov,
+        chapman_kolmogorov=chapman_kolmogorov, bulk_diffusion=bulk_diffusion,
     )  # fmt: skip
 
 

@@ -106,6 +106,7 @@ def _md(r: dict, run_dir: Path) -> list[str]:
         f"| resumed from step | {_f(r['resumed_from'])} |",
         "",
     ]
+    out += _thermostat(r)
     if r.get("hydrogen_mass_u"):
         out += [
             f"Hydrogen mass repartitioning: bonded H carry {_f(r['hydrogen_mass_u'], '.3g')} u "
@@ -116,6 +117,130 @@ def _md(r: dict, run_dir: Path) -> list[str]:
             "",
         ]
     return out + _img(run_dir, "md", "thermo.png", "temperature and energy")
+
+
+#: mass of a water molecule (kg) and its experimental self-diffusion at 298 K (m²/s)
+_M_WATER, _D_WATER = 18.015 * 1.66053907e-27, 2.30e-9
+
+
+def _thermostat(r: dict) -> list[str]:
+    """The md stage's thermostat and, for Langevin, an estimate of its bias on D."""
+    ens = r.get("ensemble")
+    if ens is None:
+        return []
+    if ens == "bussi":
+        return [
+            "Thermostat: Bussi–Donadio–Parrinello velocity rescaling (global): it leaves "
+            "diffusion essentially unchanged (Bussi & Parrinello, PRE 75, 056707 (2007); "
+            "Basconi & Shirts, JCTC 9, 2887 (2013)), the choice for transport.",
+            "",
+        ]
+    if ens == "nve":
+        return ["Thermostat: none (NVE production): D is not biased by a thermostat.", ""]
+    gamma = r.get("friction_per_fs")
+    if not gamma:
+        return [f"Thermostat: {ens}.", ""]
+    # the Langevin friction acts on every atom, so a molecule of mass M feels an extra
+    # friction M γ on top of its own k_B T / D: D_L = D / (1 + M γ D / k_B T)
+    kt = 1.380649e-23 * float(r.get("temperature_K", 298.15))
+    x = _M_WATER * gamma * 1e15 * _D_WATER / kt
+    return [
+        f"Thermostat: Langevin, friction γ = {_f(gamma, '.3g')}/fs on every atom. It slows "
+        "diffusion: treated as an extra friction M γ on a molecule of mass M on top of its "
+        f"own k_BT/D, it lowers the D of water (D = {_D_WATER * 1e9:.2f}e-9 m²/s) by about "
+        f"**{_f(100 * x / (1 + x), '.2g')} %** (an estimate; Basconi & Shirts, JCTC 9, 2887 "
+        "(2013) measured D falling with the Langevin friction and unchanged with Bussi's "
+        'velocity rescaling). For production transport use md.ensemble = "bussi" (or NVE '
+        "segments); the D(z) of this run are biased low by about that much.",
+        "",
+    ]
+
+
+def _dperp_cell(s: dict) -> str:
+    """The D⊥ (middle) cell: value ± error, or why it is not determined."""
+    if s.get("D_perp_determined_middle", True):
+        return (
+            f"{_f(s['D_middle_1e-9_m2_per_s'], '.3g')} ± "
+            f"{_f(s['D_middle_err_1e-9_m2_per_s'], '.2g')}"
+        )
+    n = s.get("D_perp_undetermined_min_crossings")
+    t = s.get("D_perp_trajectory_ps")
+    tc = s.get("D_perp_undetermined_max_crossing_time_ps")
+    need = f"need ≳ {_f(s.get('D_perp_min_crossings'))} crossings"
+    if tc is not None:
+        need += (
+            f" and a trajectory ≳ {_f(s.get('D_perp_min_time_ratio'), '.3g')} × the "
+            f"bin-crossing time {_f(tc, '.2g')} ps"
+        )
+    else:
+        need += " and a measurable bin-crossing time"
+    return f"not determined ({_f(n)} crossings in {_f(t, '.3g')} ps; {need})"
+
+
+def _dperp_lines(name: str, s: dict) -> list[str]:
+    """Where D⊥ is not determined (and what the profile carries there), and the
+    Chapman–Kolmogorov check of the propagator model."""
+    out = []
+    nb, ok = s.get("D_perp_bins"), s.get("D_perp_determined_bins")
+    if nb is not None and ok is not None and ok < nb:
+        out += [
+            "",
+            f"D⊥ of {name} is **not determined** in {nb - ok} of {nb} bins (too few interface "
+            "crossings, or a trajectory shorter than "
+            f"{_f(s.get('D_perp_min_time_ratio'), '.3g')} bin-crossing times): no value or "
+            "error bar is reported for them. In those bins the profile handed to the continuum "
+            f"carries a fallback (recorded in its provenance): {s.get('D_perp_fallback')}.",
+        ]
+    ck = s.get("chapman_kolmogorov")
+    if ck:
+        if ck.get("verdict") == "not computed":
+            out += ["", f"Chapman–Kolmogorov check, {name}: not computed ({ck.get('why')})."]
+        elif ck.get("verdict") == "not testable":
+            out += [
+                "",
+                f"Chapman–Kolmogorov check, {name}: not testable ({ck.get('n_transitions')} "
+                f"transitions between bins at τ = {_f(ck.get('lag_fs'), '.3g')} fs).",
+            ]
+        else:
+            parts = [
+                f"{k}τ: {_f(e, '.2g')} ± {_f(de, '.2g')} (Δ = {_f(d, '.2g')}, noise "
+                f"{_f(f, '.2g')})"
+                for k, e, de, d, f in zip(
+                    ck["multiples"], ck["excess"], ck["excess_err"], ck["discrepancy"],
+                    ck["noise_floor"], strict=True,
+                )
+            ]  # fmt: skip
+            verdict = ck["verdict"] if ck["verdict"] == "consistent" else "**inconsistent**"
+            out += [
+                "",
+                f"Chapman–Kolmogorov check, {name} (propagator fitted at τ = "
+                f"{_f(ck.get('lag_fs'), '.3g')} fs predicts the MD transition matrices; "
+                "population-weighted probability in the wrong bin, excess over sampling noise): "
+                + "; ".join(parts)
+                + f": {verdict}.",
+            ]
+    return out
+
+
+def _finite_size_line(fs: dict | None) -> list[str]:
+    if not fs:
+        return []
+    if fs.get("yeh_hummer") == "applied":
+        rows = ", ".join(
+            f"{n}: {_f(v['D_pbc_1e-9_m2_per_s'], '.3g')} → "
+            f"{_f(v['D_infinite_1e-9_m2_per_s'], '.3g')}e-9 m²/s"
+            for n, v in fs.get("species", {}).items()
+        )
+        return ["", f"Finite size: Yeh–Hummer correction of the cubic box applied ({rows})."]
+    cell = " × ".join(_f(x, ".3g") for x in fs.get("cell_A", []))
+    return [
+        "",
+        f"Finite size: the cell ({cell} Å, periodic {fs.get('pbc')}) is a slab, not a cubic "
+        "box: the 3D Yeh–Hummer correction does not apply and is not applied. In-plane "
+        "diffusion in a slab has its own correction, growing with ln of the lateral box size "
+        "(Simonnin, Noetinger, Nieto-Draghi, Marry & Rotenberg, JCTC 13, 2881 (2017)), not "
+        "applied either: the D values are those of this cell.",
+    ]
 
 
 def _extract(r: dict, run_dir: Path) -> list[str]:
@@ -132,11 +257,21 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
     for name, s in r["species"].items():
         out.append(
             f"| {name} | {s['charge']:+d} | {_f(s['mean_c_mol_per_L'], '.3g')} | "
-            f"{_f(s['max_c_mol_per_L'], '.3g')} | {_f(s['D_middle_1e-9_m2_per_s'], '.3g')} ± "
-            f"{_f(s['D_middle_err_1e-9_m2_per_s'], '.2g')} |"
+            f"{_f(s['max_c_mol_per_L'], '.3g')} | {_dperp_cell(s)} |"
         )
     for name, s in r["species"].items():
+        out += _dperp_lines(name, s)
+    out += _finite_size_line(r.get("finite_size"))
+    for name, s in r["species"].items():
         if s.get("D_parallel_middle_1e-9_m2_per_s") is None:
+            continue
+        if not s.get("D_perp_determined_middle", True):
+            out += [
+                "",
+                f"Self-check, {name}: in the middle of the film D∥ = "
+                f"{_f(s['D_parallel_middle_1e-9_m2_per_s'], '.3g')} × 1e-9 m²/s; D⊥ is not "
+                "determined there, so D⊥/D∥ is not checked: run a longer md stage.",
+            ]
             continue
         d_perp, d_par = s["D_middle_1e-9_m2_per_s"], s["D_parallel_middle_1e-9_m2_per_s"]
         t_cross, t_traj = s.get("bin_crossing_time_ps"), s["trajectory_ps"]
@@ -450,6 +585,14 @@ def _electrochemistry(res: dict, config: dict, run_dir: Path) -> list[str]:
         else:
             d_perp = s["D_middle_1e-9_m2_per_s"]
             d_par = s.get("D_parallel_middle_1e-9_m2_per_s")
+            if not s.get("D_perp_determined_middle", True):
+                sim = (
+                    f"{_f(d_par, '.3g')}e-9 m²/s (D∥ only: D⊥ not determined)"
+                    if d_par is not None
+                    else "not determined (D⊥: too few crossings)"
+                )
+                out.append(f"| {what} | {_f(d_exp * 1e9, '.4g')}e-9 m²/s | {ref} | {sim} |")
+                continue
             d = d_perp if d_par is None else (d_perp + 2 * d_par) / 3
             sim = f"{_f(d, '.3g')}e-9 m²/s (D⊥ {_f(d_perp, '.3g')}, D∥ {_f(d_par, '.3g')})"
             if d_par and not 0.5 < d_perp / d_par < 2:
@@ -583,9 +726,20 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                 "md did not equilibrate within the first half of the run; extract used the "
                 "second half anyway"
             )
+    if md and md.get("ensemble") == "langevin":
+        todo.append(
+            "D(z) from Langevin dynamics is biased low by the thermostat friction (section 2); "
+            'use md.ensemble = "bussi" for production'
+        )
+    for name, s in (ex or {}).get("species", {}).items():
+        nb, ok = s.get("D_perp_bins"), s.get("D_perp_determined_bins")
+        if nb is not None and ok is not None and ok < nb:
+            todo.append(f"D⊥ of {name}: not determined in {nb - ok} of {nb} bins (section 3)")
+        if (s.get("chapman_kolmogorov") or {}).get("verdict") == "inconsistent":
+            todo.append(f"Chapman–Kolmogorov check of {name}'s D⊥ model fails (section 3)")
     for name, s in (ex or {}).get("species", {}).items():
         t_cross, d_par = s.get("bin_crossing_time_ps"), s.get("D_parallel_middle_1e-9_m2_per_s")
-        if t_cross is None or not d_par:
+        if t_cross is None or not d_par or not s.get("D_perp_determined_middle", True):
             continue
         ratio = s["D_middle_1e-9_m2_per_s"] / d_par
         if s["trajectory_ps"] < 10 * t_cross or not 0.5 < ratio < 2:

@@ -415,6 +415,8 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "timestep_fs": cfg["timestep_fs"],
         "hydrogen_mass_u": cfg["hydrogen_mass_u"] or None,
         "temperature_K": cfg["temperature_K"],
+        "ensemble": cfg["ensemble"],
+        "friction_per_fs": cfg["friction_per_fs"] if cfg["ensemble"] == "langevin" else None,
         "simulated_ps": cfg["steps"] * cfg["timestep_fs"] / 1000,
         "resumed_from": res.resumed_from,
         "mean_temperature_K_second_half": float(half[:, 4].mean()),
@@ -520,6 +522,7 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
             n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=charges,
             water_model=cfg["water_model"], boundary="open", progress=progress,
             provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
+            bulk_diffusion=_bulk_diffusion(cfg["species"]),
         )  # fmt: skip
 
     while True:
@@ -644,6 +647,9 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
             else BulkRegion(False, f"{c.size} transport bins: too few to find a bulk region")
         )
         summary["species"][name]["bulk"] = bulk.as_dict()
+        # D⊥ bins the trajectory cannot determine (issue #14 item 3) and the Chapman-Kolmogorov
+        # test of the propagator model, from the profile's provenance
+        summary["species"][name].update(_dperp_diagnostics(profile.provenance, name, mid))
         log.info("extract: %s: %s", name, bulk)
         if profile.diffusion_parallel is not None:
             # a self-check: in the bulk-like middle of the film D⊥ and D∥ should agree, and
@@ -662,8 +668,92 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         summary["potential_drop_V"] = float(profile.potential[-1] - profile.potential[0])
         summary["potential_range_V"] = float(np.ptp(profile.potential))
     summary["electrostatics"] = electrostatics
+    summary["finite_size"] = _finite_size(frames[0], md["temperature_K"], summary["species"])
     summary["wall_s"] = time.perf_counter() - t0
     return summary
+
+
+def _bulk_diffusion(species: dict) -> dict[str, float]:
+    """Tabulated bulk D at 25 °C (m²/s) of the species that have one (water: also a species
+    selected as "O"): the last fallback for a D⊥ converged nowhere (no D∥ either)."""
+    from .electrochem import DIFFUSION_25C
+
+    out = {}
+    for name, e in species.items():
+        if name in DIFFUSION_25C:
+            out[name] = DIFFUSION_25C[name][0]
+        elif e.get("selection") == "O":
+            out[name] = DIFFUSION_25C["H2O"][0]
+    return out
+
+
+def _dperp_diagnostics(prov: dict, name: str, mid: slice) -> dict[str, Any]:
+    """Summary keys: where D⊥ of ``name`` is not determined (and why), and the
+    Chapman-Kolmogorov test, read from the profile's provenance."""
+    p = prov.get("diffusion_perp_settings", {}).get(name, {})
+    det = p.get("determined")
+    if det is None:
+        return {}
+    det = np.asarray(det, dtype=bool)
+    status = np.asarray(p.get("interface_status") or [], dtype=str)
+    bad_if = status != "ok"
+    n_cross = np.asarray(p.get("n_crossings") or [], dtype=float)
+    t_cross = np.array([np.inf if t is None else t for t in p.get("crossing_time_fs") or []])
+    out: dict[str, Any] = {
+        "D_perp_determined_bins": int(det.sum()),
+        "D_perp_bins": int(det.size),
+        "D_perp_determined_middle": bool(det[mid].all()),
+        "D_perp_fallback": p.get("fallback"),
+        "D_perp_min_crossings": p.get("min_crossings"),
+        "D_perp_min_time_ratio": p.get("min_time_ratio"),
+        "D_perp_trajectory_ps": (p["trajectory_fs"] / 1000) if p.get("trajectory_fs") else None,
+        "chapman_kolmogorov": p.get("chapman_kolmogorov"),
+    }
+    if bad_if.any() and n_cross.size == status.size and t_cross.size == status.size:
+        worst = float(np.max(t_cross[bad_if]))
+        out.update(
+            D_perp_undetermined_min_crossings=int(np.min(n_cross[bad_if])),
+            D_perp_undetermined_max_crossing_time_ps=worst / 1000 if np.isfinite(worst) else None,
+        )
+    return out
+
+
+def _finite_size(atoms, temperature_K: float, species: dict) -> dict[str, Any]:
+    """Yeh-Hummer correction of the isotropic middle D, applied only to a cubic periodic box.
+
+    The interface geometries of the md stage are slabs, for which the 3D correction does not
+    hold; the summary then says so (in-plane D in a slab has its own ln-dependent correction,
+    Simonnin et al., JCTC 13, 2881 (2017), not applied here)."""
+    from multiscale.md.validation import WATER_VISCOSITY_298K, yeh_hummer_corrected
+
+    cell = atoms.cell.lengths().tolist()
+    try:
+        yeh_hummer_corrected(0.0, atoms, temperature_K, WATER_VISCOSITY_298K)
+    except ValueError as err:
+        return {
+            "yeh_hummer": "not applied",
+            "cell_A": cell,
+            "pbc": [bool(x) for x in atoms.pbc],
+            "why": str(err),
+        }
+    out: dict[str, Any] = {
+        "yeh_hummer": "applied",
+        "cell_A": cell,
+        "viscosity_Pa_s": WATER_VISCOSITY_298K,
+        "species": {},
+    }
+    for name, s in species.items():
+        d_perp, d_par = s.get("D_middle_1e-9_m2_per_s"), s.get("D_parallel_middle_1e-9_m2_per_s")
+        if d_perp is None:
+            continue
+        d = d_perp if d_par is None else (d_perp + 2 * d_par) / 3
+        d_inf, corr, _ = yeh_hummer_corrected(d * 1e-9, atoms, temperature_K, WATER_VISCOSITY_298K)
+        out["species"][name] = {
+            "D_pbc_1e-9_m2_per_s": d,
+            "D_infinite_1e-9_m2_per_s": d_inf * 1e9,
+            "correction_1e-9_m2_per_s": corr * 1e9,
+        }
+    return out
 
 
 def surface_height(frames) -> float:
