@@ -20,11 +20,12 @@ the committee deviation under ``threshold``. Every stage writes its result befor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,11 @@ def label_frames(
         result = None
         if rank < len(mine):
             i = mine[rank]
-            teacher = teacher or make_teacher()
-            atoms = frames[i].copy()
-            atoms.calc = teacher
-            e, f = atoms.get_potential_energy(), np.array(atoms.get_forces())
+            with ase_serial():
+                teacher = teacher or make_teacher()
+                atoms = frames[i].copy()
+                atoms.calc = teacher
+                e, f = atoms.get_potential_energy(), np.array(atoms.get_forces())
             result = (i, e, f)
         results = [result] if comm is None else comm.gather(result, root=0)
         if rank == 0:
@@ -441,11 +443,35 @@ def select_candidates(candidates: Sequence[Atoms], n_max: int, min_gap: int) -> 
 # --- the loop ----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def ase_serial() -> Iterator[None]:
+    """Make ASE behave serially on this rank (no collective file I/O or broadcasts).
+
+    With mpi4py imported, ASE's ``world`` is MPI's: ``ase.io.read``/``write`` read or write on
+    rank 0 and broadcast, and MD objects synchronise. A task that runs on one rank while the
+    others do something else (mace-torch's training reads its data with ``ase.io``) would then
+    wait for, or receive, another rank's data. Inside this context ASE's world is a one-rank
+    dummy.
+    """
+    import ase.parallel
+
+    old = ase.parallel.world.comm
+    ase.parallel.world.comm = DummyMPI()
+    try:
+        yield
+    finally:
+        ase.parallel.world.comm = old
+
+
 def _distribute(tasks: Sequence[Any], fn: Callable[[Any], Any], comm: Any) -> list[Any]:
-    """Run ``fn(task)`` for task ``i`` on rank ``i % size``; every rank gets all results."""
+    """Run ``fn(task)`` for task ``i`` on rank ``i % size``; every rank gets all results.
+
+    Each task runs with ASE serial on its rank (:func:`ase_serial`).
+    """
     if comm is None or comm.size == 1:
         return [fn(t) for t in tasks]
-    mine = {i: fn(t) for i, t in enumerate(tasks) if i % comm.size == comm.rank}
+    with ase_serial():
+        mine = {i: fn(t) for i, t in enumerate(tasks) if i % comm.size == comm.rank}
     merged: dict[int, Any] = {}
     for part in comm.allgather(mine):
         merged.update(part)

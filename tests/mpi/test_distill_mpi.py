@@ -151,3 +151,25 @@ def test_teacher_stage_on_ranks_equals_serial_teacher_md(comm, shared_dir):
             read(shared_dir / "d" / f"teacher_{name}.extxyz", index=":"),
             read(shared_dir / f"serial_{comm.rank}_{name}.extxyz", index=":"),
         )
+
+
+def test_distributed_tasks_use_ase_io_serially(comm, shared_dir):
+    """A task running on one rank may use ase.io (as mace-torch's training does) while the
+    other rank runs another task: inside _distribute ASE's collective I/O is off, so each
+    rank writes and reads back its own file. Without it rank 1's write is done by nobody
+    (ASE writes on rank 0 only) and its read waits for rank 0's broadcast."""
+    import ase.io
+
+    def task(k: int) -> tuple[float, float]:
+        path = Path(shared_dir) / f"task{k}.xyz"
+        atoms = _cluster(3, k)
+        ase.io.write(path, atoms)
+        return float(ase.io.read(path).positions.sum()), float(atoms.positions.sum())
+
+    out = _distribute([0, 1, 2, 3], task, comm)
+    comm.Barrier()
+    for got, expected in out:
+        assert got == pytest.approx(expected, rel=0, abs=1e-7)  # extxyz keeps 8 decimals
+    assert sorted(p.name for p in Path(shared_dir).glob("task*.xyz")) == [
+        f"task{k}.xyz" for k in range(4)
+    ]
