@@ -22,12 +22,7 @@ from tqdm import tqdm
 
 from multiscale.mlip.carve import carve_cluster
 from multiscale.mlip.labels import _atomic_write
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+from multiscale.pipeline.state import atomic_write_text
 
 
 def _check_active_learning_args(
@@ -173,7 +168,7 @@ def run_active_learning(
         snapshot = atoms.copy()  # positions and momenta only; no committee results
         snapshot.calc = None
         _atomic_write(md_path, [snapshot])
-        _write_json(st_path, {"step": step, "n_labels": len(labels)})
+        atomic_write_text(st_path, json.dumps({"step": step, "n_labels": len(labels)}))
         bar.update(1)
     bar.close()
     return labels

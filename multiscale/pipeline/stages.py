@@ -15,19 +15,11 @@ from typing import Any
 import numpy as np
 
 from .calculators import describe_calculator, make_calculator
+from .continuum_adapter import _plt
 
 __all__ = ["run_continuum", "run_extract", "run_md", "run_qmml"]
 
 log = logging.getLogger("multiscale.pipeline")
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # --------------------------------------------------------------------------------- qmml
