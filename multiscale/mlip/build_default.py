@@ -3,15 +3,19 @@
 Usage (each stage is restartable; labels are appended one configuration at a time)::
 
     OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default label-water --out DIR
-    OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default label-interface --out DIR
-    OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default train --out DIR [--name NAME]
+    OMP_NUM_THREADS=1 python -m multiscale.mlip.build_default train --out DIR
+    OMP_NUM_THREADS=1 mpiexec -n 2 python -m multiscale.mlip.build_default distill --out DIR
+    python -m multiscale.mlip.build_default install-distilled --out DIR [--iteration K]
     python -m multiscale.mlip.build_default hashes
 
 ``label-water`` labels :func:`multiscale.mlip.datasets.water_nacl_clusters` with the PySCF core
-(PBE/def2-SVP); ``label-interface`` labels Cu(111)/NaCl(aq) frames with CHGNet 0.3.0;
-``train`` fits the MACE committee members, copies them into ``multiscale/mlip/models/`` and
-rewrites ``models/SHA256SUMS``; ``hashes`` rewrites ``SHA256SUMS`` from the ``*.model`` files
-present (run it only for models you built yourself: it declares them trusted).
+(PBE/def2-SVP); ``train`` fits the ``water-nacl`` committee members, copies them into
+``multiscale/mlip/models/`` and rewrites ``models/SHA256SUMS``; ``distill`` runs the
+active-learning distillation of ``cu-water-nacl`` from SevenNet-0
+(:class:`multiscale.mlip.distill.Distillation`, default settings) and ``install-distilled``
+copies a round's students into ``models/``; ``hashes`` rewrites ``SHA256SUMS`` from the
+``*.model`` files present (run it only for models you built yourself: it declares them
+trusted).
 """
 
 from __future__ import annotations
@@ -60,79 +64,23 @@ INTERFACE_KW = dict(
 )
 
 
-def label_interface(
-    out: Path, seed: int = 0, n_md: int = 360, every: int = 3, n_rattle: int = 40
-) -> None:
-    """CHGNet 0.3.0 frames of the Cu(111)/NaCl(aq) interface into ``out/cu_water_nacl.extxyz``.
+def install_distilled(workdir: Path, iteration: int | None = None) -> dict[str, str]:
+    """Copy the students of a distillation round into ``models/`` as ``cu-water-nacl-{k}``.
 
-    A Langevin MD (360 K, 1 fs, friction 0.02/fs) driven by CHGNet itself stores every
-    ``every``-th step with CHGNet's energy and forces; then ``n_rattle`` stored frames are
-    rattled (σ = 0.04-0.1 Å) and labelled. Restartable: the MD resumes from the last stored
-    frame (positions and momenta), and rattles already labelled are skipped.
+    ``workdir`` is a :class:`multiscale.mlip.distill.Distillation` workdir; ``iteration`` the
+    round (default: the last round with trained members). Rewrites ``SHA256SUMS`` (the files
+    were trained by this project's own run: declaring them trusted is the point).
     """
-    import ase
-    import ase.io
-    import chgnet
-    from ase import units
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-
-    from multiscale.md.builders import build_interface
-    from multiscale.mlip.chgnet_adapter import chgnet_calculator
-    from multiscale.mlip.labels import _atomic_write, label_configurations
-
-    provenance = {
-        "level_of_theory": "CHGNet 0.3.0 (MPtrj: PBE/PBE+U plane waves), NOT the PySCF core",
-        "chgnet_version": chgnet.__version__,
-        "code_version": getattr(multiscale, "__version__", "unknown"),
-    }
-    calc = chgnet_calculator("0.3.0", num_threads=1)
-    md_path = out / "cu_water_nacl_md.extxyz"
-    frames = ase.io.read(md_path, index=":", format="extxyz") if md_path.exists() else []
-    if frames:
-        atoms = frames[-1].copy()
-        atoms.set_momenta(frames[-1].arrays["md_momenta"])
-        step0 = int(frames[-1].info["md_step"])
-    else:
-        atoms = build_interface(seed=seed, **INTERFACE_KW)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=360, rng=np.random.default_rng(seed))
-        step0 = -every
-    atoms.calc = calc
-    dyn = Langevin(
-        atoms,
-        1.0 * units.fs,
-        temperature_K=360,
-        friction=0.02 / units.fs,
-        rng=np.random.default_rng(seed + 1 + max(step0, 0)),
-    )
-    step = step0
-    while step + every <= n_md:
-        if step >= 0 or frames:
-            dyn.run(every)
-        step += every
-        frame = atoms.copy()
-        frame.arrays["md_momenta"] = atoms.get_momenta()
-        frame.info.update(provenance)
-        frame.info["md_step"] = step
-        frame.info["config_type"] = "md360K"
-        frame.calc = SinglePointCalculator(
-            frame, energy=atoms.get_potential_energy(), forces=atoms.get_forces()
-        )
-        frames.append(frame)
-        _atomic_write(md_path, frames)
-        print(f"md step {step}: {len(frames)} frames", flush=True)
-    rng = np.random.default_rng(seed + 7)
-    picks = rng.choice(len(frames), size=min(n_rattle, len(frames)), replace=False)
-    rattled = []
-    for i in picks:
-        a = frames[int(i)].copy()
-        a.calc = None
-        del a.arrays["md_momenta"]
-        a.positions += rng.normal(0.0, rng.uniform(0.04, 0.1), a.positions.shape)
-        a.info = {"config_type": "rattle", "md_step": int(frames[int(i)].info["md_step"])}
-        rattled.append(a)
-    label_configurations(rattled, lambda _a: calc, out / "cu_water_nacl_rattle.extxyz", provenance)
+    rounds = sorted(p for p in workdir.glob("iter_*") if list(p.glob("m*/student.model")))
+    if not rounds:
+        raise SystemExit(f"no trained students in {workdir}/iter_*/m*/student.model")
+    root = workdir / f"iter_{iteration:02d}" if iteration is not None else rounds[-1]
+    members = sorted(root.glob("m*/student.model"))
+    for old in MODELS_DIR.glob("cu-water-nacl-*.model"):
+        old.unlink()  # the project's own shipped files, replaced by the new committee
+    for k, path in enumerate(members):
+        shutil.copy(path, MODELS_DIR / f"cu-water-nacl-{k}.model")
+    return write_shipped_hashes(MODELS_DIR)
 
 
 #: Training settings of the shipped models (see models/MODEL_CARD.md).
@@ -144,15 +92,6 @@ TRAIN_SETTINGS = {
         max_num_epochs=60,
         batch_size=8,
         lr=0.01,
-    ),
-    "cu-water-nacl": dict(
-        r_max=4.5,
-        hidden_irreps="16x0e",
-        num_interactions=2,
-        max_num_epochs=10,
-        batch_size=4,
-        lr=0.01,
-        extra_args=("--pair_repulsion",),
     ),
 }
 
@@ -184,11 +123,7 @@ def train_shipped(out: Path, name: str, members: tuple[int, ...]) -> None:
 
     from multiscale.mlip.train import split_frames, train_mace
 
-    if name == "water-nacl":
-        frames = ase.io.read(out / "water_nacl.extxyz", index=":", format="extxyz")
-    else:
-        frames = ase.io.read(out / "cu_water_nacl_md.extxyz", index=":", format="extxyz")
-        frames += ase.io.read(out / "cu_water_nacl_rattle.extxyz", index=":", format="extxyz")
+    frames = ase.io.read(out / "water_nacl.extxyz", index=":", format="extxyz")
     split = split_frames(len(frames), 0.1, 0.1, seed=0)
     (out / f"{name}_split.json").write_text(json.dumps(split))
     ase.io.write(out / f"{name}_test.extxyz", [frames[i] for i in split["test"]])
@@ -214,12 +149,15 @@ def train_shipped(out: Path, name: str, members: tuple[int, ...]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m multiscale.mlip.build_default")
-    parser.add_argument("stage", choices=["label-water", "label-interface", "train", "hashes"])
+    parser.add_argument(
+        "stage", choices=["label-water", "distill", "install-distilled", "train", "hashes"]
+    )
     parser.add_argument("--out", type=Path, default=Path("mlip_build"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--name", default="water-nacl", choices=sorted(TRAIN_SETTINGS))
     parser.add_argument("--members", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iteration", type=int, default=None, help="install-distilled round")
     args = parser.parse_args(argv)
     if args.stage == "hashes":
         for name, digest in write_shipped_hashes(MODELS_DIR).items():
@@ -228,8 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage == "label-water":
         label_water(args.out, seed=args.seed, scale=args.scale)
-    elif args.stage == "label-interface":
-        label_interface(args.out, seed=args.seed)
+    elif args.stage == "distill":
+        from multiscale.mlip.distill import main as distill_main
+
+        return distill_main([str(args.out)])
+    elif args.stage == "install-distilled":
+        for name, digest in install_distilled(args.out, args.iteration).items():
+            print(f"{digest}  {name}")
     elif args.stage == "train":
         train_shipped(args.out, args.name, tuple(args.members))
     else:

@@ -528,7 +528,7 @@ class DistillSettings:
     teacher: str = "sevennet-0"
     n_members: int = 3
     temperatures: tuple[float, ...] = (300.0, 350.0)
-    threshold: float = 0.25
+    threshold: float = 0.3
     teacher_steps: int = 600
     teacher_every: int = 10
     teacher_temperature: float = 350.0
@@ -901,7 +901,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-iterations", type=int, default=8)
     ap.add_argument("--explore-steps", type=int, default=5000)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--threshold", type=float, default=0.25)
+    ap.add_argument("--threshold", type=float, default=0.3)
     args = ap.parse_args(argv)
     comm = None
     try:
