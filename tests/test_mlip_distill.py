@@ -463,13 +463,16 @@ def test_the_loop_converges_with_spring_students(tmp_path, counting_emt):
 
         def train(it):
             (workdir / f"iter_{it:02d}").mkdir(exist_ok=True)
-            return []
+            return [workdir / "m0", workdir / "m1"]  # names only: the students are springs
 
         def committee(members, dtype="float32"):
             spread = 2.0 if len(dist.labels()) < 4 else 0.0  # "retrained" on the new label
             return CommitteeCalculator([Springs(x0, 5.0 - spread), Springs(x0, 5.0 + spread)])
 
-        dist.train, dist.committee = train, committee
+        def student(path, dtype="float32"):  # the first member drives the exploration
+            return committee([path]).members[0]
+
+        dist.train, dist.committee, dist.student = train, committee, student
         return dist
 
     dist = build(tmp_path)
@@ -542,3 +545,20 @@ def test_end_to_end_with_tiny_mace_students(tmp_path, counting_emt):
     assert again.kernel() is False
     assert [p.stat().st_mtime_ns for p in again.members] == stamps  # not retrained
     assert counting_emt.calls == calls
+
+
+def test_explore_driver_moves_the_atoms_and_the_committee_only_measures(water_dimer):
+    """With ``driver`` the trajectory is the driver's: a spring of the committee-mean constant
+    (21) as driver reproduces the committee-mean run exactly (same seed), a softer driver
+    (k = 5) gives another trajectory, and σ is still the committee's analytic deviation."""
+    x0 = water_dimer.positions.copy()
+    kw = dict(n_steps=30, temperature=300.0, threshold=0.0, check_every=5, test_every=10, seed=4)
+    mean_run = explore(water_dimer, _springs_committee(x0), **kw)
+    same = explore(water_dimer, _springs_committee(x0), driver=Springs(x0, 21.0), **kw)
+    soft = explore(water_dimer, _springs_committee(x0), driver=Springs(x0, 5.0), **kw)
+    last = [r["candidates"][-1].positions for r in (mean_run, same, soft)]
+    np.testing.assert_allclose(last[1], last[0], rtol=0, atol=1e-12)
+    assert np.abs(last[2] - last[0]).max() > 1e-3
+    for c in soft["candidates"]:
+        analytic = (22.0 - 20.0) / 2 * np.linalg.norm(c.positions - x0, axis=1).max()
+        assert c.info["max_force_std"] == pytest.approx(analytic, rel=1e-10)
