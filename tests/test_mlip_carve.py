@@ -58,5 +58,5 @@ def test_stretched_water_stays_whole_and_ions_stay_single():
     assert mol[0] == mol[1] == mol[2]  # the stretched water is one molecule
     assert len({mol[3], mol[0]}) == 2  # Na is its own "molecule"
     assert len({mol[7], mol[8], mol[4]}) == 3  # each Cu atom alone
-    cluster, idx = carve_cluster(atoms, center=4, radius=2.5)  # O of the far water + one Cu
+    _, idx = carve_cluster(atoms, center=4, radius=2.5)  # O of the far water + one Cu
     assert sorted(idx.tolist()) == [4, 5, 6, 7]

@@ -306,7 +306,9 @@ def test_explore_stops_at_an_integrity_violation(water_dimer, threshold):
     )  # fmt: skip
     assert res["completed"] is False
     assert 3 <= res["steps"] < 50
-    assert res["violations"] and res["violations"][0].startswith("water O 0 lost H 1: O-H")
+    assert res["violations"] == [res["violations"][0]]  # one, and no restart by default
+    assert res["violations"][0].startswith(f"step {res['steps']}: water O 0 lost H 1: O-H")
+    assert res["restarts"] == 0
     cands = res["candidates"]
     last = cands[-1]
     assert last.info["config_type"] == "explore:violation"
@@ -319,6 +321,8 @@ def test_explore_stops_at_an_integrity_violation(water_dimer, threshold):
         assert steps == list(range(1, res["steps"] + 1))
     else:  # only the violation and the two checks before it
         assert steps == [res["steps"] - 2, res["steps"] - 1, res["steps"]]
+    kinds = [c.info["config_type"] for c in cands[-3:]]
+    assert kinds == ["explore:previolation", "explore:previolation", "explore:violation"]
     # no test frame after the violation
     assert all(t.info["md_step"] < res["steps"] for t in res["tests"])
 
@@ -419,7 +423,7 @@ def _small_settings(**kw) -> DistillSettings:
     base = dict(
         n_members=2, temperatures=(300.0,), threshold=0.05, teacher_steps=4, teacher_every=2,
         teacher_temperature=300.0, explore_steps=10, final_steps=20, max_new=3, min_gap=1,
-        test_every=10, max_iterations=4,
+        test_every=10, max_iterations=4, n_rattle=0,
     )  # fmt: skip
     return DistillSettings(**{**base, **kw})
 
@@ -514,7 +518,7 @@ def test_end_to_end_with_tiny_mace_students(tmp_path, counting_emt):
         n_members=2, temperatures=(300.0,), threshold=1e-6, teacher_steps=10, teacher_every=2,
         teacher_temperature=300.0, explore_steps=10, final_steps=10, max_new=1, min_gap=1,
         test_every=10, max_iterations=1, epochs=1, batch_size=2, hidden_irreps="4x0e",
-        r_max=3.0,
+        r_max=3.0, n_rattle=0,
     )  # fmt: skip
     cu = _cu_cluster(4, seed=5)
     dist = Distillation({"cu": cu}, tmp_path, s, progress=False, make_teacher=counting_emt)
@@ -562,3 +566,58 @@ def test_explore_driver_moves_the_atoms_and_the_committee_only_measures(water_di
     for c in soft["candidates"]:
         analytic = (22.0 - 20.0) / 2 * np.linalg.norm(c.positions - x0, axis=1).max()
         assert c.info["max_force_std"] == pytest.approx(analytic, rel=1e-10)
+
+
+def test_explore_restarts_after_a_violation_until_its_steps_are_done(water_dimer):
+    """With max_restarts the run starts again from the initial structure after each violation
+    (the pulled H breaks off every time, within a few steps): max_restarts + 1 violations,
+    each with its violation frame and n_before pre-violation frames, unique label ids, step
+    numbers that go on across restarts, and the first start identical to a run without
+    restarts (same seed)."""
+    x0 = water_dimer.positions.copy()
+    kw = dict(n_steps=200, temperature=300.0, threshold=1e9, check_every=1, test_every=1000)
+    one = explore(water_dimer, _springs_committee(x0, pull=_pull_on_h(water_dimer, 40.0)),
+                  seed=2, **kw)  # fmt: skip
+    res = explore(water_dimer, _springs_committee(x0, pull=_pull_on_h(water_dimer, 40.0)),
+                  seed=2, max_restarts=2, n_before=3, **kw)  # fmt: skip
+    assert res["restarts"] == 2 and len(res["violations"]) == 3 and not res["completed"]
+    assert res["violations"][0] == one["violations"][0]
+    kinds = [c.info["config_type"].split(":")[1] for c in res["candidates"]]
+    ends = [i for i, k in enumerate(kinds) if k == "violation"]
+    assert len(ends) == 3 and ends[-1] == len(kinds) - 1
+    before = np.diff([-1, *ends]) - 1  # pre-violation frames before each violation
+    assert set(kinds) == {"previolation", "violation"} and all(1 <= b <= 3 for b in before)
+    steps = [c.info["md_step"] for c in res["candidates"]]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    ids = [c.info["label_id"] for c in res["candidates"]]
+    assert len(set(ids)) == len(ids)
+    # every restart begins at the start structure: the first frame after each violation is
+    # within a few steps of it
+    firsts = [res["candidates"][0]] + [
+        res["candidates"][i + 1] for i, k in enumerate(kinds[:-1]) if k == "violation"
+    ]
+    assert len(firsts) == 3
+    for c in firsts:
+        assert np.abs(c.positions - x0).max() < 0.5
+
+
+def test_teacher_stage_labels_rattled_frames_once(tmp_path, counting_emt):
+    """n_rattle: that many teacher-MD frames per structure, displaced by Gaussian noise of
+    0.03-0.12 Å, labelled with the teacher's own forces; they join the training labels and a
+    second teacher stage labels nothing again."""
+    cu = _cu_cluster(4, seed=5)
+    dist = Distillation({"cu": cu}, tmp_path, _small_settings(n_rattle=2), progress=False,
+                        make_teacher=counting_emt)  # fmt: skip
+    dist.teacher_stage()
+    md = {a.info["md_step"]: a for a in read(tmp_path / "teacher_cu.extxyz", ":")}
+    rattled = read(tmp_path / "rattle.extxyz", ":")
+    assert [a.info["label_id"] for a in rattled] == ["rattle-cu:0", "rattle-cu:1"]
+    for a in rattled:
+        assert 0.03 <= a.info["rattle_sigma_A"] <= 0.12
+        moved = a.positions - md[a.info["md_step"]].positions
+        assert 0.005 < np.abs(moved).mean() < 0.2
+        assert np.allclose(a.get_forces(), _emt(a)[1], atol=1e-6)
+    assert len(dist.labels()) == len(md) + 2
+    calls = counting_emt.calls
+    dist.teacher_stage()
+    assert counting_emt.calls == calls

@@ -303,18 +303,20 @@ def explore(
     tag: str = "explore",
     progress: bool = False,
     driver: Calculator | None = None,
+    max_restarts: int = 0,
+    n_before: int = 2,
 ) -> dict[str, Any]:
     """Student MD: integrity, committee force uncertainty, candidate and test frames.
 
     The dynamics use ``driver``'s forces (the production setting: one student), or the
     committee's mean forces when ``driver`` is None (Langevin, hydrogen masses repartitioned);
-    the committee is evaluated on the checked frames only.
-    Every ``check_every`` steps the frame is checked by an
-    :class:`~multiscale.md.IntegrityMonitor` (against ``atoms``) and, when the committee's
-    largest per-atom force deviation exceeds ``threshold``, kept as a candidate. The run stops
-    at the first integrity violation; the violating frame and the two checked frames before it
-    become candidates too (the teacher's forces there teach the students the way back). One
-    frame every ``test_every`` steps is kept for the unbiased test set.
+    the committee is evaluated on the checked frames only. Every ``check_every`` steps the
+    frame is checked by an :class:`~multiscale.md.IntegrityMonitor` (against ``atoms``) and,
+    when the committee's largest per-atom force deviation exceeds ``threshold``, kept as a
+    candidate. The run stops at an integrity violation (or restarts from ``atoms``, see
+    ``max_restarts``); the violating frame and the ``n_before`` checked frames before it become
+    candidates too (the teacher's forces there teach the students the way back). One frame
+    every ``test_every`` steps is kept for the unbiased test set.
 
     Parameters
     ----------
@@ -346,6 +348,11 @@ def explore(
         The calculator that moves the atoms (e.g. the committee's first member: ~2.5x cheaper
         per step than the committee mean, and the model production MD will use). None: the
         committee mean.
+    max_restarts : int
+        After an integrity violation, start again from ``atoms`` with new velocities (the
+        step count goes on) at most this many times; 0: stop at the first violation.
+    n_before : int
+        Checked frames before a violation that become (pre-violation) candidates.
 
     Returns
     -------
@@ -363,21 +370,28 @@ def explore(
     from multiscale.md.integrity import IntegrityMonitor
 
     t0 = time.perf_counter()
-    monitor = IntegrityMonitor(atoms, policy="flag")
-    state = atoms.copy()
-    if hydrogen_mass != 1.008:
-        repartition_hydrogen_masses(state, hydrogen_mass)
-    thermalize_momenta(state, temperature, comm=_SERIAL, rng=np.random.default_rng(seed))
-    state.calc = committee if driver is None else driver
-    dyn = Langevin(
-        state,
-        timestep * units.fs,
-        temperature_K=temperature,
-        friction=friction / units.fs,
-        fixcm=False,
-        rng=np.random.default_rng(seed + 1),
-        comm=_SERIAL,
-    )
+
+    def start(k: int) -> tuple[Atoms, Any, Any]:
+        """Fresh state from ``atoms`` (start ``k``: new velocities and noise)."""
+        st = atoms.copy()
+        if hydrogen_mass != 1.008:
+            repartition_hydrogen_masses(st, hydrogen_mass)
+        rng = np.random.default_rng(seed + 7919 * k)
+        thermalize_momenta(st, temperature, comm=_SERIAL, rng=rng)
+        st.calc = committee if driver is None else driver
+        dy = Langevin(
+            st,
+            timestep * units.fs,
+            temperature_K=temperature,
+            friction=friction / units.fs,
+            fixcm=False,
+            rng=np.random.default_rng(seed + 1 + 7919 * k),
+            comm=_SERIAL,
+        )
+        return st, dy, IntegrityMonitor(atoms, policy="flag")
+
+    state, dyn, monitor = start(0)
+    restarts = 0
 
     def snapshot(step: int, sigma: float, kind: str) -> Atoms:
         a = state.copy()
@@ -404,13 +418,23 @@ def explore(
         temps.append(float(state.get_temperature()))
         check = monitor.check(state, step=step, time_fs=step * timestep)
         if check.violations:
-            violations = [v.message for v in check.violations]
-            # the checks before it, unless already candidates (label ids must stay unique)
-            candidates += [f for f in recent if all(f is not c for c in candidates)]
+            violations += [f"step {step}: {v.message}" for v in check.violations]
+            # the checks before it (unless already candidates: label ids must stay unique),
+            # renamed as pre-violation frames, which are always labelled
+            for f in recent:
+                if all(f is not c for c in candidates):
+                    candidates.append(f)
+                f.info["config_type"] = f.info["config_type"].replace(":cand", ":previolation")
+                f.info["label_id"] = f.info["label_id"].replace(":cand:", ":previolation:")
             candidates.append(snapshot(step, sigma, "violation"))
-            break
+            if restarts >= max_restarts:
+                break
+            restarts += 1
+            state, dyn, monitor = start(restarts)
+            recent = []
+            continue
         frame = snapshot(step, sigma, "cand")
-        recent = [*recent, frame][-2:]
+        recent = [*recent, frame][-n_before:]
         if sigma > threshold:
             candidates.append(frame)
         if step % test_every == 0:
@@ -421,6 +445,7 @@ def explore(
         "temperature_K": float(temperature),
         "steps": step,
         "completed": step >= n_steps and not violations,
+        "restarts": restarts,
         "violations": violations,
         "max_force_std": float(sig.max()) if sig.size else float("nan"),
         "frac_above": float((sig > threshold).mean()) if sig.size else float("nan"),
@@ -509,6 +534,12 @@ class DistillSettings:
         Teacher MD length per starting structure and stride of its stored frames (steps).
     teacher_temperature : float
         K.
+    n_rattle : int
+        Rattled teacher-MD frames per structure (σ 0.03-0.12 Å), labelled by the teacher
+        (0: none).
+    max_restarts : int
+        An exploration that hits an integrity violation restarts from its start with new
+        velocities, at most this many times, until its steps are done.
     explore_steps, final_steps : int
         MD steps of the first exploration per (structure, temperature); each iteration doubles
         it up to ``final_steps`` (20 ps at 1 fs), the length a converged committee must pass;
@@ -540,11 +571,13 @@ class DistillSettings:
     teacher: str = "sevennet-0"
     n_members: int = 3
     temperatures: tuple[float, ...] = (300.0, 350.0)
-    threshold: float = 0.3
+    threshold: float = 0.25
     teacher_steps: int = 600
     teacher_every: int = 10
     teacher_temperature: float = 350.0
-    explore_steps: int = 5000
+    n_rattle: int = 20
+    max_restarts: int = 3
+    explore_steps: int = 2500
     final_steps: int = 20000
     timestep: float = 1.0
     hydrogen_mass: float = 3.0
@@ -567,13 +600,16 @@ class DistillSettings:
             raise ValueError(f"teacher must be one of {sorted(TEACHERS)}, got {self.teacher!r}.")
         ints = ("n_members", "teacher_steps", "teacher_every", "explore_steps", "final_steps",
                 "max_new", "min_gap", "test_every", "max_iterations", "epochs", "finetune_epochs",
-                "batch_size", "num_threads")  # fmt: skip
+                "batch_size", "num_threads", "max_restarts")  # fmt: skip
         for name in ints:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}.")
         if self.n_members < 2:
             raise ValueError(f"n_members must be >= 2 (a committee), got {self.n_members}.")
+        bad = isinstance(self.n_rattle, bool) or not isinstance(self.n_rattle, numbers.Integral)
+        if bad or self.n_rattle < 0:
+            raise ValueError(f"n_rattle must be a non-negative integer, got {self.n_rattle!r}.")
         for name in ("threshold", "teacher_temperature", "timestep", "hydrogen_mass", "r_max"):
             v = getattr(self, name)
             if not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
@@ -715,6 +751,41 @@ class Distillation:
                 f"teacher MD {name}: {summ['n_steps']} steps, T(2nd half) "
                 f"{summ['T_mean_K']:.0f} K, {len(summ['violations'])} integrity violations"
             )
+        if s.n_rattle:
+            todo = self.rattled_frames()
+            self._log(f"labelling {len(todo)} rattled teacher-MD frames")
+            label_frames(todo, self._teacher, self.workdir / "rattle.extxyz",
+                         self.provenance, self.comm)  # fmt: skip
+
+    def rattled_frames(self) -> list[Atoms]:
+        """``n_rattle`` teacher-MD frames per structure with Gaussian noise (σ 0.03-0.12 Å).
+
+        Near-equilibrium MD never visits the short contacts (compressed hydrogen bonds,
+        stretched O-H) that a young student wanders into; the teacher's forces there give the
+        students the repulsive walls. Deterministic (seeded by the structure's position in the
+        sorted names), so a restart rebuilds the same frames and skips the labelled ones.
+        """
+        out = []
+        for k, name in enumerate(sorted(self.systems)):
+            frames = _read_frames(self.workdir / f"teacher_{name}.extxyz")
+            rng = np.random.default_rng(100 + k)
+            picks = rng.choice(len(frames), size=min(self.settings.n_rattle, len(frames)),
+                               replace=False)  # fmt: skip
+            for j, i in enumerate(picks):
+                a = frames[int(i)].copy()
+                a.calc = None
+                for key in ("md_momenta", "md_masses", "momenta", "masses"):
+                    a.arrays.pop(key, None)
+                sigma = rng.uniform(0.03, 0.12)
+                a.positions += rng.normal(0.0, sigma, a.positions.shape)
+                a.info = {
+                    "label_id": f"rattle-{name}:{j}",
+                    "config_type": "rattle",
+                    "rattle_sigma_A": float(sigma),
+                    "md_step": a.info.get("md_step"),
+                }
+                out.append(a)
+        return out
 
     def labels(self) -> list[Atoms]:
         """Training labels: teacher MD frames and labelled exploration candidates."""
@@ -724,7 +795,8 @@ class Distillation:
                 f.arrays.pop("md_momenta", None)
                 f.arrays.pop("md_masses", None)
                 frames.append(f)
-        return frames + _read_frames(self.workdir / "labels.extxyz")
+        rattled = _read_frames(self.workdir / "rattle.extxyz")
+        return frames + rattled + _read_frames(self.workdir / "labels.extxyz")
 
     def test_set(self) -> list[Atoms]:
         """Unbiased held-out frames of student MD, labelled by the teacher (never trained on)."""
@@ -817,7 +889,7 @@ class Distillation:
             start.arrays.pop("md_masses", None)
             res = explore(
                 start, self.committee(members), n_steps, T, s.threshold, timestep=s.timestep,
-                driver=self.student(members[0]),
+                driver=self.student(members[0]), max_restarts=s.max_restarts, n_before=5,
                 hydrogen_mass=s.hydrogen_mass, test_every=s.test_every, seed=1000 * it + int(T),
                 tag=f"it{it}-{name}-{T:.0f}K", progress=self.progress and self.comm is None,
             )  # fmt: skip
@@ -917,9 +989,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("workdir", type=Path)
     ap.add_argument("--teacher", default="sevennet-0")
     ap.add_argument("--max-iterations", type=int, default=8)
-    ap.add_argument("--explore-steps", type=int, default=5000)
+    ap.add_argument("--explore-steps", type=int, default=2500)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--threshold", type=float, default=0.25)
     args = ap.parse_args(argv)
     comm = None
     try:
