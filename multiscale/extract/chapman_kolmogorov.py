@@ -8,7 +8,9 @@ T(2τ) and T(4τ) with :func:`scipy.linalg.expm` and compares them with the tran
 matrices counted in the trajectory at 2τ and 4τ.
 
 The discrepancy
-    Δ(k) = Σ_j π_j · ½ Σ_i |T_obs(kτ)_ij − T_pred(kτ)_ij|
+
+    Δ(k) = Σ_j π_j · ½ Σ_i abs(T_obs(kτ)_ij − T_pred(kτ)_ij)
+
 is the population-weighted total-variation distance between the observed and the predicted
 distribution after kτ of a walker started in bin j (π: the fitted equilibrium populations):
 the probability that the model puts the walker in the wrong bin, between 0 and 1.
@@ -20,7 +22,7 @@ computed on each of the ``n_blocks`` (B) independent trajectory blocks, each wit
 at τ (so the noise of the fit is included). The block deviations e_b = m_b − mean(m) are pure
 noise whatever the model; random-sign combinations η = √(B/(B−1)) (1/B) Σ_b ±e_b have the
 covariance of the noise of the whole-trajectory m (element correlations, e.g. columns summing
-to zero, included), and Σ π_j ½ Σ_i |η_ij| over the 2^(B−1) sign patterns is the
+to zero, included), and Σ π_j ½ Σ_i abs(η_ij) over the 2^(B−1) sign patterns is the
 distribution of Δ for an exact model (a sign-flip null). Its mean is the noise floor Δ₀ and
 its standard deviation σ_Δ the error of Δ. The report prints the excess Δ − Δ₀ ± σ_Δ; the
 verdict is "consistent" when the excess is at most ``n_sigma`` (default 2) σ_Δ at every
