@@ -102,7 +102,13 @@ def main() -> None:
     models = {
         "teacher sevennet-0": lambda: teacher_calculator("sevennet-0"),
         "chgnet-0.3.0 (previous teacher)": lambda: teacher_calculator("chgnet-0.3.0"),
-        "cu-water-nacl-0 (previous student)": lambda: load_default_model("cu-water-nacl"),
+        "previous cu-water-nacl (CHGNet-distilled)": lambda: mace_calculator(
+            HERE / "results" / "previous_model" / "cu-water-nacl-chgnet-2026-11-29.model",
+            trust=True,  # the project's own earlier model
+        ),
+        "cu-water-nacl committee (shipped)": lambda: load_default_model(
+            "cu-water-nacl", committee=True
+        ),
         "water-nacl-0 (trained on PySCF)": lambda: load_default_model("water-nacl"),
     }
     for p in args.students:

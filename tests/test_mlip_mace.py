@@ -101,8 +101,13 @@ def _cu_water():
 def test_load_default_model_errors():
     with pytest.raises(CalculatorSetupError, match="unknown default model"):
         load_default_model("gold-water")
-    with pytest.raises(CalculatorSetupError, match="single member"):
-        load_default_model("cu-water-nacl", committee=True)
+    from multiscale.mlip import default_models
+
+    single = {"one": (("cu-water-nacl-0.model",), "a single member")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(default_models, "DEFAULT_MODELS", {**default_models.DEFAULT_MODELS, **single})
+        with pytest.raises(CalculatorSetupError, match="single member"):
+            load_default_model("one", committee=True)
     with pytest.raises(CalculatorSetupError, match="does not exist"):
         mace_calculator("/nonexistent/model.model")
 

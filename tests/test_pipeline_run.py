@@ -202,3 +202,21 @@ def test_species_that_never_visits_the_film_is_left_out_and_reported(tmp_path):
         "never visited" in res["dropped_species"]["Cu"] or "empty" in res["dropped_species"]["Cu"]
     )
     assert "**Cu was left out**" in p.report.read_text()
+
+
+def test_a_rebuilt_model_invalidates_the_stages_that_use_it(tmp_path, monkeypatch):
+    """The cache key of a stage includes the model files its calculators load: a shipped model
+    rebuilt under the same name (new committed hash) makes md stale (and, through the
+    upstream hashes, everything after it) while the config is unchanged."""
+    from multiscale.mlip import default_models
+
+    cfg = tiny(md__calculator={"model": "default:cu-water-nacl"})
+    before = Pipeline(cfg, tmp_path / "r")
+    keys = {"md": before.stage_hash("md")}
+    real = default_models.shipped_hashes()
+    fake = {**real, "cu-water-nacl-1.model": "0" * 64}
+    monkeypatch.setattr(default_models, "shipped_hashes", lambda *a: fake)
+    after = Pipeline(cfg, tmp_path / "r")
+    assert after.stage_hash("md") != keys["md"]
+    monkeypatch.setattr(default_models, "shipped_hashes", lambda *a: real)
+    assert Pipeline(cfg, tmp_path / "r").stage_hash("md") == keys["md"]

@@ -27,8 +27,9 @@ DEFAULT_MODELS: dict[str, tuple[tuple[str, ...], str]] = {
         "PySCF PBE/def2-SVP on water and Na+/Cl-/NaCl-water clusters",
     ),
     "cu-water-nacl": (
-        ("cu-water-nacl-0.model",),
-        "CHGNet 0.3.0 (distilled; NOT the PySCF core's level) on Cu(111)/NaCl(aq)",
+        ("cu-water-nacl-0.model", "cu-water-nacl-1.model", "cu-water-nacl-2.model"),
+        "SevenNet-0 (MPtrj PBE; NOT the PySCF core's level), distilled by active learning on "
+        "Cu(111)/NaCl(aq)",
     ),
 }
 

@@ -60,6 +60,34 @@ KNOWN_OUTPUTS = {
 RESUMABLE_KEYS = {"md": ("steps",)}
 
 
+def _model_fingerprints(section: Any) -> dict[str, str | None]:
+    """SHA-256 of the model files a config section's calculators load.
+
+    ``default:NAME`` specs (anywhere in the section, fallbacks included) give the shipped
+    files' committed hashes (``models/SHA256SUMS``); other calculators are named by the
+    registry and have no model file.
+    """
+    from multiscale.mlip.default_models import DEFAULT_MODELS, shipped_hashes
+
+    found: dict[str, str | None] = {}
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Mapping):
+            for key, item in v.items():
+                if key == "model" and isinstance(item, str):
+                    if item.startswith("default:") and item[8:] in DEFAULT_MODELS:
+                        committed = shipped_hashes()
+                        for f in DEFAULT_MODELS[item[8:]][0]:
+                            found[f] = committed.get(f)
+                walk(item)
+        elif isinstance(v, list | tuple):
+            for item in v:
+                walk(item)
+
+    walk(section)
+    return found
+
+
 class StageSkipped(RuntimeError):
     """A stage could not run because an upstream stage has no outputs."""
 
@@ -159,6 +187,10 @@ class Pipeline:
             "seed": self.config["run"]["seed"],
             "upstream": {u: self._hashes.get(u) for u in UPSTREAM[stage]},
         }
+        models = _model_fingerprints(self.config[stage])
+        if models:
+            # a rebuilt model changes the results under an unchanged config
+            parts["model_files"] = models
         if stage == "continuum" and self.config[stage]["profile"]:
             p = Path(self.config[stage]["profile"])
             parts["profile_file"] = (
