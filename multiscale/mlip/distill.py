@@ -38,6 +38,7 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.parallel import DummyMPI
 
+from multiscale.mlip.labels import _atomic_write
 from multiscale.pipeline.state import atomic_write_text
 
 # Every file access and MD run below happens on one rank (the writer, or the rank that owns a
@@ -57,20 +58,6 @@ def _read_frames(path: Path) -> list[Atoms]:
     if not path.exists():
         return []
     return ase.io.read(path, index=":", format="extxyz", parallel=False)
-
-
-def _atomic_write(path: Path, frames: list[Atoms]) -> None:
-    """Write ``frames`` to an extxyz atomically (temporary file, rename), on this rank alone."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        ase.io.write(tmp, frames, format="extxyz", parallel=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _labelled(frame: Atoms, energy: float, forces: np.ndarray, info: dict) -> Atoms:

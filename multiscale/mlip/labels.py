@@ -18,11 +18,12 @@ from tqdm import tqdm
 
 def _atomic_write(path: Path, frames: list[Atoms]) -> None:
     # Write to a temporary file in the same directory, then rename: a kill never leaves a
-    # half-written frame behind (os.replace is atomic on POSIX).
+    # half-written frame behind (os.replace is atomic on POSIX). parallel=False: this process
+    # writes its own file even when mpi4py is imported (ASE would write on rank 0 only).
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
-        ase.io.write(tmp, frames, format="extxyz")
+        ase.io.write(tmp, frames, format="extxyz", parallel=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
