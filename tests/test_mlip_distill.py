@@ -417,6 +417,9 @@ def test_distillation_resume_needs_the_same_settings(tmp_path):
         Distillation(cu, tmp_path, DistillSettings(threshold=0.3), progress=False)
     saved = json.loads((tmp_path / "settings.json").read_text())
     assert saved["threshold"] == 0.2  # the refused settings did not overwrite the first ones
+    # more rounds may be asked for on a resume
+    Distillation(cu, tmp_path, DistillSettings(threshold=0.2, max_iterations=12), progress=False)
+    assert json.loads((tmp_path / "settings.json").read_text())["max_iterations"] == 12
 
 
 def _small_settings(**kw) -> DistillSettings:

@@ -691,7 +691,14 @@ class Distillation:
             self.workdir.mkdir(parents=True, exist_ok=True)
             saved = self.workdir / "settings.json"
             mine = json.dumps(asdict(self.settings), sort_keys=True)
-            if saved.exists() and saved.read_text() != mine:
+
+            def binding(text: str) -> dict:
+                # how many rounds to run at most may grow on a resume; nothing else may change
+                d = json.loads(text)
+                d.pop("max_iterations", None)
+                return d
+
+            if saved.exists() and binding(saved.read_text()) != binding(mine):
                 error = (
                     f"{saved} holds other settings than these; resume with the same settings "
                     "or use a new workdir."
