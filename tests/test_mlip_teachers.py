@@ -79,7 +79,7 @@ def test_teacher_calculator_calls_the_registered_factory(monkeypatch):
 
     monkeypatch.setitem(TEACHERS, "emt-test", factory)
     calc = teacher_calculator("emt-test", num_threads=2)
-    assert isinstance(calc, EMT)
+    assert isinstance(calc.inner, EMT)  # wrapped to run under a float32 default dtype
     assert got == [2]
 
 
@@ -208,3 +208,26 @@ def test_teacher_scores_with_emt_as_teacher(monkeypatch):
     )
     assert np.isnan(score.s_per_interface_frame)  # no interface given: not timed
     assert score.as_dict()["cu_a_A"] == score.cu_a_A
+
+
+def test_teacher_works_whatever_torch_default_dtype_mace_left():
+    """mace-torch sets torch's global default dtype to float64 (a float64 MACE model or
+    training); the teacher still evaluates (its float32 weights need float32 inputs) and the
+    caller's default dtype is left as it was."""
+    import torch
+
+    atoms = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    atoms.rattle(0.05, seed=2)
+    atoms.calc = teacher_calculator("chgnet-0.3.0")
+    ref = atoms.get_forces().copy()
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        atoms.positions[0, 0] += 1e-4
+        atoms.positions[0, 0] -= 1e-4
+        atoms.calc.reset()
+        f = atoms.get_forces()
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(old)
+    np.testing.assert_allclose(f, ref, atol=1e-5)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, CalculatorSetupError
+from ase.calculators.calculator import Calculator, CalculatorSetupError, all_changes
 
 #: PBE reference values for copper used to score teachers (see docs/mlip.md for sources).
 #: Lattice constant, Å: PBE 3.630 (Haas, Tran & Blaha, Phys. Rev. B 79, 085104 (2009), as
@@ -75,6 +75,41 @@ def _sevennet(model: str) -> Callable[[int], Calculator]:
     return make
 
 
+class _Float32Default(Calculator):
+    """Run a float32 torch model under torch's float32 default dtype, whatever it is outside.
+
+    mace-torch sets torch's *global* default dtype (float64 when a float64 MACE model is built or
+    trained); CHGNet and SevenNet then receive float64 inputs for float32 weights and fail
+    ("expected m1 and m2 to have the same dtype"). A teacher and MACE students share one
+    process in the distillation, so every teacher call is wrapped.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, inner: Calculator) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        """Energy (eV), forces (eV/Å) and, when asked, stress (eV/Å³) of the wrapped model."""
+        import torch
+
+        super().calculate(atoms, properties, system_changes)
+        old = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            work = self.atoms.copy()
+            work.calc = self.inner
+            energy = float(work.get_potential_energy())
+            results = {"energy": energy, "free_energy": energy}
+            results["forces"] = np.array(work.get_forces(), dtype=float)
+            if "stress" in properties:
+                results["stress"] = np.array(work.get_stress(), dtype=float)
+        finally:
+            torch.set_default_dtype(old)
+        self.results = results
+
+
 #: Teachers whose weights ship in installed wheels: name -> factory(num_threads).
 TEACHERS: dict[str, Callable[[int], Calculator]] = {
     "chgnet-0.3.0": _chgnet("0.3.0"),
@@ -108,7 +143,7 @@ def teacher_calculator(name: str, num_threads: int = 1) -> Calculator:
         raise CalculatorSetupError(
             f"num_threads must be a positive integer (torch CPU threads), got {num_threads!r}."
         )
-    return TEACHERS[name](int(num_threads))
+    return _Float32Default(TEACHERS[name](int(num_threads)))
 
 
 def in_box(cluster: Atoms, box: float = 30.0) -> Atoms:

@@ -291,7 +291,7 @@ def train_mace(
         *extra_args,
     ]
     args = tools.build_default_arg_parser().parse_args(argv)
-    old_threads = torch.get_num_threads()
+    old_threads, old_dtype = torch.get_num_threads(), torch.get_default_dtype()
     torch.set_num_threads(max(1, int(num_threads)))
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -308,6 +308,7 @@ def train_mace(
             else:
                 os.environ[_NO_WEIGHTS_ONLY] = _USER_NO_WEIGHTS_ONLY
         torch.set_num_threads(old_threads)
+        torch.set_default_dtype(old_dtype)  # mace-torch sets the global default dtype
         # mace-torch's logger setup adds root handlers on every call; restore the caller's
         for h in list(root.handlers):
             if h not in handlers:
