@@ -67,18 +67,10 @@ def errors(calc, frames, box: bool = False) -> tuple[float, float, float]:
     ``box``: put each cluster in a periodic 30 Å cube (CHGNet needs a cell; no image is
     within its cutoff).
     """
-    df, de = [], []
-    for ref in frames:
-        a = ref.copy()
-        if box:
-            a.cell = [30.0, 30.0, 30.0]
-            a.pbc = True
-            a.center()
-        a.calc = calc
-        df.append((a.get_forces() - ref.get_forces()).ravel())
-        de.append((a.get_potential_energy() - ref.get_potential_energy()) / len(a))
-    df = np.concatenate(df)
-    return 1e3 * np.abs(df).mean(), 1e3 * np.sqrt((df**2).mean()), 1e3 * np.abs(de).mean()
+    from multiscale.mlip.teachers import force_errors
+
+    e = force_errors(calc, frames, box=box)
+    return e.mae, e.rmse, e.energy_mae
 
 
 def test_frames() -> list[Atoms]:

@@ -134,7 +134,23 @@ def test_force_errors_of_the_reference_itself_are_zero():
     err = force_errors(EMT(), frames)  # clusters are boxed first: EMT forces unchanged
     assert err.mae == pytest.approx(0.0, abs=1e-9)
     assert err.rmse == pytest.approx(0.0, abs=1e-9)
+    assert err.energy_mae == pytest.approx(0.0, abs=1e-9)
     assert (err.n_frames, err.n_components) == (2, 3 * 7)
+
+
+def test_force_errors_energy_mae_is_per_atom():
+    """Reference energies off by +0.3 eV (3 atoms) and -0.8 eV (4 atoms): the energy MAE is the
+    mean of 0.1 and 0.2 eV/atom, 150 meV/atom; forces are untouched."""
+    frames = []
+    for n, de in ((3, 0.3), (4, -0.8)):
+        ref = _labelled_by_emt(_cu_cluster(n, seed=n), "w1")
+        ref.calc = SinglePointCalculator(
+            ref, energy=ref.get_potential_energy() - de, forces=ref.get_forces()
+        )
+        frames.append(ref)
+    err = force_errors(EMT(), frames)
+    assert err.energy_mae == pytest.approx(150.0, rel=1e-9)
+    assert err.mae == pytest.approx(0.0, abs=1e-9)
 
 
 def test_force_errors_equal_a_known_perturbation():

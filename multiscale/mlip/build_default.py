@@ -25,8 +25,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import multiscale
 from multiscale.mlip.default_models import MODELS_DIR, write_shipped_hashes
 
@@ -97,20 +95,15 @@ TRAIN_SETTINGS = {
 
 
 def _force_errors(model: Path, frames) -> dict[str, float]:
+    from multiscale.mlip.teachers import force_errors
     from multiscale.mlip.train import mace_calculator
 
     calc = mace_calculator(model, trust=True)  # trained by this process just now
-    df, de = [], []
-    for ref in frames:
-        a = ref.copy()
-        a.calc = calc
-        df.append((a.get_forces() - ref.get_forces()).ravel())
-        de.append((a.get_potential_energy() - ref.get_potential_energy()) / len(a))
-    df, de = np.concatenate(df), np.asarray(de)
+    e = force_errors(calc, frames, box=False)
     return {
-        "force_mae_meV_A": float(1000 * np.abs(df).mean()),
-        "force_rmse_meV_A": float(1000 * np.sqrt((df**2).mean())),
-        "energy_mae_meV_atom": float(1000 * np.abs(de).mean()),
+        "force_mae_meV_A": e.mae,
+        "force_rmse_meV_A": e.rmse,
+        "energy_mae_meV_atom": e.energy_mae,
         "n_test": len(frames),
     }
 

@@ -167,10 +167,12 @@ def in_box(cluster: Atoms, box: float = 30.0) -> Atoms:
 
 @dataclass
 class ForceErrors:
-    """Force errors of a calculator against labelled frames (meV/Å), overall and per family."""
+    """Errors of a calculator against labelled frames: forces (meV/Å; overall and per family)
+    and energies (``energy_mae``, meV/atom)."""
 
     mae: float
     rmse: float
+    energy_mae: float
     n_frames: int
     n_components: int
     by_family: dict[str, float] = field(default_factory=dict)
@@ -183,14 +185,15 @@ def _family_group(family: str) -> str:
 
 
 def force_errors(calc: Calculator, frames: Sequence[Atoms], box: bool = True) -> ForceErrors:
-    """Force MAE and RMSE (meV/Å) of ``calc`` against the forces stored in ``frames``.
+    """Force MAE and RMSE (meV/Å) and energy MAE (meV/atom) of ``calc`` against ``frames``.
 
     Parameters
     ----------
     calc : ase.calculators.calculator.Calculator
         The model to score.
     frames : sequence of ase.Atoms
-        Labelled frames (``get_forces()`` returns the reference, eV/Å); ``info["family"]``,
+        Labelled frames (``get_forces()`` and ``get_potential_energy()`` return the reference,
+        eV/Å and eV); ``info["family"]``,
         when present, groups the per-family MAE.
     box : bool
         Put non-periodic frames in a 30 Å periodic cube first (:func:`in_box`).
@@ -201,17 +204,19 @@ def force_errors(calc: Calculator, frames: Sequence[Atoms], box: bool = True) ->
     """
     if len(frames) == 0:
         raise ValueError("force_errors needs at least one labelled frame.")
-    diffs, fam = [], {}
+    diffs, de, fam = [], [], {}
     for ref in frames:
         a = in_box(ref) if box and not ref.pbc.any() else ref.copy()
         a.calc = calc
         d = (np.asarray(a.get_forces()) - np.asarray(ref.get_forces())).ravel()
         diffs.append(d)
+        de.append((a.get_potential_energy() - ref.get_potential_energy()) / len(a))
         fam.setdefault(_family_group(str(ref.info.get("family", "all"))), []).append(d)
     allv = np.concatenate(diffs)
     return ForceErrors(
         mae=1e3 * float(np.abs(allv).mean()),
         rmse=1e3 * float(np.sqrt((allv**2).mean())),
+        energy_mae=1e3 * float(np.abs(de).mean()),
         n_frames=len(frames),
         n_components=int(allv.size),
         by_family={k: 1e3 * float(np.abs(np.concatenate(v)).mean()) for k, v in fam.items()},
