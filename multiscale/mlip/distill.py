@@ -60,11 +60,36 @@ def _read_frames(path: Path) -> list[Atoms]:
     return ase.io.read(path, index=":", format="extxyz", parallel=False)
 
 
-def _labelled(frame: Atoms, energy: float, forces: np.ndarray, info: dict) -> Atoms:
+#: Per-atom arrays of the MD state (restart data, repartitioned masses): not part of a label.
+_MD_ARRAYS = ("md_momenta", "md_masses", "momenta", "masses")
+
+
+def _bare(frame: Atoms) -> Atoms:
+    """A copy of ``frame`` with neither calculator nor MD-state arrays (positions, cell, info)."""
     out = frame.copy()
     out.calc = None
-    for key in ("md_momenta", "momenta", "masses"):
+    for key in _MD_ARRAYS:
         out.arrays.pop(key, None)
+    return out
+
+
+def _langevin(atoms: Atoms, timestep: float, temperature: float, friction: float, seed: int):
+    """ASE Langevin on this rank alone (fs, K, 1/fs), noise from ``seed``."""
+    from ase.md.langevin import Langevin
+
+    return Langevin(
+        atoms,
+        timestep * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=np.random.default_rng(seed),
+        comm=_SERIAL,
+    )
+
+
+def _labelled(frame: Atoms, energy: float, forces: np.ndarray, info: dict) -> Atoms:
+    out = _bare(frame)
     out.info.update(info)
     out.calc = SinglePointCalculator(out, energy=float(energy), forces=np.asarray(forces))
     return out
@@ -207,7 +232,6 @@ def teacher_md(
         part of a resumed run included), ``min_OO_A`` and ``max_OH_A`` (Å, over the stored
         frames; None without such pairs), ``T_mean_K``.
     """
-    from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import thermalize_momenta
 
     from multiscale.md.hmr import repartition_hydrogen_masses
@@ -243,16 +267,7 @@ def teacher_md(
     temps = [float(f.info["T_K"]) for f in frames]
     while step + every <= n_steps:
         if step >= 0:
-            dyn = Langevin(
-                state,
-                timestep * units.fs,
-                temperature_K=temperature,
-                friction=friction / units.fs,
-                fixcm=False,
-                rng=np.random.default_rng(seed + 1 + step),
-                comm=_SERIAL,
-            )
-            dyn.run(every)
+            _langevin(state, timestep, temperature, friction, seed + 1 + step).run(every)
         step += every
         record(monitor.check(state, step=step, time_fs=step * timestep))
         info = dict(provenance or {})
@@ -355,7 +370,6 @@ def explore(
         ``threshold``), ``sigma`` (per check), ``T_mean_K``, ``wall_s``, ``candidates`` and
         ``tests`` (lists of ase.Atoms with ``info["label_id"]`` and ``info["max_force_std"]``).
     """
-    from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import thermalize_momenta
     from tqdm import tqdm
 
@@ -372,25 +386,14 @@ def explore(
         rng = np.random.default_rng(seed + 7919 * k)
         thermalize_momenta(st, temperature, comm=_SERIAL, rng=rng)
         st.calc = committee if driver is None else driver
-        dy = Langevin(
-            st,
-            timestep * units.fs,
-            temperature_K=temperature,
-            friction=friction / units.fs,
-            fixcm=False,
-            rng=np.random.default_rng(seed + 1 + 7919 * k),
-            comm=_SERIAL,
-        )
+        dy = _langevin(st, timestep, temperature, friction, seed + 1 + 7919 * k)
         return st, dy, IntegrityMonitor(atoms, policy="flag")
 
     state, dyn, monitor = start(0)
     restarts = 0
 
     def snapshot(step: int, sigma: float, kind: str) -> Atoms:
-        a = state.copy()
-        a.calc = None
-        a.arrays.pop("momenta", None)
-        a.arrays.pop("masses", None)
+        a = _bare(state)
         a.info = {"label_id": f"{tag}:{kind}:{step}", "md_step": step, "max_force_std": sigma}
         a.info["config_type"] = f"{tag}:{kind}"
         return a
@@ -778,10 +781,7 @@ class Distillation:
             picks = rng.choice(len(frames), size=min(self.settings.n_rattle, len(frames)),
                                replace=False)  # fmt: skip
             for j, i in enumerate(picks):
-                a = frames[int(i)].copy()
-                a.calc = None
-                for key in ("md_momenta", "md_masses", "momenta", "masses"):
-                    a.arrays.pop(key, None)
+                a = _bare(frames[int(i)])
                 sigma = rng.uniform(*RATTLE_SIGMA_A)
                 a.positions += rng.normal(0.0, sigma, a.positions.shape)
                 a.info = {
@@ -798,8 +798,8 @@ class Distillation:
         frames = []
         for name in sorted(self.systems):
             for f in _read_frames(self.workdir / f"teacher_{name}.extxyz"):
-                f.arrays.pop("md_momenta", None)
-                f.arrays.pop("md_masses", None)
+                for key in _MD_ARRAYS:  # keep the teacher's labels (the calculator)
+                    f.arrays.pop(key, None)
                 frames.append(f)
         rattled = _read_frames(self.workdir / "rattle.extxyz")
         return frames + rattled + _read_frames(self.workdir / "labels.extxyz")
@@ -810,20 +810,17 @@ class Distillation:
 
     def train(self, it: int) -> list[Path]:
         """Train the committee of round ``it`` (members spread over ranks; skipped if done)."""
-        from multiscale.mlip.train import train_mace
+        from multiscale.mlip.train import train_mace, train_valid_split
 
         s = self.settings
         root = self.workdir / f"iter_{it:02d}"
         labels = self.labels()
+        train, valid = train_valid_split(labels, 0.1)  # the same for every member
 
         def run(seed: int) -> str:
             model = root / f"m{seed}" / "student.model"
             if model.exists():
                 return str(model)
-            perm = np.random.default_rng(0).permutation(len(labels))
-            n_valid = max(1, round(0.1 * len(labels)))
-            valid = [labels[i] for i in perm[:n_valid]]
-            train = [labels[i] for i in perm[n_valid:]]
             t0 = time.perf_counter()
             # round 0 from scratch; later rounds fine-tune the member of the previous round
             prev = self.workdir / f"iter_{it - 1:02d}" / f"m{seed}" / "student.model"
@@ -876,10 +873,15 @@ class Distillation:
         out["committee_mae_meV_A"], out["committee_rmse_meV_A"] = e.mae, e.rmse
         return out
 
+    def explore_length(self, it: int) -> int:
+        """MD steps of each exploration of round ``it``: doubling from ``explore_steps``."""
+        s = self.settings
+        return min(s.final_steps, s.explore_steps * 2**it)
+
     def explore_round(self, it: int, members: Sequence[Path]) -> list[dict[str, Any]]:
         """Student MD of every (structure, temperature); candidates and tests to label."""
         s = self.settings
-        n_steps = min(s.final_steps, s.explore_steps * 2**it)
+        n_steps = self.explore_length(it)
         root = self.workdir / f"iter_{it:02d}"
         tasks = [(name, T) for name in sorted(self.systems) for T in s.temperatures]
 
@@ -891,9 +893,7 @@ class Distillation:
                 res["candidates"] = _read_frames(out.with_suffix(".cand.extxyz"))
                 res["tests"] = _read_frames(out.with_suffix(".test.extxyz"))
                 return res
-            start = _read_frames(self.workdir / f"teacher_{name}.extxyz")[-1]
-            start.arrays.pop("md_momenta", None)
-            start.arrays.pop("md_masses", None)
+            start = _bare(_read_frames(self.workdir / f"teacher_{name}.extxyz")[-1])
             res = explore(
                 start, self.committee(members), n_steps, T, s.threshold, timestep=s.timestep,
                 driver=self.student(members[0]), max_restarts=s.max_restarts, n_before=5,
@@ -931,7 +931,7 @@ class Distillation:
                     f"force MAE {errors['committee_mae_meV_A']:.0f} meV/Å vs the teacher"
                 )
             results = self.explore_round(it, members)
-            n_steps = min(s.final_steps, s.explore_steps * 2**it)
+            n_steps = self.explore_length(it)
             done = all(r["completed"] and r["max_force_std"] <= s.threshold for r in results)
             record = {
                 "iteration": it,

@@ -148,6 +148,20 @@ def split_frames(
     }
 
 
+def train_valid_split(
+    frames: Sequence[Atoms], valid_fraction: float, seed: int = 0
+) -> tuple[list[Atoms], list[Atoms]]:
+    """A seeded random split of labels into training and validation frames (no test set).
+
+    ``max(1, round(valid_fraction * n))`` frames go to validation; see :func:`split_frames`
+    for a split with a held-out test set.
+    """
+    frames = list(frames)
+    perm = np.random.default_rng(seed).permutation(len(frames))
+    n_valid = max(1, round(valid_fraction * len(frames)))
+    return [frames[i] for i in perm[n_valid:]], [frames[i] for i in perm[:n_valid]]
+
+
 def train_mace(
     train: Sequence[Atoms],
     valid: Sequence[Atoms],
@@ -526,10 +540,8 @@ def mace_committee_trainer(
                 f"{len(labels)}: seed the active-learning labels file (workdir/labels.extxyz) "
                 "with label_configurations first."
             )
-        n_valid = max(1, round(valid_fraction * len(labels)))
-        perm = np.random.default_rng(0).permutation(len(labels))
-        valid = [labels[i] for i in perm[:n_valid]]
-        train = [labels[i] for i in perm[n_valid:]] or valid
+        train, valid = train_valid_split(labels, valid_fraction)
+        train = train or valid
         root = Path(work_dir) / f"round{state['round']}"
         state["round"] += 1
         # models this process has just trained are trusted by construction
