@@ -99,21 +99,26 @@ def _is_real(value: Any) -> bool:
 _PROBE_ELEMENTS = ("H", "O", "C", "Cu", "Pt", "Au")
 
 
-def _basis_name_known(name: str) -> bool:
-    """True if PySCF can load the (orbital or auxiliary) basis set ``name`` for some element."""
+def _loads_for_some(loader: Any, name: str, elements: tuple[str, ...]) -> bool:
+    """True if ``loader(name, element)`` returns data for one of ``elements``."""
     import warnings
-
-    from pyscf.gto.basis import load
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PySCF suggests installing basis-set-exchange
-        for element in _PROBE_ELEMENTS:
+        for element in elements:
             try:
-                if load(name, element):
+                if loader(name, element):
                     return True
-            except Exception:  # PySCF raises several types for a missing basis
+            except Exception:  # PySCF raises several types for a missing basis or ECP
                 continue
     return False
+
+
+def _basis_name_known(name: str) -> bool:
+    """True if PySCF can load the (orbital or auxiliary) basis set ``name`` for some element."""
+    from pyscf.gto.basis import load
+
+    return _loads_for_some(load, name, _PROBE_ELEMENTS)
 
 
 _ECP_PROBE_ELEMENTS = ("Cu", "Ag", "Au", "Pt", "Pd", "I")
@@ -121,19 +126,9 @@ _ECP_PROBE_ELEMENTS = ("Cu", "Ag", "Au", "Pt", "Pd", "I")
 
 def _ecp_name_known(name: str) -> bool:
     """True if PySCF can load the effective core potential ``name`` for some heavy element."""
-    import warnings
-
     from pyscf.gto.basis import load_ecp
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for element in _ECP_PROBE_ELEMENTS:
-            try:
-                if load_ecp(name, element):
-                    return True
-            except Exception:  # PySCF raises several types for a missing ECP
-                continue
-    return False
+    return _loads_for_some(load_ecp, name, _ECP_PROBE_ELEMENTS)
 
 
 class PySCFCalculator(Calculator):
