@@ -33,6 +33,7 @@ from .electrostatics import (
 )
 from .plotting import plot_transport_profile
 from .profile_builder import build_transport_profile, extract_transport_profile
+from .relaxation import RelaxationRoundTrip, smoluchowski_mean_height
 from .umbrella import UmbrellaAnalysis
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "MeanSquaredDisplacement",
     "ParallelDiffusionProfile",
     "PerpendicularDiffusionProfile",
+    "RelaxationRoundTrip",
     "Results",
     "UmbrellaAnalysis",
     "UnvisitedBinsError",
@@ -59,6 +61,7 @@ __all__ = [
     "extract_transport_profile",
     "plot_transport_profile",
     "resolve_selection",
+    "smoluchowski_mean_height",
     "smoluchowski_rate_matrix",
     "solve_poisson_1d",
     "unwrap_positions",

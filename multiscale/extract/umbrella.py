@@ -457,6 +457,22 @@ class UmbrellaAnalysis:
         return lags
 
     # ------------------------------------------------------------------ run
+    def position_autocorrelation(self, window: int, max_lag: int) -> np.ndarray:
+        """Normalised autocorrelation C(t)/C(0) of window ``window``'s heights (after discard).
+
+        ``window`` indexes the windows sorted by centre (as in :attr:`results`); lags
+        0..``max_lag`` frames. For overdamped (Brownian) motion in the restrained well C(t)
+        decays monotonically; a negative lobe is the mark of inertia or memory.
+        """
+        check_int("window", window, 0)
+        check_int("max_lag", max_lag, 1)
+        if window >= len(self._h):
+            raise ValueError(f"window must be in 0..{len(self._h) - 1}, got {window}")
+        a = self._h[window]
+        lag = min(max_lag, a.shape[0] - 1)
+        c = _autocovariance(a - a.mean(), lag)
+        return c / c[0]
+
     def run(self) -> UmbrellaAnalysis:
         """Compute everything; results in ``self.results``. Returns self."""
         r = self.results

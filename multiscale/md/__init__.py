@@ -4,7 +4,8 @@ Builders (:mod:`.builders`), a stable time step from the stiffest vibration
 (:mod:`.timestep`), a restartable MD runner on top of ASE's integrators (:mod:`.runner`),
 independent replicas over MPI ranks (:mod:`.replicas`), radial distribution functions with
 a time-correlation-aware two-sample test (:mod:`.rdf`), a molecule-integrity monitor
-(:mod:`.integrity`), umbrella-sampling windows for ions as MPI replicas (:mod:`.umbrella`)
+(:mod:`.integrity`), umbrella-sampling windows for ions as MPI replicas (:mod:`.umbrella`), replicas
+released from a window without its restraint (:mod:`.release`)
 and equilibration detected from the data, with the relaxation and heating
 that precede production (:mod:`.equilibration`). Works with any ASE calculator.
 """
@@ -21,12 +22,20 @@ from .equilibration import (
 )
 from .integrity import IntegrityCheck, IntegrityEvent, IntegrityMonitor, MDIntegrityError
 from .rdf import RDFComparison, RDFResult, block_permutation_test, compare_rdf, compute_rdf
+from .release import RELEASE_SPEC, read_release, release_from_window
 from .replicas import ReplicaResult, replica_seeds, run_replicas
 from .runner import MDBlowUpError, MDResult, MDRunner, MDSettings
 from .timestep import TimestepEstimate, estimate_timestep, omega_to_wavenumber
-from .umbrella import HarmonicZRestraint, UmbrellaRun, restraint_height, run_umbrella_windows
+from .umbrella import (
+    HarmonicZRestraint,
+    UmbrellaRun,
+    place_at_height,
+    restraint_height,
+    run_umbrella_windows,
+)
 
 __all__ = [
+    "RELEASE_SPEC",
     "SALTS",
     "EquilibrationPoint",
     "EquilibrationReport",
@@ -56,7 +65,10 @@ __all__ = [
     "estimate_timestep",
     "n_salt_for",
     "omega_to_wavenumber",
+    "place_at_height",
     "prepare_md",
+    "read_release",
+    "release_from_window",
     "replica_seeds",
     "restraint_height",
     "run_replicas",

@@ -64,6 +64,7 @@ __all__ = [
     "UMBRELLA_SPEC",
     "HarmonicZRestraint",
     "UmbrellaRun",
+    "place_at_height",
     "restraint_height",
     "run_umbrella_windows",
 ]
@@ -128,6 +129,67 @@ def restraint_height(positions: np.ndarray, index: int, surface_z: SurfaceSpec) 
     if isinstance(surf, float):
         return z_ion - surf
     return z_ion - pos[..., surf, 2].mean(axis=-1)
+
+
+def place_at_height(atoms: Atoms, index: int, height: float, surface_z: SurfaceSpec) -> int | None:
+    """Move atom ``index`` (an ion) to ``height`` above the surface, in place, without overlap.
+
+    The new site is the emptiest point of a 16 x 16 grid over the cell's x-y plane at that
+    height (largest distance to every other atom, minimum image). If an atom of another
+    molecule is still within 2.0 Å of it, that molecule and the ion swap places: the molecule
+    is translated rigidly so that its atom nearest the site goes where the ion was. The
+    result still needs a short relaxation (the solvation shells are those of the old sites).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The system (surface normal along z, periodic or not in x and y).
+    index : int
+        The atom to move.
+    height : float
+        Target height above the surface (Å).
+    surface_z : float or sequence of int
+        The surface (see :class:`HarmonicZRestraint`).
+
+    Returns
+    -------
+    int or None
+        Index of the atom of the swapped molecule nearest to the site, or None (no swap).
+    """
+    from ase.geometry import find_mic
+
+    from ..mlip.carve import molecule_labels
+
+    if not _is_int(index) or not 0 <= index < len(atoms):
+        raise ValueError(f"index must be an atom index in 0..{len(atoms) - 1}, got {index!r}")
+    if not (_is_real(height) and np.isfinite(height)):
+        raise ValueError(f"height must be a finite number (Å), got {height!r}")
+    surf = _check_surface(surface_z)
+    pos = atoms.get_positions()
+    old = pos[index].copy()
+    z_surf = surf if isinstance(surf, float) else float(pos[surf, 2].mean())
+    others = np.delete(np.arange(len(atoms)), index)
+    g = (np.arange(16) + 0.5) / 16
+    frac = np.array([(u, v) for u in g for v in g])
+    sites = frac @ atoms.cell.array[:2, :2]
+    sites = np.column_stack([sites, np.full(len(sites), z_surf + float(height))])
+    best, best_clear = sites[0], -1.0
+    for site in sites:
+        vec, dist = find_mic(pos[others] - site, atoms.cell, atoms.pbc)
+        if dist.min() > best_clear:
+            best, best_clear = site, float(dist.min())
+    vec, dist = find_mic(pos - best, atoms.cell, atoms.pbc)
+    labels = molecule_labels(atoms)
+    dist[labels == labels[index]] = np.inf
+    nearest = int(np.argmin(dist))
+    pos[index] = best
+    swapped = None
+    if dist[nearest] < 2.0 and atoms.get_tags()[nearest] == 0:
+        members = np.nonzero(labels == labels[nearest])[0]
+        pos[members] += old - (best + vec[nearest])
+        swapped = nearest
+    atoms.set_positions(pos)
+    return swapped
 
 
 class HarmonicZRestraint(Calculator):

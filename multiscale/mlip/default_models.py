@@ -148,7 +148,8 @@ def load_default_model(
     ----------
     name : str
         ``"water-nacl"`` (PySCF PBE/def2-SVP labels) or ``"cu-water-nacl"`` (distilled from
-        CHGNet 0.3.0; its level of theory is CHGNet's, not the PySCF core's).
+        SevenNet-0 by active learning; its level of theory is SevenNet-0's, i.e. the PBE of
+        the Materials Project, not the PySCF core's).
     committee : bool
         Return a :class:`~multiscale.mlip.CommitteeCalculator` of all shipped members (trained
         with different seeds) instead of the first member alone.
