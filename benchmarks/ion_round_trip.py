@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--k", type=float, default=2.0, help="spring, eV/Å²")
     ap.add_argument("--window-ps", type=float, default=10.0)
     ap.add_argument("--discard-ps", type=float, default=2.0)
+    ap.add_argument("--blocks", type=int, default=8, help="time blocks for D error bars")
+    ap.add_argument("--min-bin-samples", type=int, default=10, help="decorrelated, per F bin")
     ap.add_argument("--release", type=float, default=4.5, help="release window centre, Å")
     ap.add_argument("--replicas", type=int, default=32)
     ap.add_argument("--release-ps", type=float, default=2.0)
@@ -128,7 +130,12 @@ def main() -> None:
     run_umbrella_windows(make, na, args.centers, args.k, steps, out / "umbrella", settings, comm,
                          surface_z=top, progress=comm.rank == 0)  # fmt: skip
     discard = round(args.discard_ps * 1000 / (args.dt * settings.traj_interval))
-    ana = UmbrellaAnalysis.from_directory(out / "umbrella", discard=discard).run()
+    ana = UmbrellaAnalysis.from_directory(
+        out / "umbrella",
+        discard=discard,
+        n_blocks=args.blocks,
+        min_bin_samples=args.min_bin_samples,
+    ).run()
     r = ana.results
     if comm.rank == 0:
         atomic_write_text(out / "umbrella_analysis.json", json.dumps(

@@ -304,3 +304,14 @@ def test_place_at_height_swaps_an_overlapping_water():
     check_min_distance(atoms, 0.9)
     with pytest.raises(ValueError, match="finite number"):
         place_at_height(atoms, na, float("nan"), list(top))
+
+
+def test_unusable_or_unconverged_equilibrium_is_refused_or_flagged(brownian_case):
+    ana, released = brownian_case
+    eq = dict(ana.results)
+    eq["free_energy"] = np.full_like(eq["free_energy"], np.nan)
+    with pytest.raises(ValueError, match="run them longer"):
+        RelaxationRoundTrip(released, 10.0, eq, Z0, K_SPRING, T_K).run()
+    eq = dict(ana.results, converged=False)
+    rt = RelaxationRoundTrip(released[:50], 10.0, eq, Z0, K_SPRING, T_K, n_samples=4).run()
+    assert any("convergence checks" in w for w in rt.results.warnings)

@@ -274,6 +274,7 @@ class RelaxationRoundTrip:
         self.eq = {k: np.asarray(eq[k], dtype=float) for k in need}
         self._analysis = equilibrium if hasattr(equilibrium, "position_autocorrelation") else None
         self._tau = np.asarray(eq["tau"], dtype=float) if "tau" in eq else None
+        self._eq_converged = eq.get("converged")
         if not is_real(release_center) or not np.isfinite(release_center):
             raise ValueError(f"release_center must be a finite height (Å), got {release_center}")
         self.release_center = float(release_center)
@@ -354,6 +355,16 @@ class RelaxationRoundTrip:
         t0 = time.perf_counter()
         eq, r, warn = self.eq, self.results, []
         ok = np.isfinite(eq["z"]) & np.isfinite(eq["free_energy"])
+        if ok.sum() < 2 or np.count_nonzero(np.isfinite(eq["D_perp"]) & (eq["D_perp"] > 0)) < 2:
+            raise ValueError(
+                "the equilibrium F(z) or D_perp has fewer than two finite values: the windows "
+                "are too short for this analysis; run them longer"
+            )
+        if self._eq_converged is False:
+            warn.append(
+                "the equilibrium parameters did not pass their own convergence checks "
+                "(UmbrellaAnalysis.results.warnings): the prediction inherits that"
+            )
         lo, hi = float(eq["z"][ok].min()), float(eq["z"][ok].max())
         if not lo < self.release_center < hi:
             raise ValueError(

@@ -426,11 +426,11 @@ class UmbrellaAnalysis:
         logger.setLevel(logging.ERROR)
         try:
             mbar = pymbar.MBAR(u_kn, n_k, verbose=False, initial_f_k=f_k)
+            if used.size == 0:  # pymbar cannot perturb to zero states
+                return f, df, counts, mbar
             res = mbar.compute_perturbed_free_energies(u_ln)
         finally:
             logger.setLevel(level)
-        if used.size == 0:
-            return f, df, counts, mbar
         fl = np.asarray(res["Delta_f"])
         j = (
             int(np.argmin(fl[0]))
