@@ -840,7 +840,12 @@ class Distillation:
             )
             return str(path)
 
-        self._log(f"round {it}: training {s.n_members} students on {len(labels)} labels")
+        records = [root / f"m{k}" / "train.json" for k in range(s.n_members)]
+        if all(r.exists() for r in records):  # a resume: say what they were trained on
+            n = json.loads(records[0].read_text())["n_train"]
+            self._log(f"round {it}: {s.n_members} students already trained ({n} training frames)")
+        else:
+            self._log(f"round {it}: training {s.n_members} students on {len(labels)} labels")
         return [Path(p) for p in _distribute(list(range(s.n_members)), run, self.comm)]
 
     def committee(self, members: Sequence[Path], dtype: str = "float32") -> Calculator:
