@@ -19,11 +19,21 @@ Each section present runs one workflow (an empty table runs it with the defaults
     layers = [5, 6, 7, 8, 9, 10]
     [hull]
     elements = ["Cu", "Au"]
+    [screening]              # the hop-screening funnel of multiscale.properties.screening
+    host = "Cu"
+    solute = "Ni"
+    solute_fraction = 0.3
+    adsorbate = "O"
+    n_candidates = 8         # the first 8 hops (0: all)
+    fast = {model = "emt"}   # level calculators: the same registry as [calculator]
+    refine = {model = "emt"}
+    check = "none"           # or {model = "pyscf", xc = "pbe", basis = "sto-3g"}
 
 Every key is checked (type, unit, range) before anything runs, with the pipeline's messages
 (:mod:`multiscale.pipeline.config`); the calculator is checked against every element the
 workflows will see. :func:`run_properties` writes ``<workflow>.json`` and ``<workflow>.png``
-(and ``hull.txt``) and ``summary.json`` to the output folder.
+(and ``hull.txt``; ``screening.txt`` and the funnel's work folder ``screening/``) and
+``summary.json`` to the output folder.
 """
 
 from __future__ import annotations
@@ -40,7 +50,13 @@ from multiscale.pipeline.config import Key, _check, _check_sections, _read_confi
 
 from ._common import write_json
 
-__all__ = ["PROPS_SCHEMA", "load_props_config", "run_properties", "validate_props_config"]
+__all__ = [
+    "PROPS_SCHEMA",
+    "load_props_config",
+    "run_properties",
+    "run_screening",
+    "validate_props_config",
+]
 
 _CALC_DOC = (
     'calculator table: {model = "emt"}, {model = "chgnet"}, {model = "default:NAME"}, '
@@ -85,8 +101,37 @@ PROPS_SCHEMA: dict[str, dict[str, Key]] = {
         "relax": Key("bool", True, "", "relax cell and positions of each candidate"),
         "fmax_eV_A": Key("num+", 0.01, "eV/Å", "relaxation threshold"),
     },
+    "screening": {
+        "host": Key("str", "Cu", "", "host fcc metal of the random-alloy (111) slabs"),
+        "solute": Key("str", "Ni", "", "substituted element"),
+        "solute_fraction": Key("num0", 0.3, "", "fraction of slab atoms replaced, in [0, 1]"),
+        "size": Key("ints", [3, 3, 3], "", "slab size nx, ny, layers (each >= 2)"),
+        "adsorbate": Key("str", "O", "", "hopping adsorbate (chemical symbol)"),
+        "height_A": Key("num+", 1.0, "Å", "initial adsorbate height above the top layer"),
+        "n_slabs": Key("int+", 1, "", "independent random slabs"),
+        "vacuum_A": Key("num+", 6.0, "Å", "vacuum on each side of the slab"),
+        "a_A": Key("num0", 0.0, "Å", "fcc lattice constant of the slab (0: ASE's for the host)"),
+        "n_candidates": Key("int0", 0, "", "screen only the first N hops (0: all)"),
+        "seed": Key("int0", 0, "", "seed of the random alloy and of the spot-check draw"),
+        "n_refine": Key("int+", 10, "", "best level-1 candidates refined by CI-NEB"),
+        "n_check": Key("int+", 3, "", "best level-2 candidates checked at level 3"),
+        "n_spot": Key("int0", 0, "", "random candidates below the level-1 cut, refined too"),
+        "fmax_eV_A": Key("num+", 0.05, "eV/Å", "force threshold of relaxations and NEB"),
+        "neb_images": Key("int+", 3, "", "moving NEB images at level 2"),
+        "neb_steps": Key("int+", 300, "", "largest number of FIRE steps per NEB"),
+        "fast": Key("calc", {"model": "emt"}, "", "level-1 " + _CALC_DOC),
+        "refine": Key("calc", {"model": "emt"}, "", "level-2 " + _CALC_DOC),
+        "check": Key(
+            "calc?",
+            None,
+            "",
+            'level-3 (cluster single points) calculator table, or "none" (the default) to '
+            "skip level 3; a pyscf table without spin gets the cluster's spin parity",
+        ),
+    },
 }
-_EXTRA_KINDS = {"nums"}
+_EXTRA_KINDS = {"nums", "calc?"}
+_WORKFLOWS = ("elastic", "phonons", "surfaces", "hull", "screening")
 
 
 def _check_value(name: str, key: Key, v: Any) -> Any:
@@ -98,6 +143,10 @@ def _check_value(name: str, key: Key, v: Any) -> Any:
         ):
             raise ValueError(f"{name}: expected a non-empty list of numbers, got {v!r}")
         return [float(x) for x in v]
+    if key.kind == "calc?":
+        if v is None or v == "none":
+            return None
+        return _check(name, Key("calc", None, key.unit, key.doc), v)
     return _check(name, key, v)
 
 
@@ -143,11 +192,11 @@ def validate_props_config(
         check=_check_value,
         prepare=_calculator_table,
     )
-    workflows = [s for s in ("elastic", "phonons", "surfaces", "hull") if s in out]
+    workflows = [s for s in _WORKFLOWS if s in out]
     if not workflows:
         raise ValueError(
             "no workflow: add at least one of the tables [elastic], [phonons], "
-            "[surfaces], [hull] (an empty table runs it with the defaults)"
+            "[surfaces], [hull], [screening] (an empty table runs it with the defaults)"
         )
     if "elastic" in out:
         s = np.asarray(out["elastic"]["strains"])
@@ -194,6 +243,8 @@ def validate_props_config(
         elements |= set(els)
     allow = allow_import or out["run"]["trust_imports"]
     out["run"]["trust_imports"] = allow
+    if "screening" in out:
+        _validate_screening(out["screening"], allow)
     out["calculator"] = resolve_calculator(
         out["calculator"].get("spec", {"model": "emt"}),
         "calculator",
@@ -202,6 +253,52 @@ def validate_props_config(
         allow_import=allow,
     )
     return out
+
+
+def _validate_screening(sc: dict[str, Any], allow_import: bool) -> None:
+    """Meaning checks of ``[screening]``; resolves its level calculators in place."""
+    from ase.data import chemical_symbols, reference_states
+
+    from multiscale.pipeline.calculators import resolve_calculator
+
+    for k in ("host", "solute", "adsorbate"):
+        if sc[k] not in chemical_symbols[1:]:
+            raise ValueError(f"screening.{k}: {sc[k]!r} is not an element symbol")
+    ref = reference_states[chemical_symbols.index(sc["host"])] or {}
+    if sc["a_A"] == 0 and ref.get("symmetry") != "fcc":
+        raise ValueError(
+            f"screening.a_A: {sc['host']} is not fcc in ASE's reference states, so its fcc "
+            "lattice constant (Å) cannot be guessed; give screening.a_A > 0"
+        )
+    if sc["host"] == sc["solute"]:
+        raise ValueError(
+            f"screening.solute: expected an element other than the host {sc['host']!r}"
+        )
+    if sc["solute_fraction"] > 1:
+        raise ValueError(
+            f"screening.solute_fraction: expected a fraction in [0, 1], got {sc['solute_fraction']}"
+        )
+    if len(sc["size"]) != 3 or min(sc["size"]) < 2:
+        raise ValueError(
+            f"screening.size: expected three integers >= 2 (nx, ny, layers), got {sc['size']}"
+        )
+    if sc["check"] is not None and sc["n_check"] > sc["n_refine"] + sc["n_spot"]:
+        raise ValueError(
+            f"screening.n_check: expected at most n_refine + n_spot = "
+            f"{sc['n_refine'] + sc['n_spot']} (level 3 checks the best refined candidates), "
+            f"got {sc['n_check']}"
+        )
+    elements = {sc["host"], sc["solute"], sc["adsorbate"]}
+    system = f"the screening slabs ({', '.join(sorted(elements))})"
+    for level in ("fast", "refine", "check"):
+        if sc[level] is not None:
+            sc[level] = resolve_calculator(
+                sc[level],
+                f"screening.{level}",
+                elements=elements,
+                system=system,
+                allow_import=allow_import,
+            )
 
 
 def load_props_config(
@@ -269,9 +366,11 @@ def run_properties(
     cfg = load_props_config(config, allow_import=allow_import)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    calc, used = make_calculator(
-        cfg["calculator"], "calculator", allow_import=cfg["run"]["trust_imports"]
-    )
+    calc, used = None, cfg["calculator"]
+    if any(w in cfg for w in ("elastic", "phonons", "surfaces", "hull")):
+        calc, used = make_calculator(
+            cfg["calculator"], "calculator", allow_import=cfg["run"]["trust_imports"]
+        )
     summary: dict[str, Any] = {
         "name": cfg["run"]["name"],
         "calculator": describe_calculator(used),
@@ -303,7 +402,7 @@ def run_properties(
         finish("material", {}, {"element": el, "a_A": a}, t0)
         log(f"material: {el} fcc, a = {a:.4f} Å")
     a_material = summary.get("material", {}).get("a_A")
-    for name in ("elastic", "phonons", "surfaces", "hull"):
+    for name in _WORKFLOWS:
         if name not in cfg:
             continue
         done = _done(out, name, cfg)
@@ -395,6 +494,28 @@ def run_properties(
                 t0,
             )
             log("surfaces: " + ", ".join(f"({f}) {r.gamma:.3f} J/m²" for f, r in rs.items()))
+        elif name == "screening":
+            r = run_screening(c, out / "screening", allow_import=cfg["run"]["trust_imports"])
+            (out / "screening.txt").write_text(r.table(top=c["n_refine"]) + "\n")
+            r.plot(out / "screening.png")
+            last = r.levels[-1]
+            finish(
+                name,
+                r.to_dict(),
+                {
+                    "levels": [lev.kind for lev in r.levels],
+                    "best": last.ranking[: c["n_check"]],
+                    "best_barrier_eV": last.barriers[last.ranking[0]] if last.ranking else None,
+                    "correlations": r.correlations,
+                    "missed": r.level("refine").missed,
+                    "failed": {lev.kind: lev.failed for lev in r.levels if lev.failed},
+                },
+                t0,
+            )
+            log(
+                f"screening: {len(r.levels[0].records)} hops; best at level {last.kind}: "
+                + ", ".join(f"{i} {last.barriers[i]:.3f} eV" for i in last.ranking[:3])
+            )
         else:
             from ase.data import chemical_symbols, reference_states
 
@@ -418,3 +539,96 @@ def run_properties(
             log(f"hull: stable {', '.join(r.stable_names)}")
     write_json(summary, out / "summary.json")
     return summary
+
+
+def _level_factory(spec: dict[str, Any], what: str, allow_import: bool, cluster: bool = False):
+    """A calculator factory for one screening level, built from a resolved spec.
+
+    A new calculator per call (NEB images must not share one). A CHGNet model is loaded once
+    and shared by the calculators; a pyscf spec without ``spin`` gets the parity of the
+    cluster's electron count (the charge the registry's PySCF calculator will use).
+    """
+    from multiscale.pipeline.calculators import FORMAL_CHARGES, make_calculator
+
+    shared: dict[str, Any] = {}
+
+    def build(atoms=None):
+        if spec["model"] == "chgnet" and "net" in shared:
+            from chgnet.model.dynamics import CHGNetCalculator
+
+            return CHGNetCalculator(
+                model=shared["net"], use_device="cpu", on_isolated_atoms="ignore"
+            )
+        s = spec
+        if cluster and spec["model"] == "pyscf" and "spin" not in spec and atoms is not None:
+            q = sum(FORMAL_CHARGES.get(x, 0) for x in atoms.get_chemical_symbols())
+            s = dict(spec, spin=int(sum(atoms.numbers) - q) % 2)
+        calc, used = make_calculator(s, what, allow_import=allow_import)
+        if used["model"] == "chgnet":
+            shared["net"] = calc.model
+        return calc
+
+    if cluster:
+        return build
+    return lambda: build()
+
+
+def run_screening(sc: Mapping[str, Any], workdir: str | Path, *, allow_import: bool = False):
+    """Run the hop-screening funnel of a validated ``[screening]`` table.
+
+    Parameters
+    ----------
+    sc : mapping
+        ``validate_props_config(...)["screening"]`` (level calculators resolved).
+    workdir : path
+        Work folder of :func:`~multiscale.properties.screening.screen_hops` (reused on rerun).
+    allow_import : bool
+        Allow calculator import paths (as approved at validation).
+
+    Returns
+    -------
+    ScreeningResult
+    """
+    from multiscale.pipeline.calculators import describe_calculator
+
+    from .screening import alloy_hop_candidates, screen_hops
+
+    cands = alloy_hop_candidates(
+        sc["host"],
+        sc["solute"],
+        sc["solute_fraction"],
+        size=tuple(sc["size"]),
+        adsorbate=sc["adsorbate"],
+        height=sc["height_A"],
+        n_slabs=sc["n_slabs"],
+        seed=sc["seed"],
+        vacuum=sc["vacuum_A"],
+        lattice_constant=sc["a_A"] or None,
+    )
+    if sc["n_candidates"]:
+        cands = cands[: sc["n_candidates"]]
+    check = sc["check"]
+    names = (
+        f"{describe_calculator(sc['fast'])} fixed-geometry",
+        f"{describe_calculator(sc['refine'])} CI-NEB",
+        f"{describe_calculator(check)} cluster" if check is not None else "-",
+    )
+    return screen_hops(
+        cands,
+        workdir,
+        fast_calc=_level_factory(sc["fast"], "screening.fast", allow_import),
+        refine_calc=_level_factory(sc["refine"], "screening.refine", allow_import),
+        check_calc=(
+            _level_factory(check, "screening.check", allow_import, cluster=True)
+            if check is not None
+            else None
+        ),
+        n_refine=sc["n_refine"],
+        n_check=sc["n_check"],
+        n_spot=sc["n_spot"],
+        seed=sc["seed"],
+        names=names,
+        fmax=sc["fmax_eV_A"],
+        neb_images=sc["neb_images"],
+        neb_steps=sc["neb_steps"],
+    )
