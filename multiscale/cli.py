@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     props = sub.add_parser(
         "props",
         help="material properties with a calculator (elastic constants, phonons, surface "
-        "energies, convex hull) from a TOML configuration (see docs/properties.md)",
+        "energies, convex hull, hop-screening funnel) from a TOML configuration "
+        "(see docs/properties.md)",
     )
     props.add_argument("config", type=Path, help="TOML configuration (see docs/properties.md)")
     props.add_argument(

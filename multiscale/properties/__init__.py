@@ -1,11 +1,12 @@
-"""The MLIP as an instrument: elastic constants, phonons, convex hulls and surface energies.
+"""The MLIP as an instrument: elastic constants, phonons, convex hulls, surface energies and
+minimum-energy paths with hierarchical screening.
 
 Every workflow takes any ASE calculator (EMT for tests, CHGNet or a shipped MACE model for
 materials) and returns a result object with the numbers, ``ok``/``converged``/``stable`` flags,
 ``to_dict()`` (JSON-ready) and ``plot(path)`` (PNG). See docs/properties.md.
 """
 
-from .config import load_props_config, run_properties, validate_props_config
+from .config import load_props_config, run_properties, run_screening, validate_props_config
 from .elastic import ElasticResult, elastic_constants, strain_cell, voigt_reuss_hill
 from .hull import HullResult, compute_hull, convex_hull, fcc_candidates
 from .neb import NEBResult, neb_path
@@ -45,6 +46,7 @@ __all__ = [
     "phonons",
     "plot_surface_energies",
     "run_properties",
+    "run_screening",
     "screen_hops",
     "strain_cell",
     "supercell_convergence",
