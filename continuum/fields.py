@@ -2,7 +2,8 @@
 
 Numbers and functions of x become DOLFINx functions: discontinuous (DG) ones for D and
 ε_r (a step at a mesh node is kept on both sides), Lagrange ones for potentials, free
-energies and boundary values, and the unit surface normal of the diffusion tensor.
+energies and boundary values, and the unit surface normal of the diffusion and
+permittivity tensors.
 """
 
 from __future__ import annotations

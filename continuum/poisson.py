@@ -6,14 +6,33 @@
     ∫ (λ_D/L)² ε̂ ∇̂φ̂·∇̂q dx̂ − ∫ ρ̂ q dx̂ − ∫ σ̂ q dŝ = 0,
 
 where σ̂ is the wall charge of natural boundaries (surface charge, Stern layer, electrode).
-ε̂ may be a scalar field (ε(z) from a profile) or a tensor field.
+ε̂ may be a scalar field (ε(z) from a profile) or a tensor field; for an interface with
+surface normal n the tensor is ε⊥ n⊗n + ε∥ (I − n⊗n) (:func:`permittivity_tensor`).
 """
 
 from __future__ import annotations
 
 import ufl
 
-__all__ = ["poisson_residual", "space_charge"]
+from .nernst_planck import diffusion_tensor
+
+__all__ = ["permittivity_tensor", "poisson_residual", "space_charge"]
+
+
+def permittivity_tensor(eps_perp, eps_parallel, normal):
+    """ε = ε⊥ n⊗n + ε∥ (I − n⊗n): permittivity across (along ``normal``) and along a surface.
+
+    The uniaxial form of :func:`continuum.nernst_planck.diffusion_tensor`, applied to the
+    permittivity (water at an interface polarises differently across and along it).
+
+    Parameters
+    ----------
+    eps_perp, eps_parallel : UFL expressions
+        ε⊥ and ε∥ (scaled by ε_ref, dimensionless).
+    normal : UFL vector expression
+        Unit surface normal n(x).
+    """
+    return diffusion_tensor(eps_perp, eps_parallel, normal)
 
 
 def space_charge(u, charge_const, conc_ratio, rho_fixed=None):

@@ -55,7 +55,7 @@ from .nernst_planck import (
     electrochemical_potential,
     nernst_planck_residual,
 )
-from .poisson import poisson_residual, space_charge
+from .poisson import permittivity_tensor, poisson_residual, space_charge
 from .postprocess import PostProcessing
 from .results import SANE_MAX_CONCENTRATION, ConvergenceError, SolveResult, TransientResult
 from .species import ButlerVolmer, Species
@@ -99,7 +99,15 @@ class NernstPlanckProblem(
         (shape (3, n), m) or a number: the prescribed potential φ(x) (V), e.g. from MD.
         None: no electric field (φ = 0).
     permittivity : float or callable
-        Relative permittivity ε_r (dimensionless), constant or a function of ``x``.
+        Relative permittivity ε_r (dimensionless), constant or a function of ``x``; with
+        ``permittivity_parallel`` it is ε⊥, the component across the surface (along n).
+    permittivity_parallel : float or callable, optional
+        In-plane relative permittivity ε∥ (dimensionless, > 0), constant or a function of
+        ``x``, e.g. ε∥(z) from MD. In 2D/3D Poisson's equation then uses the tensor
+        ε = ε⊥ n⊗n + ε∥ (I − n⊗n) with n the ``surface_normal``; 1D problems use ε⊥ alone.
+        The reference permittivity ε_ref of the Debye length is the maximum of ε⊥ and ε∥
+        over the mesh (the solution does not depend on this choice, only the scaling does).
+        Default None: isotropic.
     degree : int
         Lagrange degree of the unknowns (1, 2 or 3).
     length_scale : float, optional
@@ -115,7 +123,8 @@ class NernstPlanckProblem(
         otherwise refused as a likely unit mistake (°C given for K).
     surface_normal : sequence of float or callable, optional
         Unit normal n of the interface (dimensionless), for species with a
-        ``diffusion_parallel`` (tensor D = D⊥ n⊗n + D∥ (I − n⊗n)) in 2D/3D: a constant
+        ``diffusion_parallel`` (tensor D = D⊥ n⊗n + D∥ (I − n⊗n)) and for a
+        ``permittivity_parallel`` (tensor ε = ε⊥ n⊗n + ε∥ (I − n⊗n)) in 2D/3D: a constant
         vector, or a function of ``x`` (shape (3, n), m) returning (3, n) vectors (normalised
         here), e.g. :func:`continuum.coefficients.normal_from_distance`. Default: the first
         axis, x[0], matching the default distance of :func:`continuum.profile_coefficient`.
@@ -140,6 +149,7 @@ class NernstPlanckProblem(
         temperature: float = 298.15,
         potential: str | float | Callable[[np.ndarray], np.ndarray] | None = "poisson",
         permittivity: float | Callable[[np.ndarray], np.ndarray] = 78.46,
+        permittivity_parallel: float | Callable[[np.ndarray], np.ndarray] | None = None,
         degree: int = 1,
         length_scale: float | None = None,
         fixed_charge: float | Callable[[np.ndarray], np.ndarray] | None = None,
@@ -166,6 +176,20 @@ class NernstPlanckProblem(
             raise TypeError("permittivity must be a number or a function of x (relative)")
         if _is_number(permittivity) and not (np.isfinite(permittivity) and permittivity > 0):
             raise ValueError(f"permittivity must be > 0 and finite (relative), got {permittivity}")
+        if permittivity_parallel is not None:
+            if not (_is_number(permittivity_parallel) or callable(permittivity_parallel)):
+                raise TypeError(
+                    "permittivity_parallel must be a number or a function of x (relative), or "
+                    "None for an isotropic permittivity; got "
+                    f"{type(permittivity_parallel).__name__}"
+                )
+            if _is_number(permittivity_parallel) and not (
+                np.isfinite(permittivity_parallel) and permittivity_parallel > 0
+            ):
+                raise ValueError(
+                    "permittivity_parallel must be > 0 and finite (relative), got "
+                    f"{permittivity_parallel}"
+                )
         temperature = _check_finite_number("temperature", temperature, "K")
         t_lo, t_hi = TEMPERATURE_RANGE
         if not temperature > 0:
@@ -212,16 +236,37 @@ class NernstPlanckProblem(
                 raise RuntimeError("unexpected DOLFINx block layout of the unknowns")
         self._DG = fem.functionspace(msh, ("DG", self.degree))
 
-        # permittivity (reference value = its maximum) and the Debye length
+        # permittivity ε⊥ (or the isotropic ε_r) and, in 2D/3D, ε∥; the reference value
+        # ε_ref of the Debye length is the maximum over both, so that the scaled ε̂ ≤ 1
+        self._eps_fn: fem.Function | None = None  # ε⊥/ε_ref as a DG function
+        self._eps_value = 1.0  # ε⊥/ε_ref when ε⊥ is a number
+        self._eps_par: fem.Function | float | None = None  # ε∥/ε_ref (2D/3D only)
+        emax = []
         if _is_number(permittivity):
-            self._eps_ref = float(permittivity)
-            self._eps_fn = None
+            emax.append(float(permittivity))
         else:
             eps = self._dg_function(permittivity, "permittivity")
             self._check_positive(eps, "permittivity")
-            self._eps_ref = _max_over(self.comm, float(np.max(eps.x.array, initial=0.0)))
-            eps.x.array[:] /= self._eps_ref
+            emax.append(_max_over(self.comm, float(np.max(eps.x.array, initial=0.0))))
             self._eps_fn = eps
+        if permittivity_parallel is not None and tdim > 1:
+            if _is_number(permittivity_parallel):
+                self._eps_par = float(permittivity_parallel)
+                emax.append(self._eps_par)
+            else:
+                f = self._dg_function(permittivity_parallel, "permittivity_parallel")
+                self._check_positive(f, "permittivity_parallel")
+                emax.append(_max_over(self.comm, float(np.max(f.x.array, initial=0.0))))
+                self._eps_par = f
+        self._eps_ref = float(max(emax))
+        if self._eps_fn is not None:
+            self._eps_fn.x.array[:] /= self._eps_ref
+        else:
+            self._eps_value = float(permittivity) / self._eps_ref
+        if isinstance(self._eps_par, fem.Function):
+            self._eps_par.x.array[:] /= self._eps_ref
+        elif self._eps_par is not None:
+            self._eps_par /= self._eps_ref
         self.debye_length = (
             float(
                 np.sqrt(
@@ -275,7 +320,7 @@ class NernstPlanckProblem(
                 f.x.array[:] /= self.diffusion_scale
         self._Dpar = [f / self.diffusion_scale if isinstance(f, float) else f for f in self._Dpar]
         self._normal = None
-        if any(f is not None for f in self._Dpar):
+        if any(f is not None for f in self._Dpar) or self._eps_par is not None:
             self._normal = self._normal_field(surface_normal)
         elif surface_normal is not None and tdim > 1:
             self._normal_field(surface_normal)  # validated even when unused
@@ -348,6 +393,7 @@ class NernstPlanckProblem(
         permittivity: float | str | None = None,
         species: Sequence[str] | None = None,
         anisotropic: bool = True,
+        permittivity_parallel: float | str | None = None,
         **kwargs,
     ) -> NernstPlanckProblem:
         """A problem whose coefficients come from an MD :class:`TransportProfile`.
@@ -376,7 +422,7 @@ class NernstPlanckProblem(
             or solved (the profile must then carry φ).
         permittivity : float or "profile", optional
             ε_r: a number, or the profile's ε_r(z). Default: the profile's if present,
-            else 78.46.
+            else 78.46. With an ε∥ (below) this is ε⊥.
         species : sequence of str, optional
             Subset of the profile's species (default: all).
         anisotropic : bool
@@ -384,6 +430,12 @@ class NernstPlanckProblem(
             (``diffusion``) as the tensor D⊥ n⊗n + D∥ (I − n⊗n); n is the gradient of
             ``distance`` (:func:`continuum.coefficients.normal_from_distance`) unless
             ``surface_normal`` is passed. Ignored in 1D and when the profile has no D∥.
+            Likewise the profile's ε∥(z) by default (see ``permittivity_parallel``).
+        permittivity_parallel : float or "profile", optional
+            ε∥ (relative): a number, or the profile's ε∥(z) (``permittivity_parallel``);
+            Poisson's equation then uses ε⊥ n⊗n + ε∥ (I − n⊗n) in 2D/3D. Default: the
+            profile's when ε⊥ is the profile's too, ``anisotropic`` is True, the mesh is
+            2D/3D and the profile has ε∥; otherwise none (isotropic).
         **kwargs
             Passed to the constructor (``degree``, ``length_scale``, ``petsc_options``, ...).
         """
@@ -408,7 +460,40 @@ class NernstPlanckProblem(
                 "profile needs potential (phi) data to subtract, or pass free_energy=False"
             )
         use_dpar = bool(anisotropic and domain.dim > 1 and profile.diffusion_parallel is not None)
-        if use_dpar and distance is not None and "surface_normal" not in kwargs:
+        if isinstance(permittivity_parallel, str) and permittivity_parallel != "profile":
+            raise ValueError(
+                "permittivity_parallel must be a number (relative), 'profile' or None, got "
+                f"{permittivity_parallel!r}"
+            )
+        eps_from_profile = permittivity == "profile" or (
+            permittivity is None and profile.permittivity is not None
+        )
+        if (
+            permittivity_parallel is None
+            and anisotropic
+            and domain.dim > 1
+            and eps_from_profile
+            and profile.permittivity_parallel is not None
+        ):
+            permittivity_parallel = "profile"
+        if permittivity_parallel == "profile":
+            if profile.permittivity_parallel is None:
+                raise ValueError(
+                    "permittivity_parallel='profile' needs a profile with permittivity_parallel "
+                    "(in-plane epsilon) data; pass a number or None instead"
+                )
+            z0 = float(profile.z[0]) if z_origin is None else float(z_origin)
+
+            def eps_parallel(x, z0=z0):
+                """ε∥ (relative) from the profile, as :func:`profile_coefficient` does."""
+                x = np.asarray(x, dtype=float)
+                d = x[0] if distance is None else np.asarray(distance(x), dtype=float)
+                return profile.interpolate("permittivity_parallel", z0 + d)
+
+            permittivity_parallel = eps_parallel
+
+        use_eps_par = permittivity_parallel is not None and domain.dim > 1
+        if (use_dpar or use_eps_par) and distance is not None and "surface_normal" not in kwargs:
             lo, hi = domain.bounding_box()
             kwargs["surface_normal"] = normal_from_distance(distance, 1e-6 * float(np.max(hi - lo)))
         sp = []
@@ -454,7 +539,14 @@ class NernstPlanckProblem(
                 raise ValueError("potential='profile' needs a profile with potential data")
             pot = profile_coefficient(profile, "potential", **opts)
         kwargs.setdefault("temperature", profile.temperature)
-        return cls(domain, sp, potential=pot, permittivity=permittivity, **kwargs)
+        return cls(
+            domain,
+            sp,
+            potential=pot,
+            permittivity=permittivity,
+            permittivity_parallel=permittivity_parallel,
+            **kwargs,
+        )
 
     @property
     def x(self) -> ufl.SpatialCoordinate:
@@ -547,7 +639,17 @@ class NernstPlanckProblem(
         if self.solves_poisson:
             lam2 = self._const((self.debye_length / L) ** 2)
             q = v[n_sp]
-            eps = self._eps_fn if self._eps_fn is not None else 1.0
+            if self._eps_fn is not None:
+                eps = self._eps_fn
+            elif self._eps_par is not None:
+                eps = self._const(self._eps_value)
+            else:
+                eps = 1.0
+            if self._eps_par is not None:
+                epar = self._eps_par
+                if isinstance(epar, float):
+                    epar = self._const(epar)
+                eps = permittivity_tensor(eps, epar, self._normal)
             rho = space_charge(w[:n_sp], zc, cratio, self._rho_fn)
             P = poisson_residual(phi, q, lam2, eps, rho, grad, vol, dx) + extra[-1]
             P -= self._surface_charge_terms(q, surf, ds)

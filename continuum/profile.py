@@ -33,6 +33,7 @@ _ARRAYS: tuple[tuple[str, str, bool], ...] = (
     ("field", "V/m", False),
     ("field_err", "V/m", False),
     ("permittivity", "1 (relative)", False),
+    ("permittivity_parallel", "1 (relative)", False),
 )
 _REQUIRED_DATASETS = ("z", "species", "charges", "concentration", "diffusion")
 _REQUIRED_ATTRS = ("format_version", "temperature_K", "provenance")
@@ -66,12 +67,17 @@ class TransportProfile:
     diffusion_parallel : array_like, shape (n_species, n), optional
         In-plane diffusion coefficients D∥,i(z) (m^2/s).
     permittivity : array_like, shape (n,), optional
-        Relative permittivity ε_r(z) (dimensionless).
+        Relative permittivity ε_r(z) (dimensionless); with ``permittivity_parallel`` it is
+        the component across the surface, ε⊥(z).
     *_err : array_like, optional
         One standard error of the quantity of the same name, same shape and units.
     provenance : dict
         Where the data came from (code versions, trajectories, level of theory, ...);
         JSON-serialisable.
+    permittivity_parallel : array_like, shape (n,), optional
+        In-plane relative permittivity ε∥(z) (dimensionless); ``permittivity`` is then
+        ε⊥(z). The continuum solver builds the tensor ε⊥ n⊗n + ε∥ (I − n⊗n) from the two
+        on 2D/3D meshes.
     """
 
     z: np.ndarray
@@ -92,6 +98,8 @@ class TransportProfile:
     potential_err: np.ndarray | None = None
     field_err: np.ndarray | None = None
     provenance: dict = dataclasses.field(default_factory=dict)
+    # last, so that positional construction of older code keeps working
+    permittivity_parallel: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.z = np.asarray(self.z, dtype=float)
@@ -133,8 +141,15 @@ class TransportProfile:
             raise ValueError("concentration must be >= 0 (mol/m^3)")
         if np.any(self.diffusion <= 0):
             raise ValueError("diffusion must be > 0 everywhere (m^2/s)")
-        if self.permittivity is not None and np.any(self.permittivity <= 0):
-            raise ValueError("permittivity must be > 0 (relative permittivity)")
+        if self.permittivity_parallel is not None and self.permittivity is None:
+            raise ValueError(
+                "permittivity_parallel (in-plane epsilon) needs permittivity (epsilon across "
+                "the surface) too: give both, or neither"
+            )
+        for name in ("permittivity", "permittivity_parallel"):
+            value = getattr(self, name)
+            if value is not None and np.any(value <= 0):
+                raise ValueError(f"{name} must be > 0 (relative permittivity)")
         json.dumps(self.provenance)  # fail early on non-serialisable provenance
 
     # ------------------------------------------------------------------ access
