@@ -23,6 +23,7 @@ _UNITS = {
     "free_energy": "J/mol",
     "potential": "V",
     "permittivity": "1",
+    "permittivity_parallel": "1",
     "concentration": "mol/m^3",
 }
 
@@ -43,7 +44,7 @@ def profile_coefficient(
         The MD profile (SI).
     name : str
         ``"diffusion"``, ``"free_energy"``, ``"potential"``, ``"permittivity"``,
-        ``"concentration"`` or ``"diffusion_parallel"``.
+        ``"permittivity_parallel"``, ``"concentration"`` or ``"diffusion_parallel"``.
     species : str, optional
         Species name, for per-species quantities.
     distance : callable, optional

@@ -482,15 +482,7 @@ class NernstPlanckProblem(
                     "permittivity_parallel='profile' needs a profile with permittivity_parallel "
                     "(in-plane epsilon) data; pass a number or None instead"
                 )
-            z0 = float(profile.z[0]) if z_origin is None else float(z_origin)
-
-            def eps_parallel(x, z0=z0):
-                """ε∥ (relative) from the profile, as :func:`profile_coefficient` does."""
-                x = np.asarray(x, dtype=float)
-                d = x[0] if distance is None else np.asarray(distance(x), dtype=float)
-                return profile.interpolate("permittivity_parallel", z0 + d)
-
-            permittivity_parallel = eps_parallel
+            permittivity_parallel = profile_coefficient(profile, "permittivity_parallel", **opts)
 
         use_eps_par = permittivity_parallel is not None and domain.dim > 1
         if (use_dpar or use_eps_par) and distance is not None and "surface_normal" not in kwargs:
