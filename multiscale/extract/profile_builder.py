@@ -23,7 +23,12 @@ from .diffusion import (
 )
 from .electrostatics import WATER_MODELS, ChargeDensityProfile, InterfacePotential
 
-__all__ = ["build_transport_profile", "conductor_electrostatics", "extract_transport_profile"]
+__all__ = [
+    "build_transport_profile",
+    "conductor_electrostatics",
+    "dielectric_permittivity",
+    "extract_transport_profile",
+]
 
 ANGSTROM = 1e-10  # m
 
@@ -541,4 +546,220 @@ def conductor_electrostatics(
         "n_frames_skipped_broken_water": len(r.frames_skipped),
         "n_sites_clamped_to_image_plane": r.n_sites_clamped,
     }
+    return new, summary
+
+
+#: default of :func:`dielectric_permittivity`'s ``max_rel_err``: the largest relative standard
+#: error of ε⊥ or ε∥ in any transport bin for the profile to carry ε(z)
+PERMITTIVITY_MAX_REL_ERR = 0.2
+
+
+def _intact_frames(frames: Sequence[Any], charges: Mapping[str, float], water_model: str):
+    """Frames a fixed-charge water model can describe, and the indices of the others.
+
+    The test of ``InterfacePotential(skip_broken_frames=True)``: a frame whose waters cannot be
+    assigned (dissociated, or a proton shared by two O) is left out."""
+    from .charges import charge_sites
+
+    kept, skipped, straddle = [], [], []
+    for i, atoms in enumerate(frames):
+        try:
+            cs = charge_sites(atoms, charges, water_model)
+        except ValueError as err:
+            if "water" not in str(err):
+                raise
+            skipped.append(i)
+            continue
+        kept.append(atoms)
+        lz = float(np.asarray(atoms.cell)[2, 2])
+        z = np.mod(cs.positions[cs.is_water, 2], lz)
+        mol = cs.molecule[cs.is_water]
+        if z.size:
+            _, inv = np.unique(mol, return_inverse=True)
+            span = np.zeros(inv.max() + 1)
+            np.maximum.at(span, inv, z)
+            low = np.full(inv.max() + 1, np.inf)
+            np.minimum.at(low, inv, z)
+            if np.any(span - low > 0.5 * lz):
+                straddle.append(i)
+    return kept, skipped, straddle
+
+
+def dielectric_permittivity(
+    profile: TransportProfile,
+    frames: Sequence[Any],
+    charges: Mapping[str, float],
+    water_model: str = "SPC/E",
+    n_blocks: int = 8,
+    max_rel_err: float = PERMITTIVITY_MAX_REL_ERR,
+    boundary: str = "tinfoil",
+    bin_width: float | None = None,
+) -> tuple[TransportProfile, dict[str, Any]]:
+    """ε⊥(z), ε∥(z) on the profile's bins from polarization fluctuations, if converged.
+
+    Runs :class:`~multiscale.extract.dielectric.DielectricProfile` on the frames whose waters
+    are intact (frames with a dissociated or shared water are left out and counted, as for
+    φ(z) in :func:`conductor_electrostatics`), on bins whose edges coincide with the edges of
+    the profile's bins (the dielectric bins cover the whole cell, as its perpendicular
+    polarization is integrated from z = 0). The profile gets ``permittivity`` (ε⊥) and
+    ``permittivity_parallel`` (ε∥) only when every bin passes the convergence gate:
+
+    * ε∥ ≥ 1 and 0 < ε⊥⁻¹ ≤ 1 (ε⊥ ≥ 1, finite and positive);
+    * relative standard error (independent blocks) at most ``max_rel_err`` for ε∥ and for
+      ε⊥ (δε⊥/ε⊥ = δε⊥⁻¹/ε⊥⁻¹).
+
+    Nothing is computed (the summary says why) when fewer than ``2 n_blocks`` frames are
+    intact, or when a water molecule crosses the cell boundary along z: ε⊥ integrates the
+    charge density from z = 0, which must lie in the metal or in vacuum.
+
+    Otherwise the profile is returned unchanged and the summary says why. ε⊥ of a bin is the
+    estimator's value at the bin's upper edge (the MAICoS convention).
+
+    Parameters
+    ----------
+    profile : continuum.TransportProfile
+        The profile (SI), z in cell coordinates (m) on uniform bins.
+    frames : sequence of ase.Atoms
+        The frames the profile was extracted from.
+    charges : mapping of str to float
+        Charges (e) of every non-water element, the metal's 0.
+    water_model : str
+        Water charge model.
+    n_blocks : int
+        Independent blocks of frames for the error bars.
+    max_rel_err : float
+        Largest relative standard error of ε⊥ or ε∥ in any bin (dimensionless, > 0).
+    boundary : {"tinfoil", "slab"}
+        Electrostatic boundary of the MD (see ``DielectricProfile``): ``"tinfoil"`` for a
+        field-free boundary, which is also what an MD without long-range electrostatics (a
+        short-range MLIP) samples.
+    bin_width : float, optional
+        Bin width (Å) of the profile; default from its z spacing (or its provenance's
+        ``density_bin_width_A`` for a single bin).
+
+    Returns
+    -------
+    (TransportProfile, dict)
+        The profile (with ε(z) or unchanged) and a JSON-serialisable summary: ``status``
+        ("accepted" or "withheld"), ``why``, the values and errors per bin, the largest
+        relative errors and where they are.
+    """
+    import dataclasses
+
+    from .dielectric import DielectricProfile
+
+    max_rel_err = check_positive("max_rel_err", max_rel_err, "(relative)")
+    zc = np.asarray(profile.z, dtype=float) / ANGSTROM
+    if bin_width is None:
+        if zc.size > 1:
+            bin_width = float(zc[1] - zc[0])
+        else:
+            bin_width = profile.provenance.get("density_bin_width_A")
+    h = check_positive("bin_width", bin_width, "Å")
+    if not np.allclose(np.diff(zc), h, rtol=1e-6, atol=1e-9):
+        raise ValueError(
+            "profile.z must be uniform bins of width bin_width (Å) to put ε(z) on them"
+        )
+    summary: dict[str, Any] = {
+        "status": "withheld",
+        "boundary": boundary,
+        "water_model": water_model,
+        "max_rel_err_allowed": max_rel_err,
+        "n_blocks": int(n_blocks),
+    }
+    kept, skipped, straddle = _intact_frames(frames, charges, water_model)
+    summary.update(n_frames_used=len(kept), n_frames_skipped_broken_water=len(skipped))
+    if straddle:
+        # m⊥(z) is integrated from z = 0: a molecule cut by the cell boundary biases it
+        summary["why"] = (
+            f"a water molecule crosses the cell boundary along z in {len(straddle)} frames "
+            f"(first: {straddle[0]}); ε⊥(z) needs a charge-free region at z = 0 (metal or "
+            "vacuum)"
+        )
+        return profile, summary
+    if len(kept) < 2 * n_blocks:
+        summary["why"] = (
+            f"{len(kept)} frames with intact water ({len(skipped)} left out: dissociated or "
+            f"shared water) are too few for {n_blocks} blocks"
+        )
+        return profile, summary
+    # uniform bins whose edges include the profile's, covering the cell from below 0 to L_z
+    lz = float(np.asarray(kept[0].cell)[2, 2])
+    lo = zc[0] - 0.5 * h
+    start = lo - np.ceil(lo / h - 1e-9) * h
+    n_bins = int(np.ceil((lz - start) / h - 1e-9))
+    edges = start + h * np.arange(n_bins + 1)
+    try:
+        an = DielectricProfile(
+            kept, charges, profile.temperature, water_model=water_model, boundary=boundary,
+            bin_width=h, n_blocks=n_blocks,
+        )  # fmt: skip
+        an.edges = edges  # aligned with the transport bins (make_edges starts at z = 0)
+        r = an.run().results
+    except ValueError as err:
+        summary["why"] = f"not computed: {err}"
+        return profile, summary
+    idx = np.rint((zc - r.z[0]) / h).astype(int)
+    if idx.min() < 0 or idx.max() >= r.z.size or not np.allclose(r.z[idx], zc, atol=1e-6 * h):
+        raise RuntimeError("dielectric bins do not line up with the profile's bins")
+    par, par_err = r.eps_par[idx], r.eps_par_err[idx]
+    inv, inv_err = r.eps_perp_inv[idx], r.eps_perp_inv_err[idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        perp = 1.0 / inv
+        rel_par = np.abs(par_err / par)
+        rel_perp = np.abs(inv_err / inv)
+    rel_par = np.where(np.isfinite(rel_par), rel_par, np.inf)
+    rel_perp = np.where(np.isfinite(rel_perp), rel_perp, np.inf)
+
+    def num(x: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in x]
+
+    k_perp, k_par = int(np.argmax(rel_perp)), int(np.argmax(rel_par))
+    summary.update(
+        z_cell_A=zc.tolist(),
+        eps_perp=num(perp),
+        eps_perp_err=num(np.abs(inv_err) * perp**2),
+        eps_perp_inv=num(inv),
+        eps_perp_inv_err=num(inv_err),
+        eps_parallel=num(par),
+        eps_parallel_err=num(par_err),
+        max_rel_err_perp=_num(rel_perp[k_perp]),
+        max_rel_err_perp_bin=k_perp,
+        max_rel_err_parallel=_num(rel_par[k_par]),
+        max_rel_err_parallel_bin=k_par,
+    )
+    problems = []
+    low_par = np.flatnonzero(~(par >= 1.0))
+    if low_par.size:
+        problems.append(f"ε∥ < 1 in bins {low_par.tolist()}")
+    bad_inv = np.flatnonzero(~((inv > 0) & (inv <= 1.0)))
+    if bad_inv.size:
+        problems.append(f"ε⊥ < 1, negative or infinite (1/ε⊥ outside (0, 1]) in bins "
+                        f"{bad_inv.tolist()}")  # fmt: skip
+    for what, rel, k in (("ε⊥", rel_perp, k_perp), ("ε∥", rel_par, k_par)):
+        if not rel[k] <= max_rel_err:
+            problems.append(
+                f"rel. error of {what} up to {rel[k]:.3g} in bin {k} (z = {zc[k]:.3g} Å in the "
+                f"cell) > {max_rel_err:g}"
+            )
+    if problems:
+        summary["why"] = "ε(z) not converged: " + "; ".join(problems)
+        return profile, summary
+    summary.update(status="accepted", why="")
+    prov = dict(profile.provenance)
+    prov["permittivity"] = {
+        "method": "polarization fluctuations (multiscale.extract.dielectric.DielectricProfile)",
+        "boundary": boundary,
+        "water_model": water_model,
+        "n_frames_used": len(kept),
+        "n_frames_skipped_broken_water": len(skipped),
+        "n_blocks": int(n_blocks),
+        "max_rel_err_allowed": max_rel_err,
+        "eps_perp_err": summary["eps_perp_err"],
+        "eps_parallel_err": summary["eps_parallel_err"],
+        "eps_perp_at": "upper edge of each bin (MAICoS convention)",
+    }
+    new = dataclasses.replace(
+        profile, permittivity=perp, permittivity_parallel=par, provenance=prov
+    )
     return new, summary

@@ -201,6 +201,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "discard_frames": Key("int0", 0, "frames", "equilibration frames left out"),
         "water_model": Key("str", "SPC/E", "", "water charges for rho(z) and phi(z)"),
         "ion_charges": Key("table", {"Na": 1.0, "Cl": -1.0}, "e", "charges of the ions by element"),
+        "permittivity_max_rel_err": Key(
+            "num+",
+            0.2,
+            "",
+            "eps(z) from MD goes into the profile only if every bin's relative error is below",
+        ),
     },
     "continuum": {
         "profile": Key(

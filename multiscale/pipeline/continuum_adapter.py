@@ -41,6 +41,53 @@ def _plt():
     return plt
 
 
+def profile_permittivity(profile) -> dict[str, Any]:
+    """The permittivity the continuum takes from a profile: its ε⊥(z), ε∥(z) when it carries
+    them (they passed the extract stage's convergence gate), else bulk water.
+
+    Returns
+    -------
+    dict
+        ``argument`` (for ``NernstPlanckProblem.from_profile``: "profile" or a number),
+        ``argument_parallel`` ("profile" or None), ``value`` (a number, or "ε⊥ a–b, ε∥ c–d"),
+        ``source`` (MD or table, and why not MD).
+    """
+    if profile is not None and profile.permittivity is not None:
+        perp = profile.permittivity
+        val = f"ε⊥ {np.min(perp):.3g}–{np.max(perp):.3g}"
+        par = None
+        if profile.permittivity_parallel is not None:
+            par = "profile"
+            pp = profile.permittivity_parallel
+            val += f", ε∥ {np.min(pp):.3g}–{np.max(pp):.3g}"
+        src = "MD: ε⊥(z)" + (", ε∥(z) (tensor ε⊥ n⊗n + ε∥ (I − n⊗n) in 2D/3D)" if par else "")
+        return {
+            "argument": "profile",
+            "argument_parallel": par,
+            "value": val,
+            "source": src + " of the profile, polarization fluctuations",
+        }
+    from .electrochem import water_permittivity
+
+    temperature = profile.temperature if profile is not None else 298.15
+    try:
+        eps, ref = water_permittivity(temperature), "Malmberg–Maryott 1956"
+    except ValueError:
+        eps, ref = 78.46, "298 K, continuum default"
+    if profile is None:
+        why = "no profile"
+    else:
+        why = (profile.provenance.get("permittivity") or {}).get(
+            "why", "the profile carries no ε(z) (see the extract stage's summary)"
+        )
+    return {
+        "argument": float(eps),
+        "argument_parallel": None,
+        "value": float(eps),
+        "source": f"table: bulk water ({ref}); not from MD: {why}",
+    }
+
+
 def solve_profile_1d(cfg: dict, profile_path: Path, out: Path, comm=None) -> dict[str, Any]:
     """Steady 1D Nernst–Planck with the MD coefficients; compare c(z) with MD."""
     import dolfinx_solver  # noqa: F401  (must precede dolfinx)
@@ -53,7 +100,10 @@ def solve_profile_1d(cfg: dict, profile_path: Path, out: Path, comm=None) -> dic
     length = float(z[-1] - z[0])
     dom = interval(comm, length, cfg["cells_1d"])
     pot = "profile" if cfg["potential_1d"] == "profile" and profile.potential is not None else None
-    prob = NernstPlanckProblem.from_profile(dom, profile, potential=pot, free_energy=True)
+    eps = profile_permittivity(profile)
+    prob = NernstPlanckProblem.from_profile(
+        dom, profile, potential=pot, free_energy=True, permittivity=eps["argument"]
+    )
     for k, name in enumerate(profile.species):
         prob.set_concentration(name, "right", float(profile.concentration[k, -1]))
     res = prob.solve()
@@ -88,6 +138,13 @@ def solve_profile_1d(cfg: dict, profile_path: Path, out: Path, comm=None) -> dic
         "length_nm": length * 1e9,
         "cells": cfg["cells_1d"],
         "potential": pot or "none",
+        # ε enters only a solved Poisson equation; with φ prescribed (or none) it is recorded
+        "permittivity": {
+            "value": eps["value"],
+            "source": eps["source"],
+            "enters": False,
+            "note": "the 1D problem prescribes the MD φ(z) (or no field): no Poisson solve",
+        },
         "newton_iterations": int(res.iterations),
         "solver_strategy": res.strategy,
         "species": out_sp,
@@ -210,6 +267,11 @@ def solve_pit(cfg: dict, out: Path, comm=None, profile_path: Path | None = None)
     comm = comm or world()
     profile = TransportProfile.read(profile_path) if profile_path is not None else None
     inp = pit_inputs(cfg, profile)
+    eps = profile_permittivity(profile)
+    inp["inputs"].append({
+        "parameter": "permittivity ε_r (reported; the pit solves no Poisson)",
+        "value": eps["value"], "unit": "", "source": eps["source"],
+    })  # fmt: skip
     um = 1e-6
     dom = corrosion_pit(
         comm, pit_width=cfg["pit_width_um"] * um, pit_depth=cfg["pit_depth_um"] * um,

@@ -314,8 +314,31 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
             "Fixed point charges give only the orientational contribution, not the electronic "
             "charge transfer at the metal.",
         ]  # fmt: skip
+    out += _permittivity_lines(r.get("permittivity"))
     out.append("")
     return out + _img(run_dir, "extract", "profile.png", "transport profile")
+
+
+def _permittivity_lines(p: dict | None) -> list[str]:
+    """ε⊥(z), ε∥(z) from polarization fluctuations: put in the profile, or why not."""
+    if not p:
+        return []
+    bulk = f"ε = {_f(p.get('bulk_value'), '.4g')} ({p.get('bulk_source', 'bulk water')})"
+    if p.get("status") != "accepted":
+        return ["", f"**ε(z) is not in the profile**: {p.get('why')}; the continuum uses {bulk}."]
+    perp, par = p.get("eps_perp") or [], p.get("eps_parallel") or []
+    worst = max(p.get("max_rel_err_perp") or 0.0, p.get("max_rel_err_parallel") or 0.0)
+    return [
+        "",
+        f"Dielectric profile from polarization fluctuations ({p.get('water_model')} water, "
+        f"{p.get('boundary')} estimator, {p.get('n_frames_used')} frames"
+        + (f", {p['n_frames_skipped_broken_water']} with broken water left out"
+           if p.get("n_frames_skipped_broken_water") else "")
+        + f"): ε⊥ {_f(min(perp), '.3g')}–{_f(max(perp), '.3g')}, ε∥ {_f(min(par), '.3g')}–"
+        f"{_f(max(par), '.3g')} over the transport bins; largest relative error "
+        f"{_f(worst, '.2g')} (gate: ≤ {_f(p.get('max_rel_err_allowed'), '.2g')}, ε ≥ 1). "
+        "The profile carries ε⊥(z), ε∥(z) for the continuum.",
+    ]  # fmt: skip
 
 
 def _continuum(r: dict, run_dir: Path) -> list[str]:
@@ -336,6 +359,15 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
             for n, s in p["species"].items()
         ]
         out.append("")
+        eps = p.get("permittivity")
+        if eps:
+            v = eps["value"]
+            out += [
+                f"Permittivity: {v if isinstance(v, str) else _f(v, '.4g')} ({eps['source']})"
+                + ("" if eps.get("enters") else f"; not used by this solve: {eps.get('note')}")
+                + ".",
+                "",
+            ]
         out += _img(run_dir, "continuum", "np_1d.png", "1D Nernst-Planck vs MD")
         out += _uncertainty_1d(p.get("uncertainty"))
     q = r.get("pit")
@@ -746,6 +778,9 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
             todo.append(f"D⊥ of {name} (see the self-check in section 3)")
     for name in (ex or {}).get("dropped_species", {}):
         todo.append(f"{name}: no profile (it did not visit every bin; section 3)")
+    perm = (ex or {}).get("permittivity")
+    if perm and perm.get("status") != "accepted":
+        todo.append("ε(z): not converged or not computed, bulk water used (section 3)")
     es = (ex or {}).get("electrostatics", {})
     if es.get("conductor_model", "applied") != "applied":
         todo.append("φ(z), E(z): not reported (section 3)")

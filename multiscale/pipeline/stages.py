@@ -567,6 +567,11 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         profile = dataclasses.replace(
             profile, potential=None, field=None, potential_err=None, field_err=None
         )
+    # ε⊥(z), ε∥(z) from polarization fluctuations (issue #17 item 3): only when the water is
+    # intact (the gate of φ(z) above) and only if converged; otherwise the continuum uses bulk
+    # water and the summary says why
+    permittivity = _extract_permittivity(profile, frames, cfg, md, electrostatics, surface_z)
+    profile = permittivity.pop("profile")
     # all profiles on the distance from the top metal layer (the lower one of a sandwich)
     import dataclasses
 
@@ -660,9 +665,55 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         summary["potential_drop_V"] = float(profile.potential[-1] - profile.potential[0])
         summary["potential_range_V"] = float(np.ptp(profile.potential))
     summary["electrostatics"] = electrostatics
+    summary["permittivity"] = permittivity
     summary["finite_size"] = _finite_size(frames[0], md["temperature_K"], summary["species"])
     summary["wall_s"] = time.perf_counter() - t0
     return summary
+
+
+def _extract_permittivity(
+    profile, frames, cfg: dict, md: dict, electrostatics: dict, surface_z: float
+) -> dict[str, Any]:
+    """ε(z) of the extract stage: the summary, with the profile (carrying ε⊥, ε∥ only when
+    they pass the gate of :func:`multiscale.extract.profile_builder.dielectric_permittivity`)
+    under ``"profile"``."""
+    from multiscale.extract.profile_builder import dielectric_permittivity
+
+    from .electrochem import water_permittivity
+
+    try:
+        bulk = {"bulk_value": water_permittivity(md["temperature_K"]),
+                "bulk_source": "water, Malmberg–Maryott 1956"}  # fmt: skip
+    except ValueError:
+        bulk = {"bulk_value": 78.46, "bulk_source": "water at 298 K (continuum default)"}
+    if electrostatics["conductor_model"] != "applied":
+        why = (
+            "not computed: the fixed-charge water model cannot describe the trajectory (the "
+            f"gate that withholds phi(z): {electrostatics['conductor_model']})"
+        )
+        log.warning("extract: epsilon(z) %s", why)
+        return {"status": "withheld", "why": why, **bulk, "profile": _why_no_eps(profile, why)}
+    # the water's response only: the continuum's Poisson equation has the ions as its space
+    # charge (and an ion's "dipole" q·r depends on the origin in a periodic cell)
+    charges = {el: 0.0 for el in [*cfg["ion_charges"], md_metal(frames[0])]}
+    new, summary = dielectric_permittivity(
+        profile, frames, charges, cfg["water_model"], n_blocks=cfg["n_blocks"],
+        max_rel_err=cfg["permittivity_max_rel_err"], bin_width=cfg["bin_width_A"],
+    )  # fmt: skip
+    if "z_cell_A" in summary:
+        summary["z_from_surface_A"] = [z - surface_z for z in summary.pop("z_cell_A")]
+    if summary["status"] != "accepted":
+        log.warning("extract: epsilon(z) withheld: %s", summary["why"])
+        new = _why_no_eps(new, summary["why"])
+    return {**summary, **bulk, "profile": new}
+
+
+def _why_no_eps(profile, why: str):
+    """The profile with its provenance saying why it carries no ε(z) (for the continuum)."""
+    import dataclasses
+
+    prov = {**profile.provenance, "permittivity": {"status": "withheld", "why": why}}
+    return dataclasses.replace(profile, provenance=prov)
 
 
 def _bulk_diffusion(species: dict) -> dict[str, float]:
