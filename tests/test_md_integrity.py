@@ -99,7 +99,11 @@ def test_a_third_hydrogen_on_an_oxygen_is_reported():
     frame = ref.copy()
     # H 10 (of O 9) moved to 1.0 Å from O 0: O 9 loses it, O 0 gets a third H (H3O+ and OH-)
     frame.positions[10] = frame.positions[0] + [0, 0, -1.0]
-    res = IntegrityMonitor(ref, policy="flag").check(frame)
+    mon = IntegrityMonitor(ref, policy="flag")
+    first = mon.check(frame)  # the lost H is a violation at once; the transfer is a crossing
+    assert {(e.kind, e.i, e.j) for e in first.violations} == {("bond_broken", 9, 10)}
+    assert [(e.i, e.j) for e in first.crossings] == [(0, 10)]
+    res = mon.check(frame)  # still there at the next check: a transferred proton
     kinds = {(e.kind, e.i, e.j) for e in res.violations}
     assert ("bond_formed", 0, 10) in kinds and ("bond_broken", 9, 10) in kinds
     formed = next(e for e in res.violations if e.kind == "bond_formed")
@@ -294,3 +298,39 @@ def test_pipeline_md_stage_stops_on_broken_water_and_the_report_leads_with_check
     assert "| equilibration (pymbar on E_pot and T) | production from" in report
     assert "level of theory: none: a cheap stand-in potential" in report
     assert "**Not converged / not trustworthy:**" in report
+
+
+def test_a_short_hydrogen_bond_is_not_a_proton_transfer(tmp_path: Path):
+    """A water dimer, O···O 2.45 Å. The bridging H at 1.25 Å from the acceptor O but 1.20 Å
+    from its own: a tight H-bond, no violation. Past the midpoint: a crossing, a transferred
+    proton (violation) only when it is still there at the next check."""
+    # donor O 0 with H 1 (bridging) and H 2; acceptor O 3 with H 4, H 5; O-O along x
+    pos = [[0, 0, 0], [0.97, 0, 0], [-0.25, 0.94, 0],
+           [2.45, 0, 0], [2.75, 0.45, 0.8], [2.75, 0.45, -0.8]]  # fmt: skip
+    ref = Atoms("OH2OH2", positions=np.array(pos) + 5.0, cell=[12, 12, 12], pbc=True)
+
+    def frame(x_h):
+        f = ref.copy()
+        f.positions[1, 0] = 5.0 + x_h
+        return f
+
+    mon = IntegrityMonitor(ref, policy="stop", output_dir=tmp_path)
+    assert sorted(mon.waters) == [0, 3]
+    res = mon(frame(1.20), 10)  # tight H-bond
+    assert res.ok and not res.crossings and res.min_HO_A == pytest.approx(1.25, abs=1e-9)
+    res = mon(frame(1.30), 20)  # crossed the midpoint: seen once
+    assert res.ok and [(e.i, e.j) for e in res.crossings] == [(3, 1)]
+    assert "H 1 of water O 0 crossed to O 3: 1.15 Å < 1.30 Å" in res.crossings[0].message
+    assert mon(frame(1.10), 30).ok  # back: a fluctuation
+    mon(frame(1.30), 40)  # crossed again ...
+    with pytest.raises(MDIntegrityError, match=r"water O 3 took H 1: O-H 1\.15 Å < 1\.30 Å, "
+                       r"nearer than to its own O 0 \(1\.30 Å\), for 2 checks"):  # fmt: skip
+        mon(frame(1.30), 50)  # ... and stayed: a transferred proton
+    s = mon.summary()
+    assert (s["n_proton_crossings"], s["n_violations"], s["n_short_hbond_checks"]) == (2, 1, 4)
+    assert s["min_HO_A"] == pytest.approx(1.15, abs=1e-4) and s["transfer_checks"] == 2
+    # transfer_checks=1: the first sighting is the violation
+    once = IntegrityMonitor(ref, policy="flag", transfer_checks=1)
+    assert [e.kind for e in once.check(frame(1.30)).violations] == ["bond_formed"]
+    with pytest.raises(ValueError, match="transfer_checks must be an integer >= 1"):
+        IntegrityMonitor(ref, transfer_checks=0)

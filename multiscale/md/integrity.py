@@ -12,9 +12,18 @@ compares every few steps the bonds of the current frame with those of a referenc
   (r_i + r_j) (a new bond). Metal atoms (the slab, alkali and alkaline-earth ions) take part in
   no molecular bond: metal-metal and metal-adsorbate contacts change all the time and are only
   checked for overlaps.
-* **water**: every water O keeps exactly its two H within ``oh_max`` (1.3 Å): a longer O-H is a
-  lost H, a foreign H within 1.3 Å makes H3O+; two water oxygens closer than ``oo_min`` (2.0 Å)
-  are a violation (liquid water: > 2.4 Å).
+* **water**: every water O keeps its two H within ``oh_max`` (1.3 Å): a longer O-H is a lost
+  H. A foreign H within ``oh_max`` of a water O is a proton transfer (H3O+ / OH-) when it is
+  nearer to that O than to its own O (the usual definition of a transferred proton: its
+  nearest oxygen changed) that persists over ``transfer_checks`` consecutive checks (2: the
+  H stays on the other side for at least one check interval, longer than an O-H vibration
+  takes to carry it across and back); a single sighting is a *crossing*, recorded in the
+  events file with status ``crossing`` and counted, not a violation. While the H is still
+  nearer its own O it is a short hydrogen bond
+  O-H···O, a thermal fluctuation that the reference models themselves show (SevenNet-0 at
+  350 K reaches H···O 1.31 Å within 0.4 ps of a Cu|water|Cu sandwich), counted
+  (``min_HO_A``, ``n_short_hbond_checks``) but not a violation. Two water oxygens closer than
+  ``oo_min`` (2.0 Å) are a violation (liquid water: > 2.4 Å).
 * **overlaps**: any pair, metal-metal and metal-adsorbate included, closer than
   ``overlap_factor`` x (r_i + r_j) (0.7: 1.85 Å for Cu-Cu, 1.64 Å for Cu-Cl, 0.68 Å for O-H).
 
@@ -61,7 +70,9 @@ NONMETALS = frozenset("H He B C N O F Ne Si P S Cl Ar Ge As Se Br Kr Sb Te I Xe 
 #: What a violation does: ``"stop"`` raises :class:`MDIntegrityError`, ``"flag"`` records it.
 POLICIES = ("stop", "flag")
 WATER_NAMES = ("H2O", "water")
-CHECKS_HEADER = ["step", "time_fs", "min_OO_A", "max_OH_A", "n_violations", "n_events"]
+CHECKS_HEADER = [
+    "step", "time_fs", "min_OO_A", "max_OH_A", "n_violations", "n_events", "min_HO_A",
+]  # fmt: skip
 EVENTS_HEADER = [
     "step", "time_fs", "kind", "status", "i", "j", "element_i", "element_j", "distance_A",
     "limit_A", "message",
@@ -95,7 +106,9 @@ class IntegrityEvent:
     Attributes
     ----------
     kind : str
-        ``"bond_broken"``, ``"bond_formed"``, ``"O-O_close"`` or ``"overlap"``.
+        ``"bond_broken"``, ``"bond_formed"``, ``"O-O_close"``, ``"overlap"`` or
+        ``"proton_crossing"`` (a water H first seen nearer a foreign O; see
+        :attr:`IntegrityCheck.crossings`).
     i, j : int
         Atom indices (i < j, or the O first for O-H).
     element_i, element_j : str
@@ -138,6 +151,12 @@ class IntegrityCheck:
         within the search radius, 3 Å).
     max_OH_A : float or None
         Largest O-H distance, Å, of the reference waters (None: no water).
+    min_HO_A : float or None
+        Shortest distance, Å, between a water H and an oxygen other than its own (the H···O of
+        the tightest hydrogen bond; None: none within the search radius).
+    crossings : list of IntegrityEvent
+        Water H first seen nearer to a foreign O than to its own at this check (a proton
+        transfer only if it persists; see ``transfer_checks``).
     """
 
     step: int
@@ -146,6 +165,8 @@ class IntegrityCheck:
     events: list[IntegrityEvent] = field(default_factory=list)
     min_OO_A: float | None = None
     max_OH_A: float | None = None
+    min_HO_A: float | None = None
+    crossings: list[IntegrityEvent] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -195,10 +216,13 @@ class IntegrityMonitor:
         A reference bond longer than ``break_factor`` x (sum of radii) is broken (O-H pairs use
         ``oh_max`` instead).
     oh_max : float
-        Largest O-H distance of a water's own H, Å; a foreign H this close to a water O is an
-        extra H.
+        Largest O-H distance of a water's own H, Å; a foreign H this close to a water O and
+        nearer to it than to its own O is a transferred proton.
     oo_min : float
         Smallest allowed distance between two oxygens not bonded to each other, Å.
+    transfer_checks : int
+        Consecutive checks at which a water H must be nearer to a foreign O than to its own
+        before it counts as a transferred proton (1: at the first sighting).
     overlap_factor : float
         Any pair closer than ``overlap_factor`` x (sum of covalent radii) overlaps (never
         exempt).
@@ -227,6 +251,7 @@ class IntegrityMonitor:
         oh_max: float = 1.3,
         oo_min: float = 2.0,
         overlap_factor: float = 0.7,
+        transfer_checks: int = 2,
         output_dir: str | Path | None = None,
         write: bool = True,
     ):
@@ -243,6 +268,12 @@ class IntegrityMonitor:
                 f"reactive_species: {bad} are neither element symbols nor 'H2O'; give e.g. "
                 "['Cu', 'Cl'] or ['H2O']"
             )
+        if (
+            isinstance(transfer_checks, bool)
+            or not isinstance(transfer_checks, int | np.integer)
+            or transfer_checks < 1
+        ):
+            raise ValueError(f"transfer_checks must be an integer >= 1, got {transfer_checks!r}")
         if interval is not None and (
             isinstance(interval, bool) or not isinstance(interval, int | np.integer) or interval < 1
         ):
@@ -255,6 +286,8 @@ class IntegrityMonitor:
         self.oh_max = _positive("oh_max", oh_max)
         self.oo_min = _positive("oo_min", oo_min)
         self.overlap_factor = _positive("overlap_factor", overlap_factor)
+        self.transfer_checks = int(transfer_checks)
+        self._streak: dict[tuple[int, int], int] = {}  # proton crossings seen at the last check
         if self.break_factor < self.bond_factor:
             raise ValueError(
                 f"break_factor ({break_factor}) must be >= bond_factor ({bond_factor})"
@@ -306,6 +339,9 @@ class IntegrityMonitor:
         self._water_bonds = np.array(
             [(o, h) for o, hs in self.waters.items() for h in hs], dtype=int
         ).reshape(-1, 2)
+        self.h_owner = {int(h): int(o) for o, hs in self.waters.items() for h in hs}
+        self.water_h = np.zeros(n, dtype=bool)
+        self.water_h[list(self.h_owner)] = True
 
     @staticmethod
     def _pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -418,6 +454,12 @@ class IntegrityMonitor:
             text = f"O {a} and O {b} are {d[k]:.2f} Å apart (< {self.oo_min:.2f} Å)"
             found[(a, b)] = self._event("O-O_close", a, b, d[k], self.oo_min, text)
         new = not_bonded & ~oo & ~overlap & self.nonmetal[i] & self.nonmetal[j]
+        # shortest H-bond: a water H and an oxygen other than its own
+        wh = self.water_h
+        hb = not_bonded & ((self.is_o[i] & wh[j]) | (wh[i] & self.is_o[j]))
+        min_ho = float(d[hb].min()) if hb.any() else None
+        streak: dict[tuple[int, int], int] = {}
+        crossings: list[IntegrityEvent] = []
         for k in np.flatnonzero(new):
             a, b = int(i[k]), int(j[k])
             oh = self._oh(a, b)
@@ -426,8 +468,28 @@ class IntegrityMonitor:
                 if d[k] >= limit:
                     continue
                 o, h = oh
+                own = self.h_owner.get(h)
+                extra = ""
+                if own is not None:
+                    d_own = float(self._bond_lengths(atoms, np.array([[own, h]]))[0])
+                    if d[k] >= d_own:
+                        continue  # a short hydrogen bond: H still nearest its own O
+                    extra = f", nearer than to its own O {own} ({d_own:.2f} Å)"
+                    n_seen = streak[(o, h)] = self._streak.get((o, h), 0) + 1
+                    if n_seen == 1:
+                        crossings.append(self._event(
+                            "proton_crossing", o, h, d[k], limit,
+                            f"H {h} of water O {own} crossed to O {o}: {d[k]:.2f} Å < "
+                            f"{d_own:.2f} Å (not yet a transfer)",
+                        ))  # fmt: skip
+                    if n_seen < self.transfer_checks:
+                        continue
+                    extra += f", for {n_seen} checks"
                 what = "water " if o in self.waters else ""
-                text = f"{what}O {o} took H {h}: O-H {_pair(d[k], limit)} (O {o} now has {{n_h}} H)"
+                text = (
+                    f"{what}O {o} took H {h}: O-H {_pair(d[k], limit)}{extra} (O {o} now has "
+                    "{n_h} H)"
+                )
                 found[(a, b)] = self._event("bond_formed", o, h, d[k], limit, text)
             else:
                 limit = self.bond_factor * rsum[k]
@@ -452,7 +514,11 @@ class IntegrityMonitor:
                 for key, e in found.items()
             }  # fmt: skip
         max_oh = float(self._bond_lengths(atoms, self._water_bonds).max()) if self.waters else None
-        result = IntegrityCheck(step=int(step), time_fs=time_fs, min_OO_A=min_oo, max_OH_A=max_oh)
+        self._streak = streak
+        result = IntegrityCheck(
+            step=int(step), time_fs=time_fs, min_OO_A=min_oo, max_OH_A=max_oh, min_HO_A=min_ho,
+            crossings=crossings,
+        )  # fmt: skip
         for e in sorted(found.values(), key=lambda e: (e.kind, e.i, e.j)):
             (result.events if e.exempt else result.violations).append(e)
         self.n_checks += 1
@@ -479,7 +545,7 @@ class IntegrityMonitor:
         check = [
             res.step, t, "" if res.min_OO_A is None else f"{res.min_OO_A:.4f}",
             "" if res.max_OH_A is None else f"{res.max_OH_A:.4f}", len(res.violations),
-            len(res.events),
+            len(res.events), "" if res.min_HO_A is None else f"{res.min_HO_A:.4f}",
         ]  # fmt: skip
         # a finding is recorded when it appears and when it clears, not at every check
         now = {(e.kind, e.i, e.j): e for e in res.violations + res.events}
@@ -487,6 +553,11 @@ class IntegrityMonitor:
             [res.step, t, e.kind, "event" if e.exempt else "violation", e.i, e.j, e.element_i,
              e.element_j, f"{e.distance_A:.4f}", f"{e.limit_A:.4f}", e.message]
             for key, e in now.items() if key not in self._active
+        ]  # fmt: skip
+        rows += [
+            [res.step, t, e.kind, "crossing", e.i, e.j, e.element_i, e.element_j,
+             f"{e.distance_A:.4f}", f"{e.limit_A:.4f}", e.message]
+            for e in res.crossings
         ]  # fmt: skip
         for key in sorted(set(self._active) - set(now)):
             old = self._active[key]
@@ -504,6 +575,8 @@ class IntegrityMonitor:
         """Update the findings active now from event rows (appearances and clearances)."""
         for r in rows:
             key = (r["kind"], int(r["i"]), int(r["j"]))
+            if r["status"] == "crossing":
+                continue
             if r["status"] == "cleared":
                 self._active.pop(key, None)
             else:
@@ -535,12 +608,14 @@ class IntegrityMonitor:
                     csv.writer(fh).writerows(keep)
                 os.replace(tmp, path)
         self._active = {}
+        self._streak = {}  # a crossing in progress at the checkpoint is seen anew
         self._replay(self._read_files()[1])
 
     def reset_files(self) -> None:
         """Start the records anew (a fresh run): remove this monitor's files, forget findings."""
         self._memory = ([], [])
         self._active = {}
+        self._streak = {}
         if self.output_dir is None or not self.write:
             return
         for name in (CHECKS_FILE, EVENTS_FILE):
@@ -618,15 +693,20 @@ class IntegrityMonitor:
         dict
             ``policy``, ``reactive_species``, ``n_checks``, ``n_violations`` and ``n_events``
             (episodes), ``distinct`` (distinct (kind, i, j) findings), ``active_at_end``
-            (findings still present at the last check), ``min_OO_A`` and ``max_OH_A`` (Å,
-            over all checks), ``first_violation`` (step or None), ``findings`` (the first
-            ``max_events`` distinct ones with the step each was first seen), ``n_waters`` and
-            the file names.
+            (findings still present at the last check), ``min_OO_A``, ``max_OH_A`` and
+            ``min_HO_A`` (Å, over all checks), ``n_short_hbond_checks`` (checks whose
+            tightest hydrogen bond had H···O below ``oh_max``: fluctuations, not violations),
+            ``n_proton_crossings`` (sightings of a water H nearer a foreign O; a violation only
+            when it persisted ``transfer_checks`` checks), ``first_violation`` (step or None),
+            ``findings`` (the first ``max_events`` distinct ones with the step each was first
+            seen), ``n_waters`` and the file names.
         """
         checks, events = self._read_files()
         mins = [float(r["min_OO_A"]) for r in checks if r["min_OO_A"]]
         maxs = [float(r["max_OH_A"]) for r in checks if r["max_OH_A"]]
-        started = [e for e in events if e["status"] != "cleared"]
+        hos = [float(r["min_HO_A"]) for r in checks if r.get("min_HO_A")]
+        started = [e for e in events if e["status"] not in ("cleared", "crossing")]
+        n_cross = sum(e["status"] == "crossing" for e in events)
         distinct: dict[tuple, dict] = {}
         for e in started:
             key = (e["kind"], e["i"], e["j"])
@@ -648,6 +728,10 @@ class IntegrityMonitor:
             "active_at_end": len(self._active),
             "min_OO_A": min(mins) if mins else None,
             "max_OH_A": max(maxs) if maxs else None,
+            "min_HO_A": min(hos) if hos else None,
+            "n_short_hbond_checks": sum(h < self.oh_max for h in hos),
+            "n_proton_crossings": n_cross,
+            "transfer_checks": self.transfer_checks,
             "first_violation": int(violations[0]["step"]) if violations else None,
             "findings": list(distinct.values())[:max_events],
             "n_waters": len(self.waters),
