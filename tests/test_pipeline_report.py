@@ -144,3 +144,17 @@ def test_report_has_the_electrochemistry_section(tmp_path: Path, with_ions: bool
     assert "### The chain: which number flows where" in text
     assert "pit: D(product) ← table (CRC) × MD mobility factor 0.97" in text
     assert "1D Nernst–Planck: D(z) ← diffusion, F(z) ← free_energy" in text
+
+
+def test_integrity_line_names_the_tightest_hydrogen_bond_and_crossings():
+    from multiscale.pipeline.report import _integrity_line
+
+    g = {"policy": "stop", "n_checks": 300, "n_violations": 0, "min_OO_A": 2.41,
+         "max_OH_A": 1.18, "min_HO_A": 1.27, "n_short_hbond_checks": 3,
+         "n_proton_crossings": 1}  # fmt: skip
+    line = _integrity_line("production", g, "md/")
+    assert "no violation" in line
+    assert "tightest H-bond H···O 1.27 Å (3 check(s) below 1.3 Å, 1 transient proton" in line
+    # summaries written before the H-bond statistics existed still render
+    old = {k: v for k, v in g.items() if k not in ("min_HO_A", "n_short_hbond_checks")}
+    assert "H···O" not in _integrity_line("production", old, "md/")

@@ -673,6 +673,12 @@ def _integrity_line(what: str, g: dict | None, folder: str) -> str:
         geo.append(f"smallest O–O {_f(g['min_OO_A'], '.2f')} Å")
     if g.get("max_OH_A") is not None:
         geo.append(f"largest water O–H {_f(g['max_OH_A'], '.2f')} Å")
+    if g.get("min_HO_A") is not None:
+        geo.append(
+            f"tightest H-bond H···O {_f(g['min_HO_A'], '.2f')} Å "
+            f"({g.get('n_short_hbond_checks', 0)} check(s) below 1.3 Å, "
+            f"{g.get('n_proton_crossings', 0)} transient proton crossing(s))"
+        )
     if g["n_violations"]:
         first = g["findings"][0]["message"] if g.get("findings") else ""
         body = (
