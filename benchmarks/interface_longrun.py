@@ -34,7 +34,7 @@ def main() -> None:
     from multiscale.md.builders import build_interface
     from multiscale.md.equilibration import analyse_equilibration, prepare_md
     from multiscale.md.hmr import repartition_hydrogen_masses
-    from multiscale.md.integrity import MDIntegrityError
+    from multiscale.md.integrity import IntegrityMonitor, MDIntegrityError
     from multiscale.md.runner import MDRunner, MDSettings
     from multiscale.mlip.committee import CommitteeCalculator
     from multiscale.mlip.train import mace_calculator
@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--water", type=float, default=14.0, help="electrolyte thickness, Å")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sigma-every", type=int, default=20, help="trajectory frames")
+    ap.add_argument("--check-every", type=int, default=10, help="MD steps between integrity checks")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -65,7 +66,9 @@ def main() -> None:
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     prep = prepare_md(atoms, args.out / "prepare", settings, heat_ps=1.0, progress=False)
-    runner = MDRunner(atoms, args.out / "production", settings, progress=True, integrity="stop")
+    # checked every --check-every steps (the explorations' interval), not every trajectory frame
+    monitor = IntegrityMonitor(atoms, policy="stop", interval=args.check_every)
+    runner = MDRunner(atoms, args.out / "production", settings, progress=True, integrity=monitor)
     n_steps = round(args.ps * 1000 / args.dt)
     error = None
     try:
@@ -89,6 +92,7 @@ def main() -> None:
         "formula": atoms.get_chemical_formula(),
         "temperature_K": args.temperature,
         "dt_fs": args.dt,
+        "integrity_check_every_steps": args.check_every,
         "steps_done": int(np.loadtxt(args.out / "production" / "thermo.dat", ndmin=2)[-1, 0]),
         "ps_target": args.ps,
         "integrity_error": error,
