@@ -1,7 +1,7 @@
 """Held-out long interface run of a student model: integrity, temperature, committee deviation.
 
 Issue #13's acceptance run: a Cu(111)/NaCl(aq) film of another size and seed than any the
-students were trained on (default 5x5x4 Cu, 14 Å of 2 M NaCl(aq), builder seed 7), prepared as
+students were trained on (default 3x6x4 Cu, 14 Å of 2 M NaCl(aq), builder seed 7), prepared as
 the pipeline does (rigid-water FIRE, 1 ps heating ramp), then production MD with the first
 student alone (float32, hydrogen mass 3 u, Bussi thermostat, integrity policy "stop") for
 ``--ps`` picoseconds at ``--temperature``. After the run the committee's force deviation is
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=300.0, help="K")
     ap.add_argument("--ps", type=float, default=100.0, help="production length, ps")
     ap.add_argument("--dt", type=float, default=1.0, help="time step, fs")
-    ap.add_argument("--size", type=int, nargs=2, default=[5, 5])
+    ap.add_argument("--size", type=int, nargs=2, default=[3, 6], help="nx ny (ny even)")
     ap.add_argument("--water", type=float, default=14.0, help="electrolyte thickness, Å")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sigma-every", type=int, default=20, help="trajectory frames")
