@@ -16,25 +16,11 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
+# the manufactured solution, D and the tilted normal of the tensor-D MMS test
+from test_continuum_mms_terms import C0, THETA, D, L, T, Z, exact
+
 from continuum import NernstPlanckProblem, Species, TransportProfile, interval, rectangle
 from continuum.constants import EPSILON_0, FARADAY, GAS_CONSTANT
-
-T = 298.15
-L = 10e-9  # m
-C0 = 100.0  # mol/m^3
-D = {"A+": 1.33e-9, "B-": 2.03e-9}  # m^2/s
-Z = {"A+": 1, "B-": -1}
-THETA = np.pi / 6  # normal tilted by 30° from x: the tensor has off-diagonal terms
-
-
-def exact(x, dim, m):
-    """c_A, c_B (mol/m³), φ (V); ``m`` is ufl or numpy."""
-    s = m.pi * x[0] / L
-    y = 1.0 if dim == 1 else m.cos(0.5 * m.pi * x[1] / L)
-    c_a = C0 * (1.5 + 0.5 * m.sin(s) * y)
-    c_b = C0 * (1.0 + 0.3 * m.cos(s) + 0.2 * x[0] / L)
-    phi = 0.04 * m.sin(1.3 * s) * (2.0 - y)
-    return {"A+": c_a, "B-": c_b}, phi
 
 
 def eps_perp(x, m):
