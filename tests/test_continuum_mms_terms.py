@@ -53,13 +53,15 @@ def eps_r(x, m):
     return 20.0 + 58.0 * m.sin(0.5 * m.pi * x[0] / L) ** 2
 
 
-def solve_mms(n: int, degree: int, dim: int, *, tensor: bool, variable_eps: bool) -> dict:
+def mms_domain(n: int, dim: int):
+    """The [0, L] interval or [0, L]² square with n cells per side, and its wall names."""
     if dim == 1:
-        dom = interval(MPI.COMM_SELF, L, n)
-        walls = ["left", "right"]
-    else:
-        dom = rectangle(MPI.COMM_SELF, [L, L], [n, n])
-        walls = ["left", "right", "bottom", "top"]
+        return interval(MPI.COMM_SELF, L, n), ["left", "right"]
+    return rectangle(MPI.COMM_SELF, [L, L], [n, n]), ["left", "right", "bottom", "top"]
+
+
+def solve_mms(n: int, degree: int, dim: int, *, tensor: bool, variable_eps: bool) -> dict:
+    dom, walls = mms_domain(n, dim)
     x = ufl.SpatialCoordinate(dom.mesh)
     c_ex, phi_ex = exact(x, dim, ufl)
     f_over_rt = FARADAY / (GAS_CONSTANT * T)

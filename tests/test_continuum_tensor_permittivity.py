@@ -17,7 +17,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 # the manufactured solution, D and the tilted normal of the tensor-D MMS test
-from test_continuum_mms_terms import C0, THETA, D, L, T, Z, exact
+from test_continuum_mms_terms import C0, THETA, D, L, T, Z, exact, mms_domain
 
 from continuum import NernstPlanckProblem, Species, TransportProfile, interval, rectangle
 from continuum.constants import EPSILON_0, FARADAY, GAS_CONSTANT
@@ -41,12 +41,7 @@ def solve_mms(n, degree, dim=2, *, parallel="tensor", eps_model="tensor"):
     ``permittivity_parallel``: "tensor" (the ε∥ function), "same" (ε⊥ again), "number"
     (with ε⊥ = 40 also a number, ε∥ = 40), "other" (ε∥ = 5), or None.
     """
-    if dim == 1:
-        dom = interval(MPI.COMM_SELF, L, n)
-        walls = ["left", "right"]
-    else:
-        dom = rectangle(MPI.COMM_SELF, [L, L], [n, n])
-        walls = ["left", "right", "bottom", "top"]
+    dom, walls = mms_domain(n, dim)
     x = ufl.SpatialCoordinate(dom.mesh)
     c_ex, phi_ex = exact(x, dim, ufl)
     if parallel == "number":
