@@ -60,6 +60,14 @@ def mms_domain(n: int, dim: int):
     return rectangle(MPI.COMM_SELF, [L, L], [n, n]), ["left", "right", "bottom", "top"]
 
 
+def set_exact_walls(p, walls, dim: int) -> None:
+    """Dirichlet values of the exact c and φ on every wall."""
+    for b in walls:
+        for k in Z:
+            p.set_concentration(k, b, lambda xx, k=k: exact(xx, dim, np)[0][k])
+        p.set_potential(b, lambda xx: exact(xx, dim, np)[1])
+
+
 def solve_mms(n: int, degree: int, dim: int, *, tensor: bool, variable_eps: bool) -> dict:
     dom, walls = mms_domain(n, dim)
     x = ufl.SpatialCoordinate(dom.mesh)
@@ -100,10 +108,7 @@ def solve_mms(n: int, degree: int, dim: int, *, tensor: bool, variable_eps: bool
         else:
             flux = -D[k] * grad_mu
         p.add_source(k, ufl.div(flux))
-    for b in walls:
-        for k in Z:
-            p.set_concentration(k, b, lambda xx, k=k: exact(xx, dim, np)[0][k])
-        p.set_potential(b, lambda xx: exact(xx, dim, np)[1])
+    set_exact_walls(p, walls, dim)
     p.solve()
     dx = ufl.Measure("dx", domain=dom.mesh, metadata={"quadrature_degree": 2 * degree + 4})
     err = {}

@@ -17,7 +17,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 # the manufactured solution, D and the tilted normal of the tensor-D MMS test
-from test_continuum_mms_terms import C0, THETA, D, L, T, Z, exact, mms_domain
+from test_continuum_mms_terms import C0, THETA, D, L, T, Z, exact, mms_domain, set_exact_walls
 
 from continuum import NernstPlanckProblem, Species, TransportProfile, interval, rectangle
 from continuum.constants import EPSILON_0, FARADAY, GAS_CONSTANT
@@ -76,10 +76,7 @@ def solve_mms(n, degree, dim=2, *, parallel="tensor", eps_model="tensor"):
     for k in Z:
         flux = -D[k] * (ufl.grad(c_ex[k]) + Z[k] * c_ex[k] * f_over_rt * ufl.grad(phi_ex))
         p.add_source(k, ufl.div(flux))
-    for b in walls:
-        for k in Z:
-            p.set_concentration(k, b, lambda xx, k=k: exact(xx, dim, np)[0][k])
-        p.set_potential(b, lambda xx: exact(xx, dim, np)[1])
+    set_exact_walls(p, walls, dim)
     p.solve()
     dx = ufl.Measure("dx", domain=dom.mesh, metadata={"quadrature_degree": 2 * degree + 4})
     err = {

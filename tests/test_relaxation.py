@@ -235,16 +235,13 @@ def test_release_from_window_runs_unbiased_replicas_from_the_window_frames(tmp_p
     from ase.calculators.lj import LennardJones
     from ase.io import read
     from mpi4py import MPI
-    from test_umbrella import argon
+    from test_umbrella import argon_windows
 
     from multiscale.md import MDSettings, read_release, release_from_window, run_umbrella_windows
 
     centers = [5.4, 5.8]
 
-    def make(i):
-        atoms = argon(seed=i)
-        atoms.positions[-1, 2] = atoms.positions[:4, 2].mean() + centers[i]
-        return atoms
+    make = argon_windows(centers)
 
     settings = MDSettings(timestep_fs=5.0, temperature_K=40.0, initial_temperature_K=40.0,
                           seed=2, traj_interval=2, checkpoint_interval=20)  # fmt: skip

@@ -240,6 +240,17 @@ def argon(n_side=2, seed=0):
     return atoms
 
 
+def argon_windows(centers):
+    """``make_atoms(i)`` for run_umbrella_windows: the argon slab, atom -1 at centres[i]."""
+
+    def make(i):
+        atoms = argon(seed=i)
+        atoms.positions[-1, 2] = atoms.positions[:4, 2].mean() + centers[i]
+        return atoms
+
+    return make
+
+
 @pytest.mark.parametrize("surface", [0.5, [0, 1, 2, 3]])
 def test_restraint_forces_are_finite_differences_of_its_energy(surface):
     atoms = argon()
@@ -309,10 +320,7 @@ def test_run_umbrella_windows_serial_and_analysis_from_directory(tmp_path):
 
     centers = [5.4, 5.8, 6.2]
 
-    def make(i):
-        atoms = argon(seed=i)
-        atoms.positions[-1, 2] = atoms.positions[:4, 2].mean() + centers[i]
-        return atoms
+    make = argon_windows(centers)
 
     settings = MDSettings(timestep_fs=5.0, temperature_K=40.0, initial_temperature_K=40.0,
                           seed=2, traj_interval=1, checkpoint_interval=50)  # fmt: skip

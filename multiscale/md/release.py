@@ -30,7 +30,7 @@ from ase.calculators.calculator import Calculator
 
 from .replicas import ReplicaResult, run_replicas
 from .runner import TRAJ_FORMATS, MDSettings
-from .umbrella import UMBRELLA_SPEC, restraint_height
+from .umbrella import UMBRELLA_SPEC, restraint_height, write_or_check_spec
 
 __all__ = ["RELEASE_SPEC", "read_release", "release_from_window"]
 
@@ -149,28 +149,10 @@ def release_from_window(
         "base_seed": settings.seed,
         "units": {"center": "Å", "k": "eV/Å²", "frame_interval_fs": "fs"},
     }
-    error = None
-    if comm.Get_rank() == 0:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            path = out / RELEASE_SPEC
-            if path.exists():
-                old = json.loads(path.read_text())
-                diff = [k for k in release if k != "umbrella_dir" and old.get(k) != release[k]]
-                if diff:
-                    raise ValueError(
-                        f"{path} describes another release ({', '.join(diff)} differ): resume "
-                        "with the same arguments, or use another output_dir"
-                    )
-            else:
-                from ..pipeline.state import atomic_write_text
-
-                atomic_write_text(path, json.dumps(release, indent=1))
-        except (OSError, ValueError) as err:
-            error = f"{type(err).__name__}: {err}"
-    error = comm.bcast(error, root=0)
-    if error is not None:
-        raise ValueError(error)
+    write_or_check_spec(
+        out / RELEASE_SPEC, release, [k for k in release if k != "umbrella_dir"],
+        "another release", "resume with the same arguments, or use another output_dir", comm,
+    )  # fmt: skip
 
     def make(k: int) -> Atoms:
         atoms = starts[k].copy()

@@ -42,7 +42,6 @@ surface, temperature, frame spacing) for the analysis and is checked on restart.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,13 +325,34 @@ class UmbrellaRun:
     windows: list[ReplicaResult]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_or_check_spec(
+    path: Path, spec: dict, keys: Sequence[str], what: str, hint: str, comm: Any
+) -> None:
+    """Rank 0 writes ``spec`` to ``path`` (JSON, atomically) or, if it exists, checks that the
+    ``keys`` agree with it; any error is raised on every rank of ``comm``.
+
+    The record that makes a run folder restartable (windows, releases): a rerun must describe
+    the same run. ``what`` and ``hint`` finish the message, e.g. ``"other windows"`` and
+    ``"use the same windows and settings to resume, or another output_dir"``.
+    """
+    from ..pipeline.state import atomic_write_text
+
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                old = json.loads(path.read_text())
+                diff = [key for key in keys if old.get(key) != spec[key]]
+                if diff:
+                    raise ValueError(f"{path} describes {what} ({', '.join(diff)} differ): {hint}")
+            else:
+                atomic_write_text(path, json.dumps(spec, indent=1))
+        except (OSError, ValueError) as err:
+            error = f"{type(err).__name__}: {err}"
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise ValueError(error)
 
 
 def run_umbrella_windows(
@@ -431,28 +451,12 @@ def run_umbrella_windows(
         "base_seed": settings.seed,
         "units": {"centers": "Å", "k": "eV/Å²", "surface_z": "Å or atom indices"},
     }
-    error = None
-    if comm.Get_rank() == 0:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            path = out / UMBRELLA_SPEC
-            if path.exists():
-                old = json.loads(path.read_text())
-                keys = ("index", "centers", "k", "surface_z", "temperature_K", "timestep_fs",
-                        "traj_interval", "base_seed")  # fmt: skip
-                diff = [key for key in keys if old.get(key) != spec[key]]
-                if diff:
-                    raise ValueError(
-                        f"{path} describes other windows ({', '.join(diff)} differ): use the same "
-                        "windows and settings to resume, or another output_dir"
-                    )
-            else:
-                _atomic_write_text(path, json.dumps(spec, indent=1))
-        except (OSError, ValueError) as err:
-            error = f"{type(err).__name__}: {err}"
-    error = comm.bcast(error, root=0)
-    if error is not None:
-        raise ValueError(error)
+    keys = ("index", "centers", "k", "surface_z", "temperature_K", "timestep_fs",
+            "traj_interval", "base_seed")  # fmt: skip
+    write_or_check_spec(
+        out / UMBRELLA_SPEC, spec, keys, "other windows",
+        "use the same windows and settings to resume, or another output_dir", comm,
+    )  # fmt: skip
 
     def biased(i: int) -> Atoms:
         atoms = make_atoms(i)
