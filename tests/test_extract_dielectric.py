@@ -100,6 +100,10 @@ def test_bulk_dipole_fluid_gives_kirkwood_neumann_epsilon():
     assert abs(np.mean(r.eps_par) - exact) < 4 * np.sqrt(1.5) * err
     occupied = r.eps_par > 1.0
     assert occupied.sum() >= 3 and np.all(r.eps_par_err[occupied] > 0)
+    # explicit edges equal to the default bins give the same profile
+    same = DielectricProfile(frames, {}, T, boundary="tinfoil", edges=an.edges).run().results
+    np.testing.assert_array_equal(same.eps_par, r.eps_par)
+    np.testing.assert_array_equal(same.eps_perp_inv, r.eps_perp_inv)
 
 
 def test_dielectric_input_is_checked():
@@ -108,6 +112,8 @@ def test_dielectric_input_is_checked():
         DielectricProfile(frames, {}, T, boundary="ewald")
     with pytest.raises(ValueError, match="too few for n_blocks=8"):
         DielectricProfile(frames, {}, T).run()
+    with pytest.raises(ValueError, match="edges must be at least two finite, increasing"):
+        DielectricProfile(frames, {}, T, edges=[0.0, 2.0, 1.0])
     with pytest.raises(ValueError, match="temperature must be a finite number > 0 K"):
         DielectricProfile(frames, {}, -1.0)
     with pytest.raises(ValueError, match="dipoles must have shape"):

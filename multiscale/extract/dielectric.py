@@ -26,7 +26,7 @@ For a homogeneous fluid, :func:`fluctuation_epsilon` gives the Kirkwood/Neumann 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,9 +100,12 @@ class DielectricProfile(AnalysisBase):
         Electrostatic boundary of the MD: ``"slab"`` (dipole correction or 2D Ewald, D⊥
         fixed) or ``"tinfoil"`` (3D Ewald without correction, E fixed).
     bin_width : float
-        Bin width (Å).
+        Bin width (Å), bins from z = 0 to the cell height.
     n_blocks : int
         Independent blocks of frames for the error bars.
+    edges : sequence of float, optional
+        Explicit, increasing bin edges (Å) instead of ``bin_width`` bins from z = 0, e.g.
+        aligned with a transport profile's bins.
 
     Attributes
     ----------
@@ -125,6 +128,7 @@ class DielectricProfile(AnalysisBase):
         boundary: str = "slab",
         bin_width: float = 0.5,
         n_blocks: int = 8,
+        edges: Sequence[float] | None = None,
     ) -> None:
         super().__init__(trajectory)
         first = self._trajectory[0]
@@ -135,7 +139,13 @@ class DielectricProfile(AnalysisBase):
             get_water_model(water_model)
         self.boundary = boundary
         self.n_blocks = check_int("n_blocks", n_blocks, 2)
-        self.edges = make_edges(first, bin_width, None)
+        if edges is None:
+            self.edges = make_edges(first, bin_width, None)
+        else:
+            e = np.asarray(edges, dtype=float)
+            if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+                raise ValueError("edges must be at least two finite, increasing heights (Å)")
+            self.edges = e
         self._lz = check_cell_z(first)
         self._charges, self._water_model = charges, water_model
         charge_sites(first, charges, water_model)  # refuse bad input before running

@@ -690,12 +690,10 @@ def dielectric_permittivity(
     n_bins = int(np.ceil((lz - start) / h - 1e-9))
     edges = start + h * np.arange(n_bins + 1)
     try:
-        an = DielectricProfile(
+        r = DielectricProfile(
             kept, charges, profile.temperature, water_model=water_model, boundary=boundary,
-            bin_width=h, n_blocks=n_blocks,
-        )  # fmt: skip
-        an.edges = edges  # aligned with the transport bins (make_edges starts at z = 0)
-        r = an.run().results
+            n_blocks=n_blocks, edges=edges,  # aligned with the transport bins
+        ).run().results  # fmt: skip
     except ValueError as err:
         summary["why"] = f"not computed: {err}"
         return profile, summary
