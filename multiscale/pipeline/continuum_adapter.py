@@ -67,13 +67,9 @@ def profile_permittivity(profile) -> dict[str, Any]:
             "value": val,
             "source": src + " of the profile, polarization fluctuations",
         }
-    from .electrochem import water_permittivity
+    from .electrochem import bulk_water_permittivity
 
-    temperature = profile.temperature if profile is not None else 298.15
-    try:
-        eps, ref = water_permittivity(temperature), "Malmberg–Maryott 1956"
-    except ValueError:
-        eps, ref = 78.46, "298 K, continuum default"
+    eps, ref = bulk_water_permittivity(profile.temperature if profile is not None else 298.15)
     if profile is None:
         why = "no profile"
     else:

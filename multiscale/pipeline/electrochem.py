@@ -117,6 +117,18 @@ def water_permittivity(temperature: float) -> float:
     return float(87.740 - 0.40008 * t + 9.398e-4 * t**2 - 1.410e-6 * t**3)
 
 
+def bulk_water_permittivity(temperature: float) -> tuple[float, str]:
+    """ε_r of bulk water that the continuum uses when MD gives none, and its source.
+
+    :func:`water_permittivity` (Malmberg–Maryott) inside 273–373 K, else the continuum's
+    default 78.46 (298 K).
+    """
+    try:
+        return water_permittivity(temperature), "Malmberg–Maryott 1956"
+    except ValueError:
+        return 78.46, "298 K, continuum default"
+
+
 def bulk_diffusion(profile, species: str, *, max_rel_err: float = 0.5) -> dict[str, Any]:
     """D of ``species`` in the bulk-like middle third of a profile (m²/s) and whether to trust it.
 

@@ -679,13 +679,10 @@ def _extract_permittivity(
     under ``"profile"``."""
     from multiscale.extract.profile_builder import dielectric_permittivity
 
-    from .electrochem import water_permittivity
+    from .electrochem import bulk_water_permittivity
 
-    try:
-        bulk = {"bulk_value": water_permittivity(md["temperature_K"]),
-                "bulk_source": "water, Malmberg–Maryott 1956"}  # fmt: skip
-    except ValueError:
-        bulk = {"bulk_value": 78.46, "bulk_source": "water at 298 K (continuum default)"}
+    value, ref = bulk_water_permittivity(md["temperature_K"])
+    bulk = {"bulk_value": value, "bulk_source": f"water, {ref}"}
     if electrostatics["conductor_model"] != "applied":
         why = (
             "not computed: the fixed-charge water model cannot describe the trajectory (the "
