@@ -10,6 +10,7 @@ from multiscale.extract import ChargeDensityProfile
 from multiscale.extract.charges import (
     WATER_MODEL_INFO,
     WATER_MODELS,
+    BrokenWaterError,
     charge_sites,
     find_water_molecules,
     m_site_positions,
@@ -76,13 +77,16 @@ def test_molecules_found_per_frame_and_made_whole_across_pbc():
 def test_dissociated_or_foreign_atoms_are_refused():
     w = water()
     atoms = Atoms("OH2", positions=[w[0], w[1], w[2] + [0, 0, 2.0]], cell=[10] * 3)
-    with pytest.raises(ValueError, match="O atom 0 has no two H within oh_cutoff"):
+    # a broken water is the typed BrokenWaterError (frames analyses may skip) ...
+    with pytest.raises(BrokenWaterError, match="O atom 0 has no two H within oh_cutoff"):
         find_water_molecules(atoms)
-    with pytest.raises(ValueError, match="are not water"):
+    with pytest.raises(BrokenWaterError, match="are not water"):
         find_water_molecules(Atoms("OH", positions=w[:2], cell=[10] * 3))
     atoms = Atoms("OH2Na", positions=[*water(), (1, 1, 1)], cell=[10] * 3)
-    with pytest.raises(ValueError, match=r"no charge given for elements \['Na'\]"):
+    # ... a bad input is a plain ValueError that no analysis may skip
+    with pytest.raises(ValueError, match=r"no charge given for elements \['Na'\]") as info:
         charge_sites(atoms, {}, "SPC/E")
+    assert not isinstance(info.value, BrokenWaterError)
     with pytest.raises(ValueError, match="O charge given twice"):
         charge_sites(atoms, {"Na": 1, "O": -1}, "SPC/E")
     with pytest.raises(ValueError, match="unknown water model: water_model='TIP5P'"):

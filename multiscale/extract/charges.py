@@ -42,6 +42,7 @@ from .base import is_real
 __all__ = [
     "WATER_MODELS",
     "WATER_MODEL_INFO",
+    "BrokenWaterError",
     "ChargeSites",
     "WaterModel",
     "charge_sites",
@@ -130,6 +131,12 @@ def get_water_model(name: Any) -> WaterModel:
     return WATER_MODEL_INFO[name]
 
 
+class BrokenWaterError(ValueError):
+    """A frame whose O and H cannot all be assigned to intact water molecules (a dissociated
+    water, a shared or transferred proton, or O and H not in a 1:2 ratio): a fixed-charge
+    water model cannot describe it. Analyses that may skip such frames catch this type."""
+
+
 def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
     """Indices ``[O, H1, H2]`` of every water molecule in a frame.
 
@@ -148,8 +155,9 @@ def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        An O without two H within ``oh_cutoff``, or an H claimed by two O or by none
+    BrokenWaterError
+        (a ValueError) An O without two H within ``oh_cutoff``, or an H claimed by two O or
+        by none
         (the message names the atoms: a dissociated or reactive water, which a
         fixed-charge model cannot describe).
     """
@@ -160,7 +168,7 @@ def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
     if io.size == 0 and ih.size == 0:
         return np.zeros((0, 3), dtype=int)
     if ih.size != 2 * io.size:
-        raise ValueError(
+        raise BrokenWaterError(
             f"{io.size} O and {ih.size} H are not water (H2O): a fixed-charge water model "
             "needs every O and H in a water molecule; give other species their charges "
             "per atom instead"
@@ -169,7 +177,7 @@ def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
     far = np.flatnonzero(dist[:, 1] > oh_cutoff)
     if far.size:
         k = int(far[0])
-        raise ValueError(
+        raise BrokenWaterError(
             f"O atom {io[k]} has no two H within oh_cutoff={oh_cutoff} Å (nearest at "
             f"{np.round(dist[k], 3).tolist()} Å): the water is dissociated; a fixed-charge "
             "model cannot describe it (analyse frames before it, or raise oh_cutoff)"
@@ -177,7 +185,7 @@ def find_water_molecules(atoms: Any, oh_cutoff: float = 1.3) -> np.ndarray:
     counts = np.bincount(near.ravel(), minlength=ih.size)
     if np.any(counts != 1):
         h = int(np.flatnonzero(counts != 1)[0])
-        raise ValueError(
+        raise BrokenWaterError(
             f"H atom {ih[h]} belongs to {counts[h]} water molecules (nearest-H assignment "
             "is ambiguous): a proton is being shared or transferred"
         )

@@ -29,7 +29,7 @@ from ase.units import _e, _eps0
 
 from .base import AnalysisBase, bin_index, check_cell_z, is_real, make_edges, wrap_z
 from .blocking import block_average
-from .charges import WATER_MODELS, charge_sites, get_water_model
+from .charges import WATER_MODELS, BrokenWaterError, charge_sites, get_water_model
 
 __all__ = [
     "EPS0",
@@ -622,9 +622,8 @@ class InterfacePotential(AnalysisBase):
         top, bottom = self._layers(first)
         try:  # refuse missing charges and unknown elements before any frame is analysed
             charge_sites(first, self._table, self._water_model)
-        except ValueError as err:
-            if "water" not in str(err):
-                raise
+        except BrokenWaterError:
+            pass  # a broken first frame is handled like any other (skip_broken_frames)
         free = self._lz - (top - bottom)
         if free <= 2 * self.image_plane:
             raise ValueError(
@@ -698,7 +697,7 @@ class InterfacePotential(AnalysisBase):
         try:
             u, q, water = self._sites(atoms, top)
         except ValueError as err:
-            if not self.skip_broken_frames or "water" not in str(err):
+            if not self.skip_broken_frames or not isinstance(err, BrokenWaterError):
                 raise ValueError(
                     f"frame {self.frame_indices[self._frame_index]}: {err} (or pass "
                     "skip_broken_frames=True to leave such frames out, reported)"

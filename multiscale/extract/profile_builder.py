@@ -559,15 +559,13 @@ def _intact_frames(frames: Sequence[Any], charges: Mapping[str, float], water_mo
 
     The test of ``InterfacePotential(skip_broken_frames=True)``: a frame whose waters cannot be
     assigned (dissociated, or a proton shared by two O) is left out."""
-    from .charges import charge_sites
+    from .charges import BrokenWaterError, charge_sites
 
     kept, skipped, straddle = [], [], []
     for i, atoms in enumerate(frames):
         try:
             cs = charge_sites(atoms, charges, water_model)
-        except ValueError as err:
-            if "water" not in str(err):
-                raise
+        except BrokenWaterError:
             skipped.append(i)
             continue
         kept.append(atoms)
