@@ -107,7 +107,40 @@ def main() -> None:
         "wall_s_this_call": time.perf_counter() - t0,
     }
     atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=1, default=str))
+    _append_row(summary, args)
     print(json.dumps(summary, indent=1, default=str)[:3000])
+
+
+def _append_row(summary: dict, args: argparse.Namespace) -> None:
+    """One line per call in ``benchmarks/results/interface_longrun.md`` (header if new)."""
+    path = HERE / "results" / "interface_longrun.md"
+    if not path.exists():
+        path.write_text(
+            "# Held-out interface runs (`benchmarks/interface_longrun.py`)\n\n"
+            "One row per call (a resumed run adds a row). Film: Cu(111) 4 layers, 2 M NaCl(aq); "
+            "first student drives (float32, H mass 3 u, Bussi), integrity policy stop; "
+            "T over the production part detected by pymbar (mean ± s.e.); committee σ_F = "
+            "largest atomic force deviation of the committee on every `--sigma-every`-th "
+            "frame.\n\n"
+            "| date | models | size, seed, atoms | T target | dt | ps done / target | integrity "
+            "| crossings | T production | committee σ_F max | wall s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        )
+    eq, integ = summary["equilibration"], summary["integrity"]
+    done_ps = summary["steps_done"] * args.dt / 1000.0
+    verdict = "intact" if summary["integrity_error"] is None else summary["integrity_error"]
+    verdict = verdict.split(". The last frame")[0].replace("|", "/")
+    models = ", ".join(sorted({Path(p).parent.parent.name for p in summary["models"]}))
+    sig = summary["committee_max_force_std_eV_A"]["max"]
+    row = (
+        f"| {time.strftime('%Y-%m-%d')} | {models} | {args.size[0]}x{args.size[1]}, seed "
+        f"{args.seed}, {summary['n_atoms']} | {args.temperature:.0f} K | {args.dt} fs | "
+        f"{done_ps:.1f} / {args.ps:.0f} | {verdict} | {integ.get('n_proton_crossings', '-')} | "
+        f"{eq['temperature_mean_K']:.1f} ± {eq['temperature_sem_K']:.1f} K | "
+        f"{'-' if sig is None else f'{sig:.3f} eV/Å'} | {summary['wall_s_this_call']:.0f} |\n"
+    )
+    with path.open("a") as fh:
+        fh.write(row)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from multiscale.mlip.distill import (
     _distribute,
     explore,
     label_frames,
+    like_ion_contacts,
     select_candidates,
     teacher_md,
 )
@@ -624,3 +625,80 @@ def test_teacher_stage_labels_rattled_frames_once(tmp_path, counting_emt):
     calls = counting_emt.calls
     dist.teacher_stage()
     assert counting_emt.calls == calls
+
+
+# --- like-ion contacts ---------------------------------------------------------------------
+
+
+def _salt_gas(seed: int = 0) -> Atoms:
+    """Two Na, two Cl, one K and six Ar at least 3.6 Å apart in a periodic 14 Å box."""
+    rng = np.random.default_rng(seed)
+    pos: list[np.ndarray] = []
+    while len(pos) < 11:
+        x = rng.uniform(0.0, 14.0, 3)
+        if all(np.linalg.norm((x - p + 7.0) % 14.0 - 7.0) > 3.6 for p in pos):  # minimum image
+            pos.append(x)
+    return Atoms("Na2Cl2KAr6", positions=pos, cell=[14.0] * 3, pbc=True)
+
+
+def test_like_ion_contacts_place_one_ion_at_the_scan_distances():
+    """Each frame differs from its source in one ion, now at the scan distance (minimum image)
+    from a like ion and no closer to anything else than 0.9 of its old nearest neighbour; an
+    element present once (K) or not an ion (Ar) gets no scan; the same seed gives the same
+    frames."""
+    from multiscale.mlip.distill import CONTACT_SCALES, IONIC_RADII_A
+
+    src = [_salt_gas(0), _salt_gas(1)]
+    for k, f in enumerate(src):
+        f.info["md_step"] = 10 * k
+    frames = like_ion_contacts(src, 5, np.random.default_rng(3), "gas")
+    assert frames and {f.info["contact_pair"] for f in frames} == {"Na-Na", "Cl-Cl"}
+    ids = [f.info["label_id"] for f in frames]
+    assert len(set(ids)) == len(ids) and all(i.startswith("contact-gas:") for i in ids)
+    for f in frames:
+        source = src[f.info["md_step"] // 10]
+        moved = np.flatnonzero(np.linalg.norm(f.positions - source.positions, axis=1) > 1e-9)
+        assert len(moved) == 1
+        j = int(moved[0])
+        el = f.get_chemical_symbols()[j]
+        assert f.info["contact_pair"] == f"{el}-{el}"
+        like = [i for i, s in enumerate(f.get_chemical_symbols()) if s == el and i != j]
+        d_like = f.get_distances(j, like, mic=True)
+        expected = [c * 2 * IONIC_RADII_A[el] for c in CONTACT_SCALES]
+        assert np.isclose(expected, f.info["contact_distance_A"], rtol=1e-12).sum() == 1
+        assert d_like.min() == pytest.approx(f.info["contact_distance_A"], abs=1e-9)
+        rest = [i for i in range(len(f)) if i != j and f.get_chemical_symbols()[i] != el]
+        nn0 = source.get_distances(j, [i for i in range(len(f)) if i != j], mic=True).min()
+        assert f.get_distances(j, rest, mic=True).min() >= 0.9 * nn0 - 1e-9
+        assert f.calc is None
+    again = like_ion_contacts(src, 5, np.random.default_rng(3), "gas")
+    assert [f.info["label_id"] for f in again] == ids
+    assert all(np.allclose(a.positions, b.positions) for a, b in zip(frames, again, strict=True))
+    assert like_ion_contacts([], 5, np.random.default_rng(0)) == []
+
+
+def test_teacher_stage_labels_like_ion_contacts_once(tmp_path):
+    """The teacher stage labels the contact frames of its teacher MD with the teacher's forces;
+    they join the training labels, and a second stage labels nothing again."""
+    from ase.calculators.lj import LennardJones
+
+    calls = []
+
+    def make():
+        calls.append(1)
+        return LennardJones(sigma=3.0, epsilon=0.01, rc=6.5, smooth=True)
+
+    dist = Distillation({"gas": _salt_gas(0)}, tmp_path, _small_settings(), progress=False,
+                        make_teacher=make)  # fmt: skip
+    dist.teacher_stage()
+    contacts = read(tmp_path / "contacts.extxyz", ":")
+    assert contacts and all(a.info["config_type"] == "contact" for a in contacts)
+    for a in contacts:
+        b = a.copy()
+        b.calc = make()
+        assert np.allclose(a.get_forces(), b.get_forces(), atol=1e-8)
+    n_md = len(read(tmp_path / "teacher_gas.extxyz", ":"))
+    assert len(dist.labels()) == n_md + len(contacts)
+    n_calls = len(calls)
+    dist.teacher_stage()
+    assert len(calls) == n_calls

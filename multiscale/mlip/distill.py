@@ -52,6 +52,8 @@ _SERIAL = DummyMPI()
 #: try) gave mean |F| 1.9 eV/Å and up to 33 eV/Å, four times the MD frames' 0.48 eV/Å: such
 #: frames dominate a squared force loss and pull the students away from the liquid.
 RATTLE_SIGMA_A = (0.01, 0.05)
+#: Like-ion contact scans per ion element and structure (:meth:`Distillation.contact_frames`).
+N_CONTACT_SCANS = 12
 
 
 def _read_frames(path: Path) -> list[Atoms]:
@@ -96,6 +98,91 @@ def _labelled(frame: Atoms, energy: float, forces: np.ndarray, info: dict) -> At
 
 
 # --- labelling farm ----------------------------------------------------------------------------
+
+
+#: Shannon ionic radii (Å, six-fold coordination; Acta Cryst. A32, 751 (1976)) of the
+#: monatomic ions whose like-ion contacts :func:`like_ion_contacts` builds.
+IONIC_RADII_A = {
+    "Li": 0.76, "Na": 1.02, "K": 1.38, "Rb": 1.52, "Cs": 1.67, "Mg": 0.72, "Ca": 1.00,
+    "F": 1.33, "Cl": 1.81, "Br": 1.96, "I": 2.20,
+}  # fmt: skip
+#: Like-ion distances of a contact scan, in units of twice the ionic radius: Na⁺-Na⁺ at
+#: 2.14-3.26 Å (the round-4 student's failure was at 2.29 Å), Cl⁻-Cl⁻ at 3.80-5.79 Å.
+CONTACT_SCALES = (1.05, 1.2, 1.4, 1.6)
+
+
+def like_ion_contacts(
+    frames: Sequence[Atoms], n_scans: int, rng: np.random.Generator, name: str = "frame"
+) -> list[Atoms]:
+    """Frames in which two like ions (two Na⁺, two Cl⁻, ...) are placed at short distances.
+
+    Free MD of a dilute electrolyte almost never brings two like ions into contact, so a
+    student distilled from it has not learnt their repulsion, and nothing stops it from letting
+    two cations approach closer than the teacher ever would. For each of ``n_scans`` scans per
+    ion element with at least two atoms: a random frame, a random pair (i, j), and ion j moved
+    to ``d`` from ion i for each ``d`` in ``CONTACT_SCALES`` times twice its ionic radius, in
+    the direction (of 256 random ones) that leaves it farthest from every other atom. A
+    placement is kept only if that clearance is at least 0.9 times ion j's nearest-neighbour
+    distance in the unmodified frame, so the only new short contact is the like-ion one.
+
+    Written by hand: ASE and matscipy offer rattling and dimer curves in vacuum, not a like-ion
+    scan inside a solvated frame.
+
+    Parameters
+    ----------
+    frames : sequence of ase.Atoms
+        Source configurations (Å), periodic or not (minimum image where periodic).
+    n_scans : int
+        Scans per ion element.
+    rng : numpy.random.Generator
+        Source of the choices (a fixed seed makes the frames reproducible).
+    name : str
+        Used in the frames' ``label_id``.
+
+    Returns
+    -------
+    list of ase.Atoms
+        Bare frames with ``info`` keys ``label_id``, ``config_type`` ("contact"),
+        ``contact_pair`` (e.g. "Na-Na") and ``contact_distance_A``.
+    """
+    from ase.geometry import get_distances
+
+    out: list[Atoms] = []
+    if not frames:
+        return out
+    symbols = np.array(frames[0].get_chemical_symbols())
+    dirs = rng.normal(size=(256, 3))
+    dirs /= np.linalg.norm(dirs, axis=1)[:, None]
+    for element in sorted(set(symbols) & set(IONIC_RADII_A)):
+        ions = np.flatnonzero(symbols == element)
+        if len(ions) < 2:
+            continue
+        for scan in range(n_scans):
+            frame = frames[int(rng.integers(len(frames)))]
+            i, j = (int(k) for k in rng.choice(ions, size=2, replace=False))
+            others = np.array([k for k in range(len(frame)) if k not in (i, j)])
+            cell, pbc = frame.cell, frame.pbc
+            _, d0 = get_distances(frame.positions[j], frame.positions[others], cell, pbc)
+            need = 0.9 * d0.min()
+            for k, scale in enumerate(CONTACT_SCALES):
+                d = scale * 2.0 * IONIC_RADII_A[element]
+                trial = frame.positions[i] + d * dirs
+                _, dist = get_distances(trial, frame.positions[others], cell, pbc)
+                best = int(np.argmax(dist.min(axis=1)))
+                if dist[best].min() < need:
+                    continue
+                a = _bare(frame)
+                a.positions[j] = trial[best]
+                a.wrap()
+                a.info = {
+                    "label_id": f"contact-{name}:{element}:{scan}:{k}",
+                    "config_type": "contact",
+                    "contact_pair": f"{element}-{element}",
+                    "contact_distance_A": float(d),
+                    "md_step": frame.info.get("md_step"),
+                }
+                out.append(a)
+    return out
 
 
 def label_frames(
@@ -765,6 +852,25 @@ class Distillation:
             self._log(f"labelling {len(todo)} rattled teacher-MD frames")
             label_frames(todo, self._teacher, self.workdir / "rattle.extxyz",
                          self.provenance, self.comm)  # fmt: skip
+        todo = self.contact_frames()
+        if todo:
+            self._log(f"labelling {len(todo)} like-ion contact frames")
+            label_frames(todo, self._teacher, self.workdir / "contacts.extxyz",
+                         self.provenance, self.comm)  # fmt: skip
+
+    def contact_frames(self) -> list[Atoms]:
+        """Like-ion contact scans (:func:`like_ion_contacts`) cut from each structure's teacher MD.
+
+        ``N_CONTACT_SCANS`` scans per ion element present at least twice; deterministic
+        (seeded by the structure's position in the sorted names), so a restart skips the
+        labelled ones.
+        """
+        out = []
+        for k, name in enumerate(sorted(self.systems)):
+            frames = _read_frames(self.workdir / f"teacher_{name}.extxyz")
+            rng = np.random.default_rng(200 + k)
+            out += like_ion_contacts(frames, N_CONTACT_SCANS, rng, name)
+        return out
 
     def rattled_frames(self) -> list[Atoms]:
         """``n_rattle`` teacher-MD frames per structure with Gaussian noise (σ 0.01-0.05 Å).
@@ -802,7 +908,8 @@ class Distillation:
                     f.arrays.pop(key, None)
                 frames.append(f)
         rattled = _read_frames(self.workdir / "rattle.extxyz")
-        return frames + rattled + _read_frames(self.workdir / "labels.extxyz")
+        contacts = _read_frames(self.workdir / "contacts.extxyz")
+        return frames + rattled + contacts + _read_frames(self.workdir / "labels.extxyz")
 
     def test_set(self) -> list[Atoms]:
         """Unbiased held-out frames of student MD, labelled by the teacher (never trained on)."""
@@ -976,7 +1083,13 @@ def default_systems(seed: int = 0) -> dict[str, Atoms]:
     """The Cu(111)/NaCl(aq) structures of the shipped ``cu-water-nacl`` distillation.
 
     ``film``: 4x4x4 Cu(111), 12 Å of 2 M NaCl(aq) with a vapour interface (171 atoms);
-    ``sandwich``: Cu(111) | 16 Å of 2 M NaCl(aq) | Cu(111), 3 layers (164 atoms).
+    ``sandwich``: Cu(111) | 16 Å of 2 M NaCl(aq) | Cu(111), 3 layers (164 atoms);
+    ``sandwich_4M``: the sandwich at 4 M, three Na⁺ and three Cl⁻ (162 atoms, builder seed
+    ``seed + 1``). The first two hold one ion pair each, so no training frame had two like ions
+    near each other: a round-4 student let two Na⁺ approach to 2.29 Å in a held-out 350 K run,
+    where the teacher repels them twice as hard (2.75 against 1.41 eV/Å at 2.42 Å). This
+    structure, and the like-ion contact frames cut from its teacher MD
+    (:meth:`Distillation.contact_frames`), give the students that repulsion.
     """
     from multiscale.md.builders import build_interface, build_sandwich
 
@@ -986,6 +1099,9 @@ def default_systems(seed: int = 0) -> dict[str, Atoms]:
         ),
         "sandwich": build_sandwich(
             size=(4, 4), layers=3, electrolyte_thickness=16.0, concentration=2.0, seed=seed
+        ),
+        "sandwich_4M": build_sandwich(
+            size=(4, 4), layers=3, electrolyte_thickness=16.0, concentration=4.0, seed=seed + 1
         ),
     }
 
