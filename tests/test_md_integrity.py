@@ -100,9 +100,9 @@ def test_a_third_hydrogen_on_an_oxygen_is_reported():
     # H 10 (of O 9) moved to 1.0 Å from O 0: O 9 loses it, O 0 gets a third H (H3O+ and OH-)
     frame.positions[10] = frame.positions[0] + [0, 0, -1.0]
     mon = IntegrityMonitor(ref, policy="flag")
-    first = mon.check(frame)  # the lost H is a violation at once; the transfer is a crossing
-    assert {(e.kind, e.i, e.j) for e in first.violations} == {("bond_broken", 9, 10)}
-    assert [(e.i, e.j) for e in first.crossings] == [(0, 10)]
+    # first sighting: a crossing, and the stretched O 9-H 10 goes with it (not yet a loss)
+    first = mon.check(frame)
+    assert first.ok and [(e.i, e.j) for e in first.crossings] == [(0, 10)]
     res = mon.check(frame)  # still there at the next check: a transferred proton
     kinds = {(e.kind, e.i, e.j) for e in res.violations}
     assert ("bond_formed", 0, 10) in kinds and ("bond_broken", 9, 10) in kinds
@@ -334,3 +334,33 @@ def test_a_short_hydrogen_bond_is_not_a_proton_transfer(tmp_path: Path):
     assert [e.kind for e in once.check(frame(1.30)).violations] == ["bond_formed"]
     with pytest.raises(ValueError, match="transfer_checks must be an integer >= 1"):
         IntegrityMonitor(ref, transfer_checks=0)
+
+
+def test_a_proton_transfer_must_last_transfer_fs():
+    """With check times, a crossing becomes a transferred proton only once it has lasted
+    transfer_fs (100 fs) since its first sighting: an excursion that returns after 90 fs is
+    no violation, one still there at 105 fs is, and says how long it lasted. An H that leaves
+    its O for no other O is lost at once; transfer_fs=0 with transfer_checks=1 is the
+    immediate rule."""
+    ref = water_box()
+    moved = ref.copy()
+    moved.positions[10] = moved.positions[0] + [0, 0, -1.0]  # H 10 of O 9 now on O 0
+    mon = IntegrityMonitor(ref, policy="flag")
+    for t in range(0, 91, 15):  # 0 ... 90 fs: 7 checks, all crossed
+        assert mon.check(moved, t // 15, time_fs=float(t)).ok
+    assert mon.check(ref, 7, time_fs=105.0).ok  # back home: the streak ends
+    for t in range(120, 240, 15):  # 120 ... 225 fs
+        res = mon.check(moved, t // 15, time_fs=float(t))
+        assert res.ok == (t - 120 < 100)
+    formed = next(e for e in res.violations if e.kind == "bond_formed")
+    assert "for 7 checks (90 fs)" not in formed.message and "(105 fs)" in formed.message
+    assert mon.summary()["transfer_fs"] == 100.0
+    lost = ref.copy()
+    lost.positions[10] = lost.positions[9] + [1.4, 1.4, 0.0]  # 1.98 Å or more from every O
+    assert [e.kind for e in IntegrityMonitor(ref).check(lost, 0, 0.0).violations] == ["bond_broken"]
+    at_once = IntegrityMonitor(ref, policy="flag", transfer_checks=1, transfer_fs=0.0)
+    assert not at_once.check(moved, 0, time_fs=0.0).ok
+    with pytest.raises(ValueError, match="transfer_fs must be a finite time >= 0 fs"):
+        IntegrityMonitor(ref, transfer_fs=-1.0)
+    with pytest.raises(TypeError, match="transfer_fs must be a number"):
+        IntegrityMonitor(ref, transfer_fs="100")

@@ -15,10 +15,11 @@ compares every few steps the bonds of the current frame with those of a referenc
 * **water**: every water O keeps its two H within ``oh_max`` (1.3 Å): a longer O-H is a lost
   H. A foreign H within ``oh_max`` of a water O is a proton transfer (H3O+ / OH-) when it is
   nearer to that O than to its own O (the usual definition of a transferred proton: its
-  nearest oxygen changed) that persists over ``transfer_checks`` consecutive checks (2: the
-  H stays on the other side for at least one check interval, longer than an O-H vibration
-  takes to carry it across and back); a single sighting is a *crossing*, recorded in the
-  events file with status ``crossing`` and counted, not a violation. While the H is still
+  nearest oxygen changed) that persists over ``transfer_checks`` consecutive checks and
+  ``transfer_fs`` (100 fs: the reference model, SevenNet-0, carries an H across a compressed
+  hydrogen bond and back within ~20 fs; docs/md.md); until then it is a *crossing*, recorded
+  in the events file with status ``crossing`` and counted, not a violation, and the stretched
+  own O-H that goes with it is not a lost H either. While the H is still
   nearer its own O it is a short hydrogen bond
   O-H···O, a thermal fluctuation that the reference models themselves show (SevenNet-0 at
   350 K reaches H···O 1.31 Å within 0.4 ps of a Cu|water|Cu sandwich), counted
@@ -223,6 +224,11 @@ class IntegrityMonitor:
     transfer_checks : int
         Consecutive checks at which a water H must be nearer to a foreign O than to its own
         before it counts as a transferred proton (1: at the first sighting).
+    transfer_fs : float
+        And the time, fs, from the first sighting of such a crossing to the current check
+        that it must have lasted (checks without a time count checks only; 0: no time
+        condition). 100 fs: a proton that returns sooner made a transient excursion along a
+        short hydrogen bond, which the reference model shows too (docs/md.md).
     overlap_factor : float
         Any pair closer than ``overlap_factor`` x (sum of covalent radii) overlaps (never
         exempt).
@@ -252,6 +258,7 @@ class IntegrityMonitor:
         oo_min: float = 2.0,
         overlap_factor: float = 0.7,
         transfer_checks: int = 2,
+        transfer_fs: float = 100.0,
         output_dir: str | Path | None = None,
         write: bool = True,
     ):
@@ -287,7 +294,13 @@ class IntegrityMonitor:
         self.oo_min = _positive("oo_min", oo_min)
         self.overlap_factor = _positive("overlap_factor", overlap_factor)
         self.transfer_checks = int(transfer_checks)
-        self._streak: dict[tuple[int, int], int] = {}  # proton crossings seen at the last check
+        if isinstance(transfer_fs, bool) or not isinstance(transfer_fs, int | float | np.number):
+            raise TypeError(f"transfer_fs must be a number (fs), got {transfer_fs!r}")
+        if not np.isfinite(transfer_fs) or transfer_fs < 0:
+            raise ValueError(f"transfer_fs must be a finite time >= 0 fs, got {transfer_fs!r}")
+        self.transfer_fs = float(transfer_fs)
+        # proton crossings seen at the last check: (checks in a row, time of the first sighting)
+        self._streak: dict[tuple[int, int], tuple[int, float | None]] = {}
         if self.break_factor < self.bond_factor:
             raise ValueError(
                 f"break_factor ({break_factor}) must be >= bond_factor ({bond_factor})"
@@ -412,12 +425,14 @@ class IntegrityMonitor:
         r = self.radii
         # 1. reference bonds that are now too long
         lengths = self._bond_lengths(atoms, self.bonds)
+        stretched_oh: dict[int, tuple[int, int]] = {}  # H -> key of its too-long own O-H
         for (a, b), d in zip(self.bonds, lengths, strict=True):
             oh = self._oh(a, b)
             if oh is not None:
                 limit = self.oh_max
                 if d > limit:
                     o, h = oh
+                    stretched_oh[h] = (a, b)
                     what = "water " if o in self.waters else ""
                     text = (
                         f"{what}O {o} lost H {h}: O-H {_pair(d, limit)} (O {o} now has {{n_h}} H)"
@@ -458,7 +473,7 @@ class IntegrityMonitor:
         wh = self.water_h
         hb = not_bonded & ((self.is_o[i] & wh[j]) | (wh[i] & self.is_o[j]))
         min_ho = float(d[hb].min()) if hb.any() else None
-        streak: dict[tuple[int, int], int] = {}
+        streak: dict[tuple[int, int], tuple[int, float | None]] = {}
         crossings: list[IntegrityEvent] = []
         for k in np.flatnonzero(new):
             a, b = int(i[k]), int(j[k])
@@ -475,16 +490,27 @@ class IntegrityMonitor:
                     if d[k] >= d_own:
                         continue  # a short hydrogen bond: H still nearest its own O
                     extra = f", nearer than to its own O {own} ({d_own:.2f} Å)"
-                    n_seen = streak[(o, h)] = self._streak.get((o, h), 0) + 1
+                    n_before, t_first = self._streak.get((o, h), (0, time_fs))
+                    n_seen = n_before + 1
+                    streak[(o, h)] = (n_seen, t_first)
+                    lasted = (
+                        None if time_fs is None or t_first is None else float(time_fs - t_first)
+                    )
                     if n_seen == 1:
                         crossings.append(self._event(
                             "proton_crossing", o, h, d[k], limit,
                             f"H {h} of water O {own} crossed to O {o}: {d[k]:.2f} Å < "
                             f"{d_own:.2f} Å (not yet a transfer)",
                         ))  # fmt: skip
-                    if n_seen < self.transfer_checks:
+                    if n_seen < self.transfer_checks or (
+                        lasted is not None and lasted < self.transfer_fs
+                    ):
+                        # not yet a transfer: nor is the stretched own O-H that goes with it
+                        found.pop(stretched_oh.get(h, (-1, -1)), None)
                         continue
                     extra += f", for {n_seen} checks"
+                    if lasted is not None:
+                        extra += f" ({lasted:.0f} fs)"
                 what = "water " if o in self.waters else ""
                 text = (
                     f"{what}O {o} took H {h}: O-H {_pair(d[k], limit)}{extra} (O {o} now has "
@@ -697,9 +723,10 @@ class IntegrityMonitor:
             ``min_HO_A`` (Å, over all checks), ``n_short_hbond_checks`` (checks whose
             tightest hydrogen bond had H···O below ``oh_max``: fluctuations, not violations),
             ``n_proton_crossings`` (sightings of a water H nearer a foreign O; a violation only
-            when it persisted ``transfer_checks`` checks), ``first_violation`` (step or None),
-            ``findings`` (the first ``max_events`` distinct ones with the step each was first
-            seen), ``n_waters`` and the file names.
+            when it persisted ``transfer_checks`` checks and ``transfer_fs``),
+            ``transfer_fs``, ``first_violation`` (step or None), ``findings`` (the first
+            ``max_events`` distinct ones with the step each was first seen), ``n_waters`` and
+            the file names.
         """
         checks, events = self._read_files()
         mins = [float(r["min_OO_A"]) for r in checks if r["min_OO_A"]]
@@ -732,6 +759,7 @@ class IntegrityMonitor:
             "n_short_hbond_checks": sum(h < self.oh_max for h in hos),
             "n_proton_crossings": n_cross,
             "transfer_checks": self.transfer_checks,
+            "transfer_fs": self.transfer_fs,
             "first_violation": int(violations[0]["step"]) if violations else None,
             "findings": list(distinct.values())[:max_events],
             "n_waters": len(self.waters),
