@@ -151,10 +151,12 @@ def test_integrity_line_names_the_tightest_hydrogen_bond_and_crossings():
 
     g = {"policy": "stop", "n_checks": 300, "n_violations": 0, "min_OO_A": 2.41,
          "max_OH_A": 1.18, "min_HO_A": 1.27, "n_short_hbond_checks": 3,
-         "n_proton_crossings": 1}  # fmt: skip
+         "n_proton_crossings": 1, "transfer_fs": 100.0}  # fmt: skip
     line = _integrity_line("production", g, "md/")
     assert "no violation" in line
     assert "tightest H-bond H···O 1.27 Å (3 check(s) below 1.3 Å, 1 transient proton" in line
+    assert "crossing(s); a transfer counts after 100 fs) |" in line
     # summaries written before the H-bond statistics existed still render
+    assert "crossing(s)) |" in _integrity_line("production", {**g, "transfer_fs": None}, "")
     old = {k: v for k, v in g.items() if k not in ("min_HO_A", "n_short_hbond_checks")}
     assert "H···O" not in _integrity_line("production", old, "md/")

@@ -677,7 +677,12 @@ def _integrity_line(what: str, g: dict | None, folder: str) -> str:
         geo.append(
             f"tightest H-bond H···O {_f(g['min_HO_A'], '.2f')} Å "
             f"({g.get('n_short_hbond_checks', 0)} check(s) below 1.3 Å, "
-            f"{g.get('n_proton_crossings', 0)} transient proton crossing(s))"
+            f"{g.get('n_proton_crossings', 0)} transient proton crossing(s)"
+            + (
+                f"; a transfer counts after {g['transfer_fs']:.0f} fs)"
+                if g.get("transfer_fs") is not None
+                else ")"
+            )
         )
     if g["n_violations"]:
         first = g["findings"][0]["message"] if g.get("findings") else ""
