@@ -27,6 +27,7 @@ from multiscale.mlip.distill import (
     explore,
     label_frames,
     like_ion_contacts,
+    proton_transfer_scans,
     select_candidates,
     teacher_md,
 )
@@ -702,3 +703,28 @@ def test_teacher_stage_labels_like_ion_contacts_once(tmp_path):
     n_calls = len(calls)
     dist.teacher_stage()
     assert len(calls) == n_calls
+
+
+def test_proton_transfer_scans_move_the_bonded_h_along_the_oo_axis(water_dimer):
+    """In a water dimer the only hydrogen bond is O 0-H 2···O 3: each scan frame differs from
+    it in H 2 alone, which sits on the O 0-O 3 axis at the scan's fraction of the O···O
+    distance; no water, no scan."""
+    from multiscale.mlip.distill import PROTON_FRACTIONS
+
+    src = water_dimer.copy()
+    src.info["md_step"] = 0
+    frames = proton_transfer_scans([src], 2, np.random.default_rng(0), "dimer")
+    assert len(frames) == 2 * len(PROTON_FRACTIONS)
+    d_oo = src.get_distance(0, 3)
+    axis = (src.positions[3] - src.positions[0]) / d_oo
+    for f in frames:
+        moved = np.flatnonzero(np.linalg.norm(f.positions - src.positions, axis=1) > 1e-9)
+        assert moved.tolist() == [2]
+        rel = f.positions[2] - f.positions[0]
+        assert np.linalg.norm(np.cross(rel, axis)) < 1e-9  # on the axis
+        assert rel @ axis == pytest.approx(f.info["proton_fraction"] * d_oo, abs=1e-9)
+        assert f.info["OO_A"] == pytest.approx(d_oo) and f.info["config_type"] == "proton"
+    ids = [f.info["label_id"] for f in frames]
+    assert len(set(ids)) == len(ids) and ids[0] == "proton-dimer:0:0"
+    assert proton_transfer_scans([_cu_cluster(4)], 3, np.random.default_rng(0)) == []
+    assert proton_transfer_scans([], 3, np.random.default_rng(0)) == []
