@@ -52,9 +52,9 @@ _SERIAL = DummyMPI()
 #: try) gave mean |F| 1.9 eV/Å and up to 33 eV/Å, four times the MD frames' 0.48 eV/Å: such
 #: frames dominate a squared force loss and pull the students away from the liquid.
 RATTLE_SIGMA_A = (0.01, 0.05)
-#: Like-ion contact scans per ion element and structure (:meth:`Distillation.contact_frames`).
+#: Like-ion contact scans per ion element and structure (:meth:`Distillation.scan_frames`).
 N_CONTACT_SCANS = 12
-#: Proton-transfer scans per structure (:meth:`Distillation.proton_frames`).
+#: Proton-transfer scans per structure (:meth:`Distillation.scan_frames`).
 N_PROTON_SCANS = 10
 
 
@@ -277,6 +277,14 @@ def proton_transfer_scans(
             }
             out.append(a)
     return out
+
+
+#: Targeted frames cut from every structure's teacher MD and labelled in the teacher stage:
+#: (what, labels file, generator, scans per structure, seed base).
+_SCANS = (
+    ("like-ion contact", "contacts.extxyz", like_ion_contacts, N_CONTACT_SCANS, 200),
+    ("proton-transfer scan", "protons.extxyz", proton_transfer_scans, N_PROTON_SCANS, 300),
+)
 
 
 def label_frames(
@@ -946,41 +954,27 @@ class Distillation:
             self._log(f"labelling {len(todo)} rattled teacher-MD frames")
             label_frames(todo, self._teacher, self.workdir / "rattle.extxyz",
                          self.provenance, self.comm)  # fmt: skip
-        todo = self.contact_frames()
-        if todo:
-            self._log(f"labelling {len(todo)} like-ion contact frames")
-            label_frames(todo, self._teacher, self.workdir / "contacts.extxyz",
-                         self.provenance, self.comm)  # fmt: skip
-        todo = self.proton_frames()
-        if todo:
-            self._log(f"labelling {len(todo)} proton-transfer scan frames")
-            label_frames(todo, self._teacher, self.workdir / "protons.extxyz",
-                         self.provenance, self.comm)  # fmt: skip
+        for what, file, _, _, _ in _SCANS:
+            todo = self.scan_frames(file)
+            if todo:
+                self._log(f"labelling {len(todo)} {what} frames")
+                label_frames(todo, self._teacher, self.workdir / file,
+                             self.provenance, self.comm)  # fmt: skip
 
-    def proton_frames(self) -> list[Atoms]:
-        """Proton-transfer scans (:func:`proton_transfer_scans`) cut from each teacher MD.
+    def scan_frames(self, file: str) -> list[Atoms]:
+        """The targeted frames of one ``_SCANS`` entry (named by its labels file), cut from each
+        structure's teacher MD: like-ion contacts (``contacts.extxyz``,
+        :func:`like_ion_contacts`) or proton-transfer scans (``protons.extxyz``,
+        :func:`proton_transfer_scans`).
 
-        ``N_PROTON_SCANS`` scans per structure, seeded by its position in the sorted names.
+        Deterministic (seeded by the entry's seed base plus the structure's position in the
+        sorted names), so a restart rebuilds the same frames and skips the labelled ones.
         """
+        _, _, make, n_scans, seed = next(entry for entry in _SCANS if entry[1] == file)
         out = []
         for k, name in enumerate(sorted(self.systems)):
             frames = _read_frames(self.workdir / f"teacher_{name}.extxyz")
-            rng = np.random.default_rng(300 + k)
-            out += proton_transfer_scans(frames, N_PROTON_SCANS, rng, name)
-        return out
-
-    def contact_frames(self) -> list[Atoms]:
-        """Like-ion contact scans (:func:`like_ion_contacts`) cut from each structure's teacher MD.
-
-        ``N_CONTACT_SCANS`` scans per ion element present at least twice; deterministic
-        (seeded by the structure's position in the sorted names), so a restart skips the
-        labelled ones.
-        """
-        out = []
-        for k, name in enumerate(sorted(self.systems)):
-            frames = _read_frames(self.workdir / f"teacher_{name}.extxyz")
-            rng = np.random.default_rng(200 + k)
-            out += like_ion_contacts(frames, N_CONTACT_SCANS, rng, name)
+            out += make(frames, n_scans, np.random.default_rng(seed + k), name)
         return out
 
     def rattled_frames(self) -> list[Atoms]:
@@ -1011,17 +1005,18 @@ class Distillation:
         return out
 
     def labels(self) -> list[Atoms]:
-        """Training labels: teacher MD frames and labelled exploration candidates."""
+        """Training labels: teacher MD frames, their rattled copies and targeted scans, and labelled
+        exploration candidates."""
         frames = []
         for name in sorted(self.systems):
             for f in _read_frames(self.workdir / f"teacher_{name}.extxyz"):
                 for key in _MD_ARRAYS:  # keep the teacher's labels (the calculator)
                     f.arrays.pop(key, None)
                 frames.append(f)
-        rattled = _read_frames(self.workdir / "rattle.extxyz")
-        contacts = _read_frames(self.workdir / "contacts.extxyz")
-        protons = _read_frames(self.workdir / "protons.extxyz")
-        return frames + rattled + contacts + protons + _read_frames(self.workdir / "labels.extxyz")
+        frames += _read_frames(self.workdir / "rattle.extxyz")
+        for _, file, _, _, _ in _SCANS:
+            frames += _read_frames(self.workdir / file)
+        return frames + _read_frames(self.workdir / "labels.extxyz")
 
     def test_set(self) -> list[Atoms]:
         """Unbiased held-out frames of student MD, labelled by the teacher (never trained on)."""
@@ -1201,7 +1196,7 @@ def default_systems(seed: int = 0) -> dict[str, Atoms]:
     near each other: a round-4 student let two Na⁺ approach to 2.29 Å in a held-out 350 K run,
     where the teacher repels them twice as hard (2.75 against 1.41 eV/Å at 2.42 Å). This
     structure, and the like-ion contact frames cut from its teacher MD
-    (:meth:`Distillation.contact_frames`), give the students that repulsion.
+    (:meth:`Distillation.scan_frames`), give the students that repulsion.
     """
     from multiscale.md.builders import build_interface, build_sandwich
 
