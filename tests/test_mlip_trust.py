@@ -3,6 +3,7 @@ model elements, and clear errors for bad input at every public entry point."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import pickle
@@ -415,3 +416,23 @@ def test_text_file_is_refused_before_torch_is_imported(tmp_path):
         "archive; this file is not). Give the .model file written by train_mace.",
         "False",
     ]
+
+
+def test_install_distilled_puts_the_chosen_driver_first(tmp_path, monkeypatch):
+    """``--driver k`` installs member m{k} as cu-water-nacl-0 (the MD driver), the others in
+    order, and hashes exactly the installed bytes; an unknown member is refused."""
+    from multiscale.mlip import build_default
+
+    round_dir = tmp_path / "work" / "iter_03"
+    for k in range(3):
+        (round_dir / f"m{k}").mkdir(parents=True)
+        (round_dir / f"m{k}" / "student.model").write_bytes(f"member {k}".encode())
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(build_default, "MODELS_DIR", models)
+    hashes = build_default.install_distilled(tmp_path / "work", 3, driver=2)
+    contents = [(models / f"cu-water-nacl-{k}.model").read_bytes() for k in range(3)]
+    assert contents == [b"member 2", b"member 0", b"member 1"]
+    assert hashes["cu-water-nacl-0.model"] == hashlib.sha256(b"member 2").hexdigest()
+    with pytest.raises(SystemExit, match=r"no member m5 .* choose one of"):
+        build_default.install_distilled(tmp_path / "work", 3, driver=5)

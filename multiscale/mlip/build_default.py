@@ -62,18 +62,28 @@ INTERFACE_KW = dict(
 )
 
 
-def install_distilled(workdir: Path, iteration: int | None = None) -> dict[str, str]:
+def install_distilled(
+    workdir: Path, iteration: int | None = None, driver: int = 0
+) -> dict[str, str]:
     """Copy the students of a distillation round into ``models/`` as ``cu-water-nacl-{k}``.
 
     ``workdir`` is a :class:`multiscale.mlip.distill.Distillation` workdir; ``iteration`` the
-    round (default: the last round with trained members). Rewrites ``SHA256SUMS`` (the files
-    were trained by this project's own run: declaring them trusted is the point).
+    round (default: the last round with trained members); ``driver`` the member (``m{driver}``)
+    installed as ``cu-water-nacl-0``, the committee member that drives MD (the others follow
+    in their order). Rewrites ``SHA256SUMS`` (the files were trained by this project's own
+    run: declaring them trusted is the point).
     """
     rounds = sorted(p for p in workdir.glob("iter_*") if list(p.glob("m*/student.model")))
     if not rounds:
         raise SystemExit(f"no trained students in {workdir}/iter_*/m*/student.model")
     root = workdir / f"iter_{iteration:02d}" if iteration is not None else rounds[-1]
     members = sorted(root.glob("m*/student.model"))
+    chosen = root / f"m{driver}" / "student.model"
+    if chosen not in members:
+        raise SystemExit(
+            f"no member m{driver} in {root}: choose one of {[p.parent.name for p in members]}"
+        )
+    members = [chosen] + [p for p in members if p != chosen]
     for old in MODELS_DIR.glob("cu-water-nacl-*.model"):
         old.unlink()  # the project's own shipped files, replaced by the new committee
     for k, path in enumerate(members):
@@ -151,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="water-nacl", choices=sorted(TRAIN_SETTINGS))
     parser.add_argument("--members", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iteration", type=int, default=None, help="install-distilled round")
+    parser.add_argument(
+        "--driver", type=int, default=0, help="install-distilled: member that drives MD"
+    )
     args = parser.parse_args(argv)
     if args.stage == "hashes":
         for name, digest in write_shipped_hashes(MODELS_DIR).items():
@@ -164,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return distill_main([str(args.out)])
     elif args.stage == "install-distilled":
-        for name, digest in install_distilled(args.out, args.iteration).items():
+        for name, digest in install_distilled(args.out, args.iteration, args.driver).items():
             print(f"{digest}  {name}")
     elif args.stage == "train":
         train_shipped(args.out, args.name, tuple(args.members))
