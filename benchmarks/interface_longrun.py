@@ -51,6 +51,9 @@ def main() -> None:
     ap.add_argument("--sigma-every", type=int, default=20, help="trajectory frames")
     ap.add_argument("--check-every", type=int, default=10, help="MD steps between integrity checks")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--label", default=None, help="models' name in the table (default: their folder's parent)"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     atoms = build_interface(
@@ -130,7 +133,9 @@ def _append_row(summary: dict, args: argparse.Namespace) -> None:
     done_ps = summary["steps_done"] * args.dt / 1000.0
     verdict = "intact" if summary["integrity_error"] is None else summary["integrity_error"]
     verdict = verdict.split(". The last frame")[0].replace("|", "/")
-    models = ", ".join(sorted({Path(p).parent.parent.name for p in summary["models"]}))
+    models = args.label or ", ".join(
+        sorted({Path(p).parent.parent.name for p in summary["models"]})
+    )
     sig = summary["committee_max_force_std_eV_A"]["max"]
     row = (
         f"| {time.strftime('%Y-%m-%d')} | {models} | {args.size[0]}x{args.size[1]}, seed "
