@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -73,6 +74,7 @@ def run_replicas(
     settings: MDSettings,
     comm,
     progress: bool = False,
+    integrity: Any = "stop",
 ) -> list[ReplicaResult]:
     """Run ``n_replicas`` independent MD runs over the ranks of ``comm``.
 
@@ -93,6 +95,10 @@ def run_replicas(
         Ranks to spread replicas over (e.g. ``MPI.COMM_WORLD``); pass explicitly.
     progress : bool
         Show progress bars (rank 0's replicas only).
+    integrity : {"stop", "flag"}, None or callable
+        Each replica's molecule-integrity monitor (see :class:`MDRunner`): a policy name, None
+        (off), or ``integrity(atoms)`` returning a monitor (or a policy name) for the replica's
+        starting atoms.
 
     Returns
     -------
@@ -127,6 +133,7 @@ def run_replicas(
             runner = MDRunner(
                 atoms, directory, replace(settings, seed=seeds[k]), comm=None,
                 progress=progress and rank == 0,
+                integrity=integrity(atoms) if callable(integrity) else integrity,
             )  # fmt: skip
             res = runner.run(steps)
             temps = res.thermo[:, 4]

@@ -366,6 +366,7 @@ def run_umbrella_windows(
     comm: Any,
     surface_z: SurfaceSpec = 0.0,
     progress: bool = False,
+    integrity: Any = "stop",
 ) -> UmbrellaRun:
     """Run one restrained MD window per centre, windows spread over the ranks of ``comm``.
 
@@ -394,6 +395,8 @@ def run_umbrella_windows(
         The surface (see :class:`HarmonicZRestraint`).
     progress : bool
         Progress bars (rank 0's windows).
+    integrity : {"stop", "flag"}, None or callable
+        Each window's molecule-integrity monitor (see :func:`run_replicas`).
 
     Returns
     -------
@@ -465,5 +468,7 @@ def run_umbrella_windows(
         atoms.calc = HarmonicZRestraint(atoms.calc, index, c[i], float(ks[i]), surface_z=surf)
         return atoms
 
-    windows = run_replicas(biased, c.size, steps, out, settings, comm, progress=progress)
+    windows = run_replicas(
+        biased, c.size, steps, out, settings, comm, progress=progress, integrity=integrity
+    )
     return UmbrellaRun(directory=out, spec=spec, windows=windows)
