@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         "--stages",
         nargs="+",
         default=None,
-        choices=["qmml", "md", "extract", "continuum"],
+        choices=["qmml", "md", "umbrella", "extract", "continuum"],
         help="stages to run (default: run.stages of the configuration)",
     )
     run.add_argument(

@@ -1,9 +1,9 @@
 """The pipeline configuration: schema (type, unit, default of every key) and validation.
 
-A configuration is a nested mapping with one table per stage (``qmml``, ``md``, ``extract``,
-``continuum``) plus ``[run]``; it is read from TOML with :mod:`tomllib` by :func:`load_config`
-or given as a dict. Every key is checked before anything runs; an error names the key, the
-expected type and unit, and the value found, e.g.
+A configuration is a nested mapping with one table per stage (``qmml``, ``md``, ``umbrella``
+(off unless ``enabled``), ``extract``, ``continuum``) plus ``[run]``; it is read from TOML
+with :mod:`tomllib` by :func:`load_config` or given as a dict. Every key is checked before
+anything runs; an error names the key, the expected type and unit, and the value found, e.g.
 ``md.timestep_fs: expected a positive number in fs, got 'abc'``.
 
 Values are then checked by meaning (:func:`validate_config`): plausible ranges with units (a
@@ -25,10 +25,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA", "STAGES", "Key", "builtin_config", "load_config", "validate_config"]
+__all__ = [
+    "SCHEMA",
+    "STAGES",
+    "STAGE_ORDER",
+    "Key",
+    "builtin_config",
+    "load_config",
+    "validate_config",
+]
 
 #: The stages, in the order they run.
 STAGES = ("qmml", "md", "extract", "continuum")
+#: Every stage, in the order they run: the four above and ``umbrella`` (between md and
+#: extract), which runs only when ``[umbrella] enabled = true`` (it then runs with extract,
+#: whose profile it completes; see :mod:`multiscale.pipeline.umbrella_stage`).
+STAGE_ORDER = ("qmml", "md", "umbrella", "extract", "continuum")
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "strs",
             list(STAGES),
             "",
-            "stages run by default (subset of qmml, md, extract, continuum)",
+            "stages run by default (subset of qmml, md, extract, continuum; umbrella runs with "
+            "extract when [umbrella] enabled = true, or may be listed itself)",
         ),
         "progress": Key("bool", True, "", "show tqdm progress bars"),
         "trust_imports": Key(
@@ -164,6 +177,46 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "heat_from_K": Key("num+", 50.0, "K", "temperature at the start of the heating ramp"),
         "calculator": Key("calc", {"model": "default:cu-water-nacl"}, "", _CALC_DOC),
+    },
+    "umbrella": {
+        "enabled": Key(
+            "bool",
+            False,
+            "",
+            "run umbrella windows for ions that free MD leaves out (false: the section is ignored)",
+        ),
+        "species": Key(
+            "strs",
+            [],
+            "",
+            'ions to sample (element symbols, e.g. ["Na"]); []: the ions of extract.species '
+            "that the extract stage leaves out (found with its own test on the md trajectory)",
+        ),
+        "centers_A": Key(
+            "nums",
+            [],
+            "Å",
+            "window centres, heights above the top metal layer ([]: z_min_A to z_max_A every "
+            "spacing_A)",
+        ),
+        "z_min_A": Key("num+", 2.0, "Å", "lowest window centre (when centers_A = [])"),
+        "z_max_A": Key("num+", 7.0, "Å", "highest window centre (when centers_A = [])"),
+        "spacing_A": Key("num+", 0.5, "Å", "distance between window centres (centers_A = [])"),
+        "k_eV_per_A2": Key(
+            "num+", 1.0, "eV/Å²", "spring constant of the harmonic height restraint"
+        ),
+        "window_ps": Key("num+", 10.0, "ps", "MD per window (md time step, thermostat and HMR)"),
+        "discard_ps": Key("num0", 2.0, "ps", "start of every window left out of the analysis"),
+        "relax_steps": Key(
+            "int0", 100, "steps", "FIRE steps under the restraint after placing the ion (0: none)"
+        ),
+        "n_blocks": Key(
+            "int+", 8, "blocks", "time blocks per window for D error bars (even, >= 4)"
+        ),
+        "bin_width_A": Key("num+", 0.1, "Å", "histogram bin width of F(z) (MBAR)"),
+        "min_bin_samples": Key(
+            "int+", 10, "samples", "F(z) only in bins with at least this many decorrelated samples"
+        ),
     },
     "extract": {
         "species": Key(
@@ -277,6 +330,7 @@ _EXPECT = {
     "bool": "true or false",
     "ints": "a list of positive integers",
     "strs": "a list of strings",
+    "nums": "a list of finite numbers",
     "table": "a table of numbers",
     "path": "a file path (string)",
 }
@@ -321,6 +375,10 @@ def _check(name: str, key: Key, v: Any) -> Any:
     elif k == "strs":
         if not isinstance(v, list) or not all(isinstance(i, str) for i in v):
             raise _expect(name, key, v)
+    elif k == "nums":
+        if not isinstance(v, list) or not all(_is_num(i) for i in v):
+            raise _expect(name, key, v)
+        v = [float(i) for i in v]
     elif k == "table":
         if not isinstance(v, Mapping) or not all(_is_num(x) for x in v.values()):
             raise _expect(name, key, v)
@@ -704,6 +762,138 @@ def _check_continuum_metal(cfg: dict[str, Any], md: dict[str, Any] | None) -> No
         )
 
 
+#: lowest plausible umbrella window centre above the top metal layer's nuclei, Å (an ion's
+#: closest contact with a metal surface is ~2 Å)
+MIN_UMBRELLA_HEIGHT_A = 1.0
+
+
+def _check_umbrella(
+    cfg: dict[str, Any], md: dict[str, Any] | None, extract: dict[str, Any] | None
+) -> None:
+    """Checks by meaning of an enabled ``[umbrella]`` (a disabled one is ignored)."""
+    from .umbrella_stage import FLAT_OVERLAP_MIN, flat_overlap, window_centers
+
+    if not cfg["enabled"]:
+        return
+    if md is None:
+        raise ValueError(
+            "umbrella.enabled = true needs an [md] section: the windows start from the md "
+            "stage's last frame, with its calculator and thermostat"
+        )
+    defaults = SCHEMA["umbrella"]
+    ranged = [k for k in ("z_min_A", "z_max_A", "spacing_A") if cfg[k] != defaults[k].default]
+    if cfg["centers_A"] and ranged:
+        raise ValueError(
+            f"umbrella.centers_A and umbrella.{ranged[0]} are both given: give either the "
+            "window centres (centers_A) or a range (z_min_A, z_max_A, spacing_A), not both"
+        )
+    elements = _md_elements(md)
+    s = _get_salt("md.salt", md["salt"])
+    ions = [s.cation, s.anion] if md["concentration_mol_per_L"] > 0 else []
+    for sym in cfg["species"]:
+        if sym not in elements:
+            raise ValueError(
+                f"umbrella.species: {sym!r} is not in the md system (its elements are "
+                f"{sorted(elements)}; md.salt = {md['salt']!r}, md.concentration_mol_per_L = "
+                f"{md['concentration_mol_per_L']:g}); list ions of the md system, e.g. "
+                f"{ions[:1] or [s.cation]}"
+            )
+        if sym not in ions:
+            raise ValueError(
+                f"umbrella.species: {sym!r} is not an ion of md.salt = {md['salt']!r} (water and "
+                f"the metal are not sampled by umbrella windows); list ions, e.g. {ions[:1]}"
+            )
+    if len(set(cfg["species"])) != len(cfg["species"]):
+        raise ValueError(f"umbrella.species lists an ion twice: {cfg['species']}")
+    if not cfg["species"] and extract is None:
+        raise ValueError(
+            "umbrella.species = [] means 'the ions the extract stage leaves out', but there is "
+            'no [extract] section; list the ions, e.g. species = ["Na"]'
+        )
+    if not cfg["species"] and not ions:
+        raise ValueError(
+            "umbrella.enabled = true, but the md system holds no ions (md.concentration_mol_per_L "
+            "= 0): set a salt concentration or umbrella.enabled = false"
+        )
+    if extract is not None:
+        selected = {e["selection"] for e in extract["species"].values()}
+        for sym in cfg["species"]:
+            if sym not in selected:
+                q = s.charges[0] if sym == s.cation else s.charges[1]
+                raise ValueError(
+                    f"umbrella.species: {sym!r} is selected by no extract.species entry, so its "
+                    "umbrella profile could not enter the transport profile; add "
+                    f'"{sym}{"+" if q > 0 else "-"}" = {{selection = "{sym}", charge = {q}}} to '
+                    f"extract.species, or remove {sym!r}"
+                )
+    if cfg["z_max_A"] <= cfg["z_min_A"] and not cfg["centers_A"]:
+        raise ValueError(
+            f"umbrella.z_max_A = {cfg['z_max_A']:g} Å must exceed umbrella.z_min_A = "
+            f"{cfg['z_min_A']:g} Å"
+        )
+    centers = window_centers(cfg)
+    if len(centers) < 2:
+        raise ValueError(
+            f"umbrella: {len(centers)} window (centres {centers} Å); F(z) needs at least 2: "
+            "give more centers_A, or a smaller spacing_A / wider z_min_A..z_max_A"
+        )
+    if len(set(centers)) != len(centers):
+        raise ValueError(f"umbrella.centers_A lists a centre twice: {cfg['centers_A']}")
+    low = min(centers)
+    if low < MIN_UMBRELLA_HEIGHT_A:
+        raise ValueError(
+            f"umbrella: the window centre {low:g} Å is below the surface an ion can reach "
+            "(heights are measured from the top metal layer's nuclei; an ion comes no closer "
+            f"than ~2 Å): use centres >= {MIN_UMBRELLA_HEIGHT_A:g} Å"
+        )
+    geometry = md.get("geometry", "film")
+    if geometry == "film":
+        top, what = md["gap_A"] + md["water_thickness_A"], "md.gap_A + md.water_thickness_A"
+    else:
+        thick = md["electrolyte_thickness_A"] or md["water_thickness_A"] + 2 * md["gap_A"]
+        top, what = thick - md["gap_A"], "the electrolyte thickness - md.gap_A"
+    high = max(centers)
+    if high > top:
+        raise ValueError(
+            f"umbrella: a window centre at {high:g} Å lies beyond the liquid, which ends "
+            f"{top:g} Å above the top metal layer ({what}, md.geometry = {geometry!r}); use "
+            f"centres <= {top:g} Å"
+        )
+    if cfg["window_ps"] <= cfg["discard_ps"]:
+        raise ValueError(
+            f"umbrella.window_ps = {cfg['window_ps']:g} ps must exceed umbrella.discard_ps = "
+            f"{cfg['discard_ps']:g} ps (the start of every window left out of the analysis); "
+            "lengthen window_ps or lower discard_ps"
+        )
+    nb = cfg["n_blocks"]
+    if nb < 4 or nb % 2:
+        raise ValueError(
+            f"umbrella.n_blocks = {nb}: expected an even number >= 4 (the convergence check "
+            "compares the first half of the blocks with the second)"
+        )
+    frame_fs = md["timestep_fs"] * md["traj_interval"]
+    frames = int((cfg["window_ps"] - cfg["discard_ps"]) * 1000 / frame_fs)
+    if frames < 16 * nb:
+        raise ValueError(
+            f"umbrella.window_ps - umbrella.discard_ps = "
+            f"{cfg['window_ps'] - cfg['discard_ps']:g} ps at one frame every {frame_fs:g} fs "
+            f"(md.timestep_fs x md.traj_interval) gives {frames} frames per window, but "
+            f"umbrella.n_blocks = {nb} needs at least {16 * nb}; lengthen window_ps or lower "
+            "n_blocks"
+        )
+    ov = flat_overlap(centers, cfg["k_eV_per_A2"], md["temperature_K"])
+    if ov.size and ov.min() < FLAT_OVERLAP_MIN:
+        i = int(ov.argmin())
+        width = (8.617333262e-5 * md["temperature_K"] / cfg["k_eV_per_A2"]) ** 0.5
+        raise ValueError(
+            f"umbrella: the windows at {centers[i]:g} and {centers[i + 1]:g} Å would overlap "
+            f"only {ov[i]:.2g} even where F(z) is flat (the analysis needs >= "
+            f"{FLAT_OVERLAP_MIN}): at umbrella.k_eV_per_A2 = {cfg['k_eV_per_A2']:g} eV/Å² a "
+            f"window is sqrt(kT/k) = {width:.2g} Å wide; space the centres at most "
+            f"~{4 * width:.2g} Å apart or lower k_eV_per_A2"
+        )
+
+
 def _check_meaning(out: dict[str, Any], allow_import: bool) -> None:
     """The checks by meaning and the calculators (see :func:`validate_config`)."""
     from .calculators import resolve_calculator
@@ -715,6 +905,8 @@ def _check_meaning(out: dict[str, Any], allow_import: bool) -> None:
         systems["md"] = _check_md(out["md"])
     if "extract" in out:
         _check_extract(out["extract"], out.get("md"))
+    if "umbrella" in out:
+        _check_umbrella(out["umbrella"], out.get("md"), out.get("extract"))
     if "continuum" in out:
         _check_continuum_metal(out["continuum"], out.get("md"))
         _check_continuum(out["continuum"])
@@ -867,9 +1059,9 @@ def validate_config(config: Mapping[str, Any], *, allow_import: bool = False) ->
     if not isinstance(allow_import, bool):
         raise TypeError(f"allow_import must be True or False, got {allow_import!r}")
     out = _check_sections(config, SCHEMA)
-    wrong = [s for s in out["run"]["stages"] if s not in STAGES]
+    wrong = [s for s in out["run"]["stages"] if s not in STAGE_ORDER]
     if wrong:
-        raise ValueError(f"run.stages: expected stages among {list(STAGES)}, got {wrong}")
+        raise ValueError(f"run.stages: expected stages among {list(STAGE_ORDER)}, got {wrong}")
     if "md" in out and len(out["md"]["size"]) != 2:
         raise ValueError(
             f"md.size: expected two positive integers (nx, ny), got {out['md']['size']}"

@@ -243,6 +243,68 @@ def _finite_size_line(fs: dict | None) -> list[str]:
     ]
 
 
+def _sigma(v: Any) -> str:
+    return "n/a" if v is None else f"{_f(v, '.2g')}σ"
+
+
+def _umbrella(r: dict, run_dir: Path) -> list[str]:
+    """Section 2b: the umbrella windows of the ions free MD leaves out."""
+    out = ["## 2b. Umbrella sampling of ions", ""]
+    left = r.get("left_out")
+    if left is not None:
+        out.append(
+            "Ions left out of free MD (they did not visit every transport bin): "
+            + (", ".join(f"{k} ({v})" for k, v in left.items()) if left else "none")
+            + "."
+        )
+        out.append("")
+    if not r.get("species"):
+        return [*out, r.get("note", "No ion sampled."), ""]
+    c = r.get("centers_A") or []
+    out += [
+        f"{len(c)} windows per ion, centres {_f(min(c), '.3g')}–{_f(max(c), '.3g')} Å above the "
+        f"top metal layer, k = {_f(r.get('k_eV_per_A2'), '.3g')} eV/Å², "
+        f"{_f(r.get('window_ps'), '.3g')} ps each (the first {_f(r.get('discard_ps'), '.3g')} ps "
+        "left out), from the md stage's last frame with its calculator and thermostat; one ion "
+        "per species is held, the others move freely. F(z) by MBAR (error bars: one standard "
+        "error), D⊥ from the restrained height autocorrelation and D∥ from the in-plane MSD of "
+        "each window; converged = neighbouring windows overlap, and the first and second half "
+        "of every window agree (F, mean height, D) within their errors.",
+        "",
+        "| ion | windows (F defined) | verdict | smallest neighbour overlap | F range | F, half vs "
+        "half (limit) | D⊥ converged | cost |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for sym, u in r["species"].items():
+        zr = u.get("z_range_A") or [None, None]
+        cost = u.get("cost") or {}
+        per = [w.get("ms_per_step") for w in cost.get("windows", []) if w.get("ms_per_step")]
+        verdict = "converged" if u.get("converged") else "**not converged**"
+        out.append(
+            f"| {u.get('name', sym)} | {u.get('n_windows')} ({_f(zr[0], '.3g')}–{_f(zr[1], '.3g')}"
+            f" Å) | {verdict} | {_f(u.get('min_overlap'), '.2g')} | "
+            f"{_f(u.get('free_energy_range_kT'), '.3g')} kT | "
+            f"{_sigma(u.get('free_energy_max_half_deviation_sigma'))} "
+            f"({_sigma(u.get('free_energy_half_threshold_sigma'))}) | "
+            f"{u.get('D_perp_converged_windows')} of {u.get('n_windows')} | "
+            f"{_f(cost.get('total_s'), '.3g')} s"
+            + (f" ({_f(sum(per) / len(per), '.3g')} ms/step)" if per else "")
+            + " |"
+        )
+    for sym, u in r["species"].items():
+        out.append("")
+        out += _img(run_dir, "umbrella", u.get("plot", f"umbrella_{sym}.png"),
+                    f"F(z) and D of {u.get('name', sym)} from umbrella windows")  # fmt: skip
+        warns = u.get("warnings") or []
+        if warns:
+            out += [f"What did not converge ({u.get('name', sym)}):", ""]
+            out += [f"- {w}" for w in warns[:8]]
+            if len(warns) > 8:
+                out.append(f"- … {len(warns) - 8} more in `umbrella/{u.get('file')}`")
+            out.append("")
+    return out
+
+
 def _extract(r: dict, run_dir: Path) -> list[str]:
     lo, hi = r["z_range_A"]
     out = [
@@ -255,8 +317,9 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for name, s in r["species"].items():
+        tag = " (umbrella)" if s.get("source") == "umbrella" else ""
         out.append(
-            f"| {name} | {s['charge']:+d} | {_f(s['mean_c_mol_per_L'], '.3g')} | "
+            f"| {name}{tag} | {s['charge']:+d} | {_f(s['mean_c_mol_per_L'], '.3g')} | "
             f"{_f(s['max_c_mol_per_L'], '.3g')} | {_dperp_cell(s)} |"
         )
     for name, s in r["species"].items():
@@ -291,12 +354,29 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
                     "times) before using it quantitatively."
                 )
         out += ["", line]
+    umb = r.get("umbrella") or {}
     for name, why in r.get("dropped_species", {}).items():
+        u = umb.get(name) or {}
+        if u.get("merged"):
+            verdict = (
+                "converged" if u.get("converged") else
+                "**not converged: it entered the profile flagged, see the checks**"
+            )  # fmt: skip
+            out += [
+                "",
+                f"**{name} was left out of free MD** ({why}); its profile comes from **umbrella "
+                f"sampling** (section 2b, {u.get('n_windows')} windows, {verdict}): F(z) by "
+                f"MBAR, c ∝ exp(−F/kT), D⊥ and D∥ per window, on {u.get('covered_bins')} of "
+                f"{u.get('n_bins')} transport bins ({_f(u['covered_z_A'][0], '.3g')}–"
+                f"{_f(u['covered_z_A'][1], '.3g')} Å). " + "; ".join(u.get("notes", [])) + ".",
+            ]
+            continue
         out += [
             "",
             f"**{name} was left out**: {why} (pipeline keys: extract.z_margin_A, "
             "extract.bin_width_A, md.steps; an ion rarely visits every bin in free MD: "
-            "umbrella sampling, multiscale.md.run_umbrella_windows, samples it)",
+            "umbrella sampling, [umbrella] enabled = true, samples it)"
+            + (f". Umbrella result not merged: {u['why']}" if u.get("why") else ""),
         ]
     es = r.get("electrostatics", {})
     if es.get("conductor_model", "applied") != "applied":
@@ -629,6 +709,8 @@ def _electrochemistry(res: dict, config: dict, run_dir: Path) -> list[str]:
             sim = f"{_f(d, '.3g')}e-9 m²/s (D⊥ {_f(d_perp, '.3g')}, D∥ {_f(d_par, '.3g')})"
             if d_par and not 0.5 < d_perp / d_par < 2:
                 sim += ", **D⊥ not converged**"
+            if s.get("source") == "umbrella":
+                sim += "; D⊥ of the umbrella windows, at the middle bins or the nearest window"
         out.append(f"| {what} | {_f(d_exp * 1e9, '.4g')}e-9 m²/s | {ref} | {sim} |")
     out += [""]
     out += _chain(res)
@@ -649,6 +731,14 @@ def _chain(res: dict) -> list[str]:
         "md/trajectory.traj",
         "  └▶ extract: c_i(z), D⊥_i(z), D∥_i(z) (error bars, blocking), F_i(z) = −RT ln c_i,",
         "     ρ(z) → φ(z), E(z) (metal as a conductor)",
+        *(
+            [
+                "  └▶ umbrella (ions left out of free MD): windows from the last frame → F(z)",
+                "     (MBAR), D⊥, D∥ per window → extract: c ∝ exp(−F/kT), F, D on the bins",
+            ]
+            if (res.get("umbrella") or {}).get("species")
+            else []
+        ),
         "       └▶ TransportProfile (extract/profile.h5, SI)",
         "            concentration, diffusion (D⊥), diffusion_parallel (D∥), free_energy,",
         "            potential, *_err",
@@ -787,8 +877,23 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
         ratio = s["D_middle_1e-9_m2_per_s"] / d_par
         if s["trajectory_ps"] < 10 * t_cross or not 0.5 < ratio < 2:
             todo.append(f"D⊥ of {name} (see the self-check in section 3)")
+    merged = {n for n, u in ((ex or {}).get("umbrella") or {}).items() if u.get("merged")}
     for name in (ex or {}).get("dropped_species", {}):
-        todo.append(f"{name}: no profile (it did not visit every bin; section 3)")
+        if name not in merged:
+            todo.append(f"{name}: no profile (it did not visit every bin; section 3)")
+    for sym, u in ((res.get("umbrella") or {}).get("species") or {}).items():
+        name = u.get("name", sym)
+        if not u.get("converged"):
+            todo.append(
+                f"umbrella sampling of {name}: not converged (first half vs second half, window "
+                f"overlap or D⊥; section 2b)"
+                + ("; it entered the transport profile flagged" if name in merged else "")
+            )
+        if u.get("poor_overlap"):
+            todo.append(
+                f"umbrella windows of {name}: neighbouring windows overlap too little (smallest "
+                f"{_f(u.get('min_overlap'), '.2g')}); add windows there (section 2b)"
+            )
     perm = (ex or {}).get("permittivity")
     if perm and perm.get("status") != "accepted":
         todo.append("ε(z): not converged or not computed, bulk water used (section 3)")
@@ -828,6 +933,7 @@ def write_report(pipeline) -> Path:
     for stage, fn in (
         ("qmml", _qmml),
         ("md", _md),
+        ("umbrella", _umbrella),
         ("extract", _extract),
         ("continuum", _continuum),
     ):

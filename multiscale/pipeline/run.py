@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import STAGES, load_config
+from .config import STAGE_ORDER, STAGES, load_config
 from .state import (
     MANIFEST,
     RunDirectoryLocked,
@@ -34,8 +34,14 @@ __all__ = ["Pipeline", "RunDirectoryLocked", "StageSkipped"]
 
 log = logging.getLogger("multiscale.pipeline")
 
-#: upstream stages whose outputs a stage reads
-UPSTREAM = {"qmml": (), "md": (), "extract": ("md",), "continuum": ("extract",)}
+#: upstream stages whose outputs a stage reads (extract also reads umbrella when it is enabled)
+UPSTREAM = {
+    "qmml": (),
+    "md": (),
+    "umbrella": ("md",),
+    "extract": ("md",),
+    "continuum": ("extract",),
+}
 SERIAL = ("qmml", "md", "extract")
 MARKER = "done.json"
 INPUTS = "inputs.json"
@@ -54,10 +60,30 @@ KNOWN_OUTPUTS = {
            "integrity_events.csv", "prepare"),
     "extract": ("profile.h5", "profile.png"),
     "continuum": ("np_1d.png", "pit.bp", "pit.png"),
+    "umbrella": ("windows",),
 }  # fmt: skip
+#: name patterns of outputs a stage writes per item (the umbrella stage: one file per ion)
+KNOWN_PATTERNS = {"umbrella": ("umbrella_*.json", "umbrella_*.png")}
+#: extract keys that decide which ions free MD leaves out: the umbrella stage's inputs when
+#: umbrella.species = [] (it samples those ions)
+EXTRACT_SELECTION_KEYS = ("species", "bin_width_A", "z_margin_A", "range_start",
+                          "fine_bin_width_A", "lags", "n_blocks", "parallel", "discard",
+                          "discard_frames", "water_model", "ion_charges")  # fmt: skip
 #: config keys that may change while a stage resumes its own earlier outputs (md: a larger
 #: ``steps`` continues the run from its checkpoint)
-RESUMABLE_KEYS = {"md": ("steps",)}
+RESUMABLE_KEYS = {
+    "md": ("steps",),
+    # longer windows continue from their checkpoints; the analysis keys only re-analyse them
+    "umbrella": ("window_ps", "discard_ps", "n_blocks", "bin_width_A", "min_bin_samples"),
+}
+
+
+def _known(folder: Path, stage: str) -> set[str]:
+    """Entries of ``folder`` that ``stage`` writes, by name or name pattern."""
+    names = set(KNOWN_OUTPUTS.get(stage, ()))
+    for pattern in KNOWN_PATTERNS.get(stage, ()):
+        names |= {p.name for p in folder.glob(pattern)}
+    return names
 
 
 def _model_fingerprints(section: Any) -> dict[str, str | None]:
@@ -110,7 +136,7 @@ def _checkpoint_step(path: Path) -> int | None:
 
 
 class Pipeline:
-    """The qmml → md → extract → continuum pipeline on one run directory.
+    """The qmml → md → (umbrella →) extract → continuum pipeline on one run directory.
 
     Parameters
     ----------
@@ -146,7 +172,10 @@ class Pipeline:
     and the hashes of the stages it reads) differs from the one in its ``done.json``. A stage
     that was interrupted keeps its folder when its inputs are unchanged, so the md stage
     resumes from its last checkpoint; a larger ``md.steps`` also continues the md run from its
-    checkpoint (its downstream stages are recomputed). With other changed inputs the outputs
+    checkpoint (its downstream stages are recomputed). The umbrella stage (only with
+    ``[umbrella] enabled = true``; it runs with extract, which reads it) resumes its windows
+    from their checkpoints likewise, also after a larger ``umbrella.window_ps``. With other
+    changed inputs the outputs
     the stage wrote (its ``manifest.json``) are moved to ``run_dir/<stage>.stale-<time>/``;
     files in the stage folder that the project did not write stay where they are.
 
@@ -181,12 +210,25 @@ class Pipeline:
         self.rank = 0  #: rank of this process in the communicator of the last run
 
     # ------------------------------------------------------------------ hashing / markers
+    def umbrella_enabled(self) -> bool:
+        """Whether the config has ``[umbrella]`` with ``enabled = true`` (else the stage is off
+        and nothing depends on it)."""
+        return bool(self.config.get("umbrella", {}).get("enabled"))
+
+    def _upstream(self, stage: str) -> tuple[str, ...]:
+        if stage == "extract" and self.umbrella_enabled():
+            return (*UPSTREAM[stage], "umbrella")
+        return UPSTREAM[stage]
+
     def _hash_parts(self, stage: str) -> dict[str, Any]:
         parts = {
             "section": self.config[stage],
             "seed": self.config["run"]["seed"],
-            "upstream": {u: self._hashes.get(u) for u in UPSTREAM[stage]},
+            "upstream": {u: self._hashes.get(u) for u in self._upstream(stage)},
         }
+        if stage == "umbrella" and not self.config[stage]["species"]:
+            ex = self.config.get("extract") or {}
+            parts["extract_selection"] = {k: ex.get(k) for k in EXTRACT_SELECTION_KEYS}
         models = _model_fingerprints(self.config[stage])
         if models:
             # a rebuilt model changes the results under an unchanged config
@@ -209,10 +251,13 @@ class Pipeline:
 
     def resume_key(self, stage: str) -> str:
         """Hash of the inputs a stage's earlier, unfinished or shorter, outputs must share to be
-        continued rather than moved aside: :meth:`stage_hash` without ``md.steps``."""
+        continued rather than moved aside: :meth:`stage_hash` without ``md.steps`` (and the
+        umbrella stage's :data:`RESUMABLE_KEYS` and extract selection: the windows of an ion
+        depend on neither, so they are resumed, not rerun)."""
         parts = self._hash_parts(stage)
         drop = RESUMABLE_KEYS.get(stage, ())
         parts["section"] = {k: v for k, v in parts["section"].items() if k not in drop}
+        parts.pop("extract_selection", None)
         return self._digest(parts)
 
     def stage_dir(self, stage: str) -> Path:
@@ -241,13 +286,27 @@ class Pipeline:
 
     def _select(self, stages: Sequence[str] | None) -> list[str]:
         wanted = list(self.config["run"]["stages"]) if stages is None else list(stages)
-        bad = [s for s in wanted if s not in STAGES]
+        bad = [s for s in wanted if s not in STAGE_ORDER]
         if bad:
-            raise ValueError(f"unknown stage(s) {bad}; the stages are {list(STAGES)}")
+            raise ValueError(f"unknown stage(s) {bad}; the stages are {list(STAGE_ORDER)}")
         missing = [s for s in wanted if s not in self.config]
         if missing and stages is not None:
             raise ValueError(f"stage(s) {missing} have no [{missing[0]}] section in the config")
-        return [s for s in STAGES if s in wanted and s in self.config]
+        if "umbrella" in wanted and "umbrella" in self.config and not self.umbrella_enabled():
+            if stages is not None:
+                raise ValueError(
+                    "stage 'umbrella' is not enabled: set enabled = true in [umbrella]"
+                )
+            wanted.remove("umbrella")
+        selected = [s for s in STAGES if s in wanted and s in self.config]
+        if self.umbrella_enabled() and ("umbrella" in wanted or "extract" in selected):
+            selected.append("umbrella")  # the ions free MD leaves out, for the extract stage
+        return [s for s in STAGE_ORDER if s in selected]
+
+    def _active(self, stage: str) -> bool:
+        """Whether ``stage`` is part of this configuration (its section present, and for the
+        umbrella stage enabled)."""
+        return stage in self.config and (stage != "umbrella" or self.umbrella_enabled())
 
     def _input_path(self, stage: str) -> Path | None:
         if stage == "continuum":
@@ -267,9 +326,23 @@ class Pipeline:
             return st.run_qmml(cfg, seed, out, progress)
         if stage == "md":
             return st.run_md(cfg, seed, out, progress)
+        if stage == "umbrella":
+            from .umbrella_stage import run_umbrella
+
+            md = self.results.get("md") or self._need("md", stage)
+            return run_umbrella(
+                cfg, md, self.stage_dir("md"), out, comm, progress, md_cfg=self.config["md"],
+                seed=seed, extract_cfg=self.config.get("extract"),
+            )  # fmt: skip
         if stage == "extract":
             md = self.results.get("md") or self._need("md", stage)
-            return st.run_extract(cfg, md, self.stage_dir("md"), out, progress)
+            umbrella = None
+            if self.umbrella_enabled():
+                umbrella = self.results.get("umbrella") or self._need("umbrella", stage)
+            return st.run_extract(
+                cfg, md, self.stage_dir("md"), out, progress, umbrella=umbrella,
+                umbrella_dir=self.stage_dir("umbrella"),
+            )  # fmt: skip
         if stage == "continuum":
             return st.run_continuum(cfg, self._input_path(stage), out, comm)
         raise ValueError(stage)
@@ -309,12 +382,13 @@ class Pipeline:
         Parameters
         ----------
         stages : sequence of str, optional
-            Subset of ``qmml``, ``md``, ``extract``, ``continuum`` (run in that order).
+            Subset of ``qmml``, ``md``, ``umbrella``, ``extract``, ``continuum`` (run in that
+            order); with ``[umbrella] enabled = true`` the umbrella stage runs with extract.
         comm : mpi4py communicator, optional
             Communicator of all ranks running the pipeline. Serial stages run on its rank 0
-            while the others wait; the continuum stage runs on all ranks; files are written
-            by rank 0. None: ``MPI.COMM_WORLD`` (so that ``mpiexec -n N multiscale run`` works;
-            a plain serial run is a world of one rank).
+            while the others wait; the umbrella (its windows) and continuum stages run on all
+            ranks; files are written by rank 0. None: ``MPI.COMM_WORLD`` (so that
+            ``mpiexec -n N multiscale run`` works; a plain serial run is a world of one rank).
 
         Returns
         -------
@@ -335,7 +409,7 @@ class Pipeline:
 
                 comm = world()
             except ImportError:  # no mpi4py: serial stages only
-                if "continuum" in selected:
+                if "continuum" in selected or "umbrella" in selected:
                     raise
         rank = comm.rank if comm is not None else 0
         self.rank = rank
@@ -353,8 +427,8 @@ class Pipeline:
                 atomic_write_json(self.run_dir / "config.json", self.config)
                 if self.config_text is not None:
                     atomic_write_text(self.run_dir / "config.toml", self.config_text)
-            for stage in STAGES:
-                if stage not in self.config:
+            for stage in STAGE_ORDER:
+                if not self._active(stage):
                     continue
                 h = self.stage_hash(stage)
                 self._hashes[stage] = h
@@ -401,6 +475,13 @@ class Pipeline:
         why = "inputs changed"
         if not isinstance(old, dict):
             why = "no readable record of the inputs of its earlier outputs"
+        if same and stage == "umbrella":
+            from .umbrella_stage import checkpoints_beyond, window_steps
+
+            steps = window_steps(self.config["umbrella"], self.config["md"])
+            if checkpoints_beyond(out, steps):
+                same, why = False, "umbrella.window_ps is shorter than the windows already run"
+                log.info("umbrella: %s: the earlier outputs are moved aside", why)
         if same and stage == "md":
             ck = _checkpoint_step(out / "checkpoint.npz")
             steps = self.config["md"]["steps"]
@@ -412,7 +493,7 @@ class Pipeline:
                 why = f"md.steps={steps} is below the checkpoint's step {ck}"
                 log.info("md: %s: the earlier outputs are moved aside and the run starts "
                          "fresh", why)  # fmt: skip
-        own = read_manifest(out) | set(KNOWN_OUTPUTS.get(stage, ())) | set(STATE_FILES)
+        own = read_manifest(out) | _known(out, stage) | set(STATE_FILES)
         if not same and out.is_dir():
             kept = sorted(listing(out) - own)
             moved = move_aside(out, own)
@@ -425,9 +506,7 @@ class Pipeline:
         out.mkdir(parents=True, exist_ok=True)
         (out / MARKER).unlink(missing_ok=True)
         self._before = listing(out)
-        self._own = (read_manifest(out) if same else set()) | (
-            set(KNOWN_OUTPUTS.get(stage, ())) & self._before
-        )
+        self._own = (read_manifest(out) if same else set()) | (_known(out, stage) & self._before)
         write_manifest(out, self._own | {INPUTS})
         atomic_write_json(
             out / INPUTS, {"hash": h, "resume_key": key, "config": self.config[stage]}
@@ -473,8 +552,7 @@ class Pipeline:
         self.recomputed.append(stage)
         if rank == 0:
             # the manifest first, the completion marker last
-            written = (listing(out) - self._before) | (set(KNOWN_OUTPUTS.get(stage, ())) &
-                                                       listing(out))  # fmt: skip
+            written = (listing(out) - self._before) | (_known(out, stage) & listing(out))
             write_manifest(out, self._own | written | {INPUTS, SUMMARY, MARKER})
             atomic_write_json(out / SUMMARY, summary)
             atomic_write_json(out / MARKER, {"hash": h, "summary": summary})

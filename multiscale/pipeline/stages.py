@@ -448,74 +448,38 @@ def _level_of_theory(spec: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ extract
-def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = True) -> dict:
+def run_extract(
+    cfg: dict,
+    md: dict,
+    md_dir: Path,
+    out: Path,
+    progress: bool = True,
+    umbrella: dict | None = None,
+    umbrella_dir: Path | None = None,
+) -> dict:
     """c(z), D⊥(z), D∥(z), ρ(z) → φ(z) with error bars from the md trajectory.
 
     The frames before the production start are left out: with ``discard = "auto"`` the start
     detected in the md stage's ``thermo.dat`` (but at least ``discard_frames``), with
     ``discard = "frames"`` exactly ``discard_frames``.
 
+    A species left out of free MD (it did not visit every bin) that the umbrella stage sampled
+    (``umbrella``: its summary, ``umbrella_dir``: its folder) enters the profile from its
+    umbrella result (:func:`multiscale.pipeline.umbrella_stage.merge_umbrella`).
+
     Writes ``profile.h5`` (:class:`continuum.TransportProfile`, SI) and ``profile.png``.
     """
-    from ase.io import read
-
-    from multiscale.extract import (
-        UnvisitedBinsError,
-        extract_transport_profile,
-        plot_transport_profile,
-    )
+    from multiscale.extract import UnvisitedBinsError, plot_transport_profile
 
     t0 = time.perf_counter()
-    discard, how = cfg["discard_frames"], "discard_frames"
-    eq = md.get("equilibration")
-    n_total = round(md["steps"] * md["timestep_fs"] / md["frame_interval_fs"]) + 1
-    capped = False
-    if cfg["discard"] == "auto":
-        if eq is not None and eq.get("t0_frame") is not None:
-            detected = int(eq["t0_frame"])
-            if detected > n_total // 2 and detected > discard:
-                # not equilibrated within the first half: use the second half, and say so
-                detected, capped = n_total // 2, True
-                log.warning(
-                    "extract: md equilibrated only at frame %d of %d; using the second half, "
-                    "which is not equilibrated either", eq["t0_frame"], n_total,
-                )  # fmt: skip
-            discard, how = max(discard, detected), "detected production start"
-        else:
-            log.warning("extract: the md stage has no equilibration analysis; leaving out "
-                        "extract.discard_frames = %d frames", discard)  # fmt: skip
-    # parallel=False: this runs on rank 0 only (ASE would otherwise broadcast to all ranks)
-    frames = read(md_dir / "trajectory.traj", index=f"{discard}:", parallel=False)
-    if len(frames) < 2 * max(cfg["lags"]):
-        raise ValueError(
-            f"extract: {len(frames)} frames after leaving out {discard} ({how}) are too "
-            f"few for the lags {cfg['lags']}; run more md.steps, lower extract.lags, or set "
-            'extract.discard = "frames" to choose the frames left out yourself'
-        )
-    z_lo, z_hi = md["z_water_A"]
-    z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
-    surface_z = surface_height(frames)
-    fine = cfg.get("fine_bin_width_A", 0.1)
-    if cfg.get("range_start", "film") == "surface":
-        # from the surface on: the lowest (highest) liquid heavy atom seen, on the fine grid
-        lo_seen, hi_seen = liquid_extent(frames)
-        lo = surface_z + max(0.0, np.floor((lo_seen - surface_z) / fine) * fine)
-        hi = surface_z + np.ceil((hi_seen - surface_z) / fine) * fine
-        n_bins = max(1, int(np.floor((hi - lo) / cfg["bin_width_A"])))
-        z_range = (float(lo), float(lo + n_bins * cfg["bin_width_A"]))
+    setup = extract_setup(cfg, md, md_dir)
+    frames, z_range, surface_z = setup["frames"], setup["z_range"], setup["surface_z"]
+    discard, how, capped, fine = setup["discard"], setup["how"], setup["capped"], setup["fine"]
     species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
-    charges = {**cfg["ion_charges"], md_metal(frames[0]): 0.0}
     dropped: dict[str, str] = {}
 
     def extract(sp: dict):
-        return extract_transport_profile(
-            frames, sp, timestep=md["frame_interval_fs"], temperature=md["temperature_K"],
-            bin_width=cfg["bin_width_A"], z_range=z_range, lags=tuple(cfg["lags"]),
-            n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=charges,
-            water_model=cfg["water_model"], boundary="open", progress=progress,
-            provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
-            bulk_diffusion=_bulk_diffusion(cfg["species"]),
-        )  # fmt: skip
+        return _extract_species(setup, cfg, md, sp, progress)
 
     while True:
         if not species:
@@ -585,6 +549,14 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         geometry=md.get("geometry", "film"),
     )  # fmt: skip
     profile = dataclasses.replace(profile, z=profile.z - surface_z * 1e-10, provenance=prov)
+    umbrella_info: dict[str, Any] = {}
+    if umbrella and umbrella.get("species"):
+        # species left out of free MD, sampled by umbrella windows (issue #14 items 2 and 5)
+        from .umbrella_stage import merge_umbrella
+
+        profile, umbrella_info = merge_umbrella(
+            profile, umbrella, umbrella_dir, dropped, cfg["bin_width_A"]
+        )
     profile.write(out / "profile.h5")
     fig = plot_transport_profile(profile, out / "profile.png")
     _plt().close(fig)
@@ -617,6 +589,7 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         "z_range_A": list(z_range),
         "n_bins": int(profile.z.size),
         "dropped_species": dropped,
+        "umbrella": umbrella_info,
         "species": {},
         "wall_s": 0.0,
     }
@@ -648,6 +621,10 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
         # test of the propagator model, from the profile's provenance
         summary["species"][name].update(_dperp_diagnostics(profile.provenance, name, mid))
         log.info("extract: %s: %s", name, bulk)
+        if umbrella_info.get(name, {}).get("merged"):
+            summary["species"][name]["source"] = "umbrella"
+            summary["species"][name]["umbrella"] = umbrella_info[name]
+            continue  # the free-MD self-checks below do not apply
         if profile.diffusion_parallel is not None:
             # a self-check: in the bulk-like middle of the film D⊥ and D∥ should agree, and
             # Hummer's bin-to-bin rates need a trajectory much longer than the time a molecule
@@ -669,6 +646,99 @@ def run_extract(cfg: dict, md: dict, md_dir: Path, out: Path, progress: bool = T
     summary["finite_size"] = _finite_size(frames[0], md["temperature_K"], summary["species"])
     summary["wall_s"] = time.perf_counter() - t0
     return summary
+
+
+def extract_setup(cfg: dict, md: dict, md_dir: Path) -> dict[str, Any]:
+    """The frames and transport z range of the extract stage (see :func:`run_extract`).
+
+    Returns
+    -------
+    dict
+        ``frames`` (after the discarded ones), ``discard`` (frames left out), ``how`` (why
+        that many), ``capped`` (md equilibrated only in its second half), ``z_range`` (Å, cell
+        z), ``surface_z`` (Å, top metal layer), ``fine`` (fine bin width, Å) and ``charges``
+        (e per element, the metal neutral).
+    """
+    from ase.io import read
+
+    discard, how = cfg["discard_frames"], "discard_frames"
+    eq = md.get("equilibration")
+    n_total = round(md["steps"] * md["timestep_fs"] / md["frame_interval_fs"]) + 1
+    capped = False
+    if cfg["discard"] == "auto":
+        if eq is not None and eq.get("t0_frame") is not None:
+            detected = int(eq["t0_frame"])
+            if detected > n_total // 2 and detected > discard:
+                # not equilibrated within the first half: use the second half, and say so
+                detected, capped = n_total // 2, True
+                log.warning(
+                    "extract: md equilibrated only at frame %d of %d; using the second half, "
+                    "which is not equilibrated either", eq["t0_frame"], n_total,
+                )  # fmt: skip
+            discard, how = max(discard, detected), "detected production start"
+        else:
+            log.warning("extract: the md stage has no equilibration analysis; leaving out "
+                        "extract.discard_frames = %d frames", discard)  # fmt: skip
+    # parallel=False: this runs on rank 0 only (ASE would otherwise broadcast to all ranks)
+    frames = read(md_dir / "trajectory.traj", index=f"{discard}:", parallel=False)
+    if len(frames) < 2 * max(cfg["lags"]):
+        raise ValueError(
+            f"extract: {len(frames)} frames after leaving out {discard} ({how}) are too "
+            f"few for the lags {cfg['lags']}; run more md.steps, lower extract.lags, or set "
+            'extract.discard = "frames" to choose the frames left out yourself'
+        )
+    z_lo, z_hi = md["z_water_A"]
+    z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
+    surface_z = surface_height(frames)
+    fine = cfg.get("fine_bin_width_A", 0.1)
+    if cfg.get("range_start", "film") == "surface":
+        # from the surface on: the lowest (highest) liquid heavy atom seen, on the fine grid
+        lo_seen, hi_seen = liquid_extent(frames)
+        lo = surface_z + max(0.0, np.floor((lo_seen - surface_z) / fine) * fine)
+        hi = surface_z + np.ceil((hi_seen - surface_z) / fine) * fine
+        n_bins = max(1, int(np.floor((hi - lo) / cfg["bin_width_A"])))
+        z_range = (float(lo), float(lo + n_bins * cfg["bin_width_A"]))
+    return {
+        "frames": frames, "discard": discard, "how": how, "capped": capped,
+        "z_range": z_range, "surface_z": surface_z, "fine": fine,
+        "charges": {**cfg["ion_charges"], md_metal(frames[0]): 0.0},
+    }  # fmt: skip
+
+
+def _extract_species(setup: dict, cfg: dict, md: dict, sp: dict, progress: bool):
+    """The extract stage's profile of the species ``sp`` ({name: (selection, charge)})."""
+    from multiscale.extract import extract_transport_profile
+
+    return extract_transport_profile(
+        setup["frames"], sp, timestep=md["frame_interval_fs"], temperature=md["temperature_K"],
+        bin_width=cfg["bin_width_A"], z_range=setup["z_range"], lags=tuple(cfg["lags"]),
+        n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=setup["charges"],
+        water_model=cfg["water_model"], boundary="open", progress=progress,
+        provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
+        bulk_diffusion=_bulk_diffusion(cfg["species"]),
+    )  # fmt: skip
+
+
+def left_out_species(cfg: dict, md: dict, md_dir: Path, names: list[str]) -> dict[str, str]:
+    """Which of the extract species ``names`` the extract stage leaves out, and why.
+
+    Each is extracted alone from the md trajectory exactly as :func:`run_extract` does; one
+    that did not visit every bin (:class:`multiscale.extract.UnvisitedBinsError`) is left out.
+    Used by the umbrella stage to find the ions it must sample.
+    """
+    from multiscale.extract import UnvisitedBinsError
+
+    setup = extract_setup(cfg, md, md_dir)
+    out: dict[str, str] = {}
+    for n in names:
+        e = cfg["species"][n]
+        try:
+            _extract_species(setup, cfg, md, {n: (e["selection"], e["charge"])}, False)
+        except UnvisitedBinsError as err:
+            out[n] = str(err)
+        except ValueError as err:
+            raise _extract_error(err) from err
+    return out
 
 
 def _extract_permittivity(

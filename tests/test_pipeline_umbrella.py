@@ -1,0 +1,352 @@
+"""The umbrella stage of the pipeline: ions that free MD leaves out enter the profile and the
+continuum (issue #14 items 2 and 5).
+
+* validation of ``[umbrella]`` (messages that name the key and say what to do);
+* the stage end to end on a tiny Cu(111)|NaCl(aq) film with the Lennard-Jones stand-in: files,
+  the merged profile (species source "umbrella"), the continuum, the report's flag for an
+  unconverged result, caching and the resume of interrupted windows;
+* physics: the stage recovers a known linear F(z) of a toy system within its error bars, and
+  the merge turns a known F(z) into c(z) ∝ exp(−F/kT) on the transport bins.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator, all_changes
+from ase.io import write
+
+from multiscale.pipeline import SCHEMA, Pipeline, load_config
+from multiscale.pipeline import umbrella_stage as us
+
+LJ = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+MD = {
+    "size": [2, 2],
+    "layers": 3,
+    "water_thickness_A": 10.0,
+    "concentration_mol_per_L": 4.0,  # one Na+ and one Cl- in 7 waters
+    "steps": 150,
+    "traj_interval": 2,
+    "checkpoint_interval": 50,
+    "calculator": LJ,
+    "integrity": "off",  # LJ holds no water together
+    "heat_ps": 0.01,
+}
+EXTRACT = {
+    "species": {"O": {"selection": "O", "charge": 0}, "Na+": {"selection": "Na", "charge": 1}},
+    "bin_width_A": 3.0,
+    "lags": [1, 2],
+    "n_blocks": 2,
+    "parallel": False,
+}
+UMBRELLA = {
+    "enabled": True,  # species = []: the ions free MD leaves out
+    "centers_A": [4.0, 4.3],
+    "k_eV_per_A2": 1.0,
+    "window_ps": 0.07,  # 140 steps of 0.5 fs: far too short to converge (on purpose)
+    "discard_ps": 0.002,
+    "relax_steps": 5,
+    "n_blocks": 4,
+    "min_bin_samples": 2,
+}
+
+
+def config(**umbrella) -> dict:
+    return {
+        "run": {"name": "umbrella", "seed": 3, "progress": False},
+        "md": copy.deepcopy(MD),
+        "umbrella": {**UMBRELLA, **umbrella},
+        "extract": copy.deepcopy(EXTRACT),
+        "continuum": {"cells_1d": 30, "pit": False},
+    }
+
+
+# --------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    ("umbrella", "message"),
+    [
+        ({"species": ["K"]}, r"umbrella\.species: 'K' is not in the md system"),
+        ({"species": ["O"]}, r"umbrella\.species: 'O' is not an ion of md\.salt = 'NaCl'"),
+        ({"species": ["Cl"]}, r"'Cl' is selected by no extract\.species entry.*add \"Cl-\""),
+        ({"centers_A": [0.5, 1.0]}, r"window centre 0\.5 Å is below the surface"),
+        ({"centers_A": [4.0, 12.9]}, r"centre at 12\.9 Å lies beyond the liquid, which ends 12\.5"),
+        ({"centers_A": [4.0], "k_eV_per_A2": 1.0}, r"1 window .*F\(z\) needs at least 2"),
+        ({"centers_A": [3.0, 4.0], "z_min_A": 2.5}, r"centers_A and umbrella\.z_min_A are both"),
+        ({"window_ps": 1.0, "discard_ps": 2.0}, r"window_ps = 1 ps must exceed .*discard_ps = 2"),
+        ({"n_blocks": 6, "window_ps": 0.05, "discard_ps": 0.0}, r"gives 50 frames.*at least 96"),
+        ({"n_blocks": 5}, r"umbrella\.n_blocks = 5: expected an even number >= 4"),
+        ({"k_eV_per_A2": 10.0, "window_ps": 1.0}, r"would overlap only .* lower k_eV_per_A2"),
+        ({"centers_A": "4, 5"}, r"umbrella\.centers_A: expected a list of finite numbers in Å"),
+        ({"k_eV_per_A2": 0}, r"umbrella\.k_eV_per_A2: expected a positive number in eV/Å²"),
+    ],
+)
+def test_bad_umbrella_values_are_refused_naming_the_key(umbrella, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(config(**umbrella))
+
+
+def test_good_umbrella_config_validates_idempotently():
+    cfg = load_config(config())
+    assert load_config(cfg) == cfg  # config.json of a run validates to itself
+    assert cfg["umbrella"]["centers_A"] == [4.0, 4.3] and cfg["umbrella"]["species"] == []
+
+
+def test_umbrella_needs_md_and_extract_for_its_default_species():
+    cfg = config()
+    del cfg["md"], cfg["extract"], cfg["continuum"]
+    with pytest.raises(ValueError, match=r"umbrella\.enabled = true needs an \[md\] section"):
+        load_config(cfg)
+    cfg = config()
+    del cfg["extract"], cfg["continuum"]
+    with pytest.raises(ValueError, match=r"species = \[\] means .* no \[extract\] section"):
+        load_config(cfg)
+
+
+def test_a_disabled_section_is_ignored_and_changes_no_hash(tmp_path):
+    base = config()
+    del base["umbrella"]
+    off = config(enabled=False, window_ps=1.0, discard_ps=5.0)  # nonsense, but off
+    p0, p1 = Pipeline(base, tmp_path / "a"), Pipeline(off, tmp_path / "b")
+    assert p1.config["umbrella"]["enabled"] is False
+    assert [p0.stage_hash(s) for s in ("md", "extract")] == [
+        p1.stage_hash(s) for s in ("md", "extract")
+    ]
+    assert p1._select(None) == ["md", "extract", "continuum"]
+    with pytest.raises(ValueError, match="stage 'umbrella' is not enabled"):
+        p1.run(stages=["umbrella"])
+    on = Pipeline(config(), tmp_path / "c")
+    assert on._select(None) == ["md", "umbrella", "extract", "continuum"]
+    assert on._select(["md"]) == ["md"]  # umbrella runs with extract, not with md alone
+
+
+def test_window_centres_and_flat_overlap():
+    cfg = {k: v.default for k, v in SCHEMA["umbrella"].items()}
+    assert us.window_centers(cfg) == [2.0 + 0.5 * i for i in range(11)]
+    assert us.window_centers({**cfg, "centers_A": [3.0, 2.0]}) == [2.0, 3.0]
+    # two windows 4 sigma apart overlap 0.034 on a flat F (the analysis' limit is 0.03)
+    sigma = np.sqrt(units.kB * 300.0 / 1.0)
+    ov = us.flat_overlap([2.0, 2.0 + 4 * sigma], 1.0, 300.0)
+    assert ov[0] == pytest.approx(0.0343, abs=1e-3)
+
+
+# ------------------------------------------------------------------ end to end (LJ film)
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("umbrella") / "run"
+    pipe = Pipeline(config(), run)
+    pipe.run()
+    return pipe, run
+
+
+def test_stage_writes_windows_json_and_plot_between_md_and_extract(tiny_run):
+    pipe, run = tiny_run
+    assert pipe.recomputed == ["md", "umbrella", "extract", "continuum"]
+    um = pipe.results["umbrella"]
+    assert list(um["left_out"]) == ["Na"]  # decided by the extract stage's own test
+    assert pipe.results["extract"]["dropped_species"].keys() == {"Na+"}
+    for name in ("umbrella_Na.json", "umbrella_Na.png", "windows/Na/umbrella.json",
+                 "windows/Na/replica_001/checkpoint.npz"):  # fmt: skip
+        assert (run / "umbrella" / name).is_file(), name
+    r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    assert r["name"] == "Na+" and r["charge"] == 1 and r["n_windows"] == 2
+    assert len(r["free_energy_kT"]) == len(r["free_energy_err_kT"]) == len(r["z_A"])
+    assert any(f is not None for f in r["free_energy_kT"])
+    w = r["windows"]
+    assert len(w["D_perp_m2_per_s"]) == len(w["D_par_err_m2_per_s"]) == 2
+    assert len(r["neighbour_overlap"]) == 1 and r["min_overlap"] > 0
+    cost = r["cost"]["windows"]
+    assert [c["steps_this_run"] for c in cost] == [140, 140]
+    assert all(c["md_s"] > 0 and c["ms_per_step"] > 0 for c in cost)
+    manifest = json.loads((run / "umbrella" / "manifest.json").read_text())["files"]
+    assert {"umbrella_Na.json", "umbrella_Na.png", "windows"} <= set(manifest)
+
+
+def test_left_out_ion_enters_the_profile_and_the_continuum(tiny_run):
+    from continuum import TransportProfile
+
+    pipe, run = tiny_run
+    prof = TransportProfile.read(run / "extract" / "profile.h5")
+    assert prof.species == ["O", "Na+"]
+    assert prof.provenance["species_source"] == {"O": "free MD", "Na+": "umbrella"}
+    u = prof.provenance["umbrella"]["Na+"]
+    assert u["verdict"] == "not converged" and u["converged"] is False
+    k = prof.index("Na+")
+    assert prof.charges[k] == 1
+    covered = np.array(u["covered"])
+    assert covered.any() and not covered.all()  # 2 windows cover one 3 Å bin
+    # c = c_bulk exp(-(F - F_far)/kT) with c_bulk = 4 mol/L in the farthest covered bin
+    far = np.flatnonzero(covered).max()
+    assert prof.concentration[k, far] == pytest.approx(4000.0)
+    rt = 8.314462618 * prof.temperature
+    c = prof.concentration[k]
+    np.testing.assert_allclose(prof.free_energy[k], -rt * np.log(c / c.mean()), atol=1e-9)
+    ex = pipe.results["extract"]
+    assert ex["species"]["Na+"]["source"] == "umbrella"
+    assert ex["umbrella"]["Na+"]["merged"] is True
+    # the 1D Nernst-Planck solve takes the umbrella species with the free-MD ones
+    assert set(pipe.results["continuum"]["profile_1d"]["species"]) == {"O", "Na+"}
+
+
+def test_unconverged_umbrella_result_is_flagged_in_the_report(tiny_run):
+    pipe, run = tiny_run
+    assert pipe.results["umbrella"]["species"]["Na"]["converged"] is False
+    report = (run / "report.md").read_text()
+    todo = report.split("**Not converged / not trustworthy:**")[1].split("\n\n|")[0]
+    assert "umbrella sampling of Na+: not converged" in todo
+    assert "it entered the transport profile flagged" in todo
+    assert "Na+: no profile" not in todo  # it has one now, from the windows
+    assert "## 2b. Umbrella sampling of ions" in report
+    assert "| Na+ | 2 (" in report and "**not converged**" in report
+    assert "![F(z) and D of Na+ from umbrella windows](umbrella/umbrella_Na.png)" in report
+    assert "its profile comes from **umbrella sampling**" in report
+
+
+def test_rerun_is_cached_and_interrupted_windows_resume(tiny_run):
+    _, run = tiny_run
+    first = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    again = Pipeline(config(), run)
+    again.run()
+    assert again.recomputed == []
+    (run / "umbrella" / "done.json").unlink()  # as if killed after the windows
+    resumed = Pipeline(config(), run)
+    resumed.run()
+    assert resumed.recomputed == ["umbrella"]  # its inputs, so extract's, are unchanged
+    r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    assert [c["resumed_from"] for c in r["cost"]["windows"]] == [140, 140]
+    assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [0, 0]
+    assert all(c["relax_s"] == 0.0 for c in r["cost"]["windows"])  # not placed/relaxed again
+    assert r["free_energy_kT"] == first["free_energy_kT"]
+    # an extract key that could change which ions free MD leaves out: the umbrella stage
+    # decides again (same ion), its windows are resumed, not rerun
+    cfg = config()
+    cfg["extract"]["water_model"] = "TIP3P"
+    other = Pipeline(cfg, run)
+    other.run()
+    assert other.recomputed == ["umbrella", "extract", "continuum"]
+    r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [0, 0]
+    assert not list(run.glob("umbrella.stale-*"))
+
+
+# --------------------------------------------------------------------------------- physics
+F_SLOPE = 0.05  # eV/Å: F(h) = F_SLOPE h exactly
+
+
+class LinearHeight(Calculator):
+    """E = F_SLOPE h, h = z_ion − mean z of the surface atoms; the surface atoms are held in
+    x, y by springs and to their own mean height in z (translation invariant along z, so the
+    runner's fixed centre of mass does not bias h)."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, ion: int, surface: list[int], sites: np.ndarray) -> None:
+        super().__init__()
+        self.ion, self.surface, self.sites = ion, surface, sites
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        p = self.atoms.positions
+        s = self.surface
+        d = p[s] - self.sites
+        d[:, 2] = p[s, 2] - p[s, 2].mean()
+        f = np.zeros_like(p)
+        f[self.ion, 2] = -F_SLOPE
+        f[s, 2] += F_SLOPE / len(s)
+        f[s] -= 5.0 * d
+        e = F_SLOPE * (p[self.ion, 2] - p[s, 2].mean()) + 2.5 * float((d**2).sum())
+        self.results = {"energy": e, "free_energy": e, "forces": f}
+
+
+def test_stage_recovers_a_linear_free_energy_within_its_error_bars(tmp_path, monkeypatch):
+    atoms = Atoms(
+        "Cu4Na",
+        positions=[[0, 0, 0], [2.55, 0, 0], [0, 2.55, 0], [2.55, 2.55, 0], [1.3, 1.3, 3.3]],
+        cell=[5.1, 5.1, 16.0],
+        pbc=True,
+        tags=[1, 1, 1, 1, 0],
+    )
+    (tmp_path / "md").mkdir()
+    write(tmp_path / "md" / "trajectory.traj", atoms)
+    sites = atoms.positions[:4].copy()
+    monkeypatch.setattr(
+        us, "make_calculator", lambda spec, what: (LinearHeight(4, [0, 1, 2, 3], sites), spec)
+    )
+    md_cfg = {k: copy.deepcopy(v.default) for k, v in SCHEMA["md"].items()}
+    md_cfg.update(timestep_fs=10.0, traj_interval=5, checkpoint_interval=1000,
+                  integrity="off", concentration_mol_per_L=1.0)  # fmt: skip
+    cfg = {k: copy.deepcopy(v.default) for k, v in SCHEMA["umbrella"].items()}
+    cfg.update(enabled=True, species=["Na"], centers_A=[3.0, 3.4], window_ps=10.0,
+               discard_ps=0.1, relax_steps=0, n_blocks=4, min_bin_samples=20)  # fmt: skip
+    out = us.run_umbrella(cfg, {}, tmp_path / "md", tmp_path, None, False, md_cfg=md_cfg, seed=1)
+    assert out["species"]["Na"]["name"] == "Na+"
+    r = json.loads((tmp_path / "umbrella_Na.json").read_text())
+    z = np.array(r["z_A"])
+    f = np.array([np.nan if v is None else v for v in r["free_energy_kT"]])
+    err = np.array([np.nan if v is None else v for v in r["free_energy_err_kT"]])
+    ok = np.isfinite(f)
+    ref = int(np.flatnonzero(ok & (err == 0))[0])  # MBAR's reference bin (F = 0, no error)
+    assert ok.sum() >= 6 and np.ptp(f[ok]) > 0.8  # F is measured over a range of kT
+    # F_b - F_ref against the exact slope, bin by bin, in units of the error of F_b - F_ref
+    exact = F_SLOPE / (units.kB * 300.0) * (z - z[ref])
+    dev = np.abs(f - f[ref] - exact)[ok & (err > 0)] / err[ok & (err > 0)]
+    assert dev.max() < 3.5, dev
+    # a flat F would fail: the same test against slope 0 (the power of the check)
+    flat = np.abs(f - f[ref])[ok & (err > 0)] / err[ok & (err > 0)]
+    assert flat.max() > 3.5
+
+
+def test_merge_turns_a_known_free_energy_into_boltzmann_concentrations(tmp_path):
+    from continuum import TransportProfile
+
+    a = 0.8  # F = a z (kT): c falls by e^(-2a) per 2 Å bin
+    zf = np.round(np.arange(2.05, 6.0, 0.1), 6)  # F grid 2.0..6.0 Å, 0.1 Å bins
+    result = {
+        "name": "Na+", "species": "Na", "charge": 1, "c_bulk_mol_per_m3": 500.0,
+        "z_A": zf.tolist(), "free_energy_kT": (a * zf).tolist(),
+        "free_energy_err_kT": [0.05] * zf.size, "converged": True, "verdict": "converged",
+        "min_overlap": 0.2, "n_windows": 5, "window_ps": 10.0,
+        "windows": {
+            "z_mean_A": [2.5, 3.5, 4.5, 5.5], "D_perp_m2_per_s": [1e-9, 1.2e-9, 1.4e-9, 1.6e-9],
+            "D_perp_err_m2_per_s": [1e-10] * 4, "D_perp_converged": [True] * 4,
+            "D_par_m2_per_s": [2e-9] * 4, "D_par_err_m2_per_s": [2e-10] * 4,
+        },
+    }  # fmt: skip
+    (tmp_path / "umbrella_Na.json").write_text(json.dumps(result))
+    zb = np.array([1.0, 3.0, 5.0, 7.0, 9.0])  # transport bins, 2 Å wide
+    prof = TransportProfile(
+        z=zb * 1e-10, species=["O"], charges=[0], concentration=np.full((1, 5), 5e4),
+        diffusion=np.full((1, 5), 2e-9), temperature=300.0,
+        free_energy=np.zeros((1, 5)), diffusion_parallel=np.full((1, 5), 2e-9),
+        concentration_err=np.full((1, 5), 10.0), provenance={"code": "test"},
+    )  # fmt: skip
+    summary = {"species": {"Na": {"name": "Na+", "file": "umbrella_Na.json"}}}
+    new, info = us.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
+    k = new.index("Na+")
+    assert info["Na+"]["merged"] and new.provenance["species_source"]["Na+"] == "umbrella"
+    assert new.provenance["umbrella"]["Na+"]["covered"] == [False, True, True, False, False]
+    c = new.concentration[k]
+    # bins 3 and 5 Å hold whole 2 Å of the F grid: c_3/c_5 = <e^-az>_[2,4) / <e^-az>_[4,6)
+    assert c[2] == pytest.approx(500.0)  # the farthest covered bin holds c_bulk
+    assert c[1] / c[2] == pytest.approx(np.exp(2 * a), rel=1e-9)
+    assert c[0] == c[1] and c[3] == c[4] == c[2]  # outside the windows: nearest covered bin
+    rt = 8.314462618 * 300.0
+    np.testing.assert_allclose(new.free_energy[k], -rt * np.log(c / c.mean()))
+    assert new.free_energy[k][2] - new.free_energy[k][1] == pytest.approx(2 * a * rt)
+    assert new.concentration_err[k][2] == 0.0  # the reference
+    assert new.concentration_err[k][1] == pytest.approx(c[1] * np.hypot(0.05, 0.05))
+    # D⊥ and D∥ between the windows' mean heights, constant beyond them
+    np.testing.assert_allclose(new.diffusion[k], [1e-9, 1.1e-9, 1.5e-9, 1.6e-9, 1.6e-9])
+    np.testing.assert_allclose(new.diffusion_parallel[k], 2e-9)
+    assert new.species == ["O", "Na+"] and new.charges.tolist() == [0, 1]
+    np.testing.assert_array_equal(new.concentration[0], prof.concentration[0])
+    # an umbrella result without any F(z) is not merged, and says why
+    (tmp_path / "umbrella_Na.json").write_text(
+        json.dumps({**result, "free_energy_kT": [None] * zf.size})
+    )
+    same, info = us.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
+    assert same.species == ["O"] and info["Na+"]["merged"] is False
+    assert "F(z) is undefined everywhere" in info["Na+"]["why"]
