@@ -24,7 +24,12 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="a seconds-long version (tiny steps; for tests)"
     )
     run = sub.add_parser("run", help="run a pipeline from a TOML configuration")
-    run.add_argument("config", type=Path, help="TOML configuration (see docs/pipeline.md)")
+    run.add_argument(
+        "config",
+        type=Path,
+        help="TOML configuration (see docs/pipeline.md), or the name of a built-in one "
+        "(demo, demo_quick, production)",
+    )
     run.add_argument(
         "--out", type=Path, default=None, help="run directory (default: runs/<config name>)"
     )
@@ -73,6 +78,17 @@ def _props(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_source(path: Path):
+    """A TOML file, or (a bare name that is not a file) a built-in configuration's contents."""
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    import tomllib
+
+    from .pipeline import builtin_config
+
+    return tomllib.loads(builtin_config(str(path)))  # ValueError lists the built-in names
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``multiscale`` command; returns the exit status.
 
@@ -94,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     try:
+        source = _config_source(args.config)
         pipe = Pipeline(
-            args.config, args.out or Path("runs") / args.config.stem, allow_import=args.allow_import
+            source, args.out or Path("runs") / args.config.stem, allow_import=args.allow_import
         )
     except ValueError as err:  # configuration errors: one readable line, no traceback
         print(f"multiscale run: {err}", file=sys.stderr)

@@ -80,3 +80,16 @@ def test_find_python_honours_python_variable():
         ["bash", str(ROOT / "tools" / "find_python.sh")], capture_output=True, text=True, env=env
     )
     assert res.returncode == 0 and res.stdout.strip() == sys.executable
+
+
+def test_run_takes_a_built_in_configuration_by_name(tmp_path, capsys, monkeypatch):
+    """`multiscale run production` reads the shipped file (checked by running no stage: the
+    config is copied to the run folder), and an unknown bare name lists the built-in ones."""
+    from multiscale.cli import _config_source
+
+    assert _config_source(Path("production")) == tomllib.loads(builtin_config("production"))
+    assert _config_source(Path("my.toml")) == Path("my.toml")  # a file name stays a path
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "nope", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "no built-in configuration 'nope'" in err and "'production'" in err

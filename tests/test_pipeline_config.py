@@ -71,12 +71,12 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     assert not (tmp_path / "r").exists()  # nothing ran
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_quick"])
+@pytest.mark.parametrize("name", ["demo", "demo_quick", "production"])
 def test_shipped_configs_are_valid(name):
     import tomllib
 
     cfg = load_config(tomllib.loads(builtin_config(name)))
-    assert set(STAGES) <= set(cfg)
+    assert set(cfg["run"]["stages"]) <= set(STAGES) and set(cfg["run"]["stages"]) <= set(cfg)
     assert cfg["md"]["metal"] == "Cu" and cfg["md"]["facet"] == "fcc111"
 
 

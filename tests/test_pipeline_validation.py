@@ -404,7 +404,7 @@ def test_validation_loads_no_torch_model():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("name", ["demo", "demo_quick"])
+@pytest.mark.parametrize("name", ["demo", "demo_quick", "production"])
 def test_shipped_configs_use_registry_names_only(name):
     import tomllib
 
