@@ -202,6 +202,10 @@ def test_species_that_never_visits_the_film_is_left_out_and_reported(tmp_path):
         "never visited" in res["dropped_species"]["Cu"] or "empty" in res["dropped_species"]["Cu"]
     )
     assert "**Cu was left out**" in p.report.read_text()
+    # the hint names pipeline keys, not the library's arguments (z_range is no config key)
+    assert "z_range" not in res["dropped_species"]["Cu"]
+    if "never visited" in res["dropped_species"]["Cu"]:
+        assert "extract.z_margin_A" in res["dropped_species"]["Cu"]
 
 
 def test_a_rebuilt_model_invalidates_the_stages_that_use_it(tmp_path, monkeypatch):

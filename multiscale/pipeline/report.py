@@ -373,10 +373,14 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
             continue
         out += [
             "",
-            f"**{name} was left out**: {why} (pipeline keys: extract.z_margin_A, "
-            "extract.bin_width_A, md.steps; an ion rarely visits every bin in free MD: "
-            "umbrella sampling, [umbrella] enabled = true, samples it, as the built-in "
-            "`multiscale run production` does)"
+            f"**{name} was left out**: {why}"
+            + (
+                ""
+                if "umbrella" in why
+                else " (pipeline keys: extract.z_margin_A, extract.bin_width_A, md.steps)"
+            )
+            + " (an ion rarely visits every bin in free MD: [umbrella] enabled = true samples "
+            "it, as the built-in `multiscale run production` does)"
             + (f". Umbrella result not merged: {u['why']}" if u.get("why") else ""),
         ]
     es = r.get("electrostatics", {})

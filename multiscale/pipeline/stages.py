@@ -510,6 +510,14 @@ def run_extract(
         except ValueError as err:
             raise _extract_error(err) from err
         for n, why in culprits.items():
+            # the library's hint names its own arguments (z_range, bin_width): say it in keys
+            why = why.split(" were never visited")[0] + (
+                " were never visited in free MD: extract.z_margin_A, a wider "
+                "extract.bin_width_A, a longer md stage, or umbrella sampling ([umbrella] "
+                "enabled = true)"
+                if " were never visited" in why
+                else ""
+            )
             log.warning("extract: %s left out: %s", n, why)
             dropped[n] = why
             species.pop(n)
