@@ -21,6 +21,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.io import write
 
 from multiscale.pipeline import SCHEMA, Pipeline, load_config
+from multiscale.pipeline import umbrella_profile as up
 from multiscale.pipeline import umbrella_stage as us
 
 LJ = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
@@ -324,7 +325,7 @@ def test_merge_turns_a_known_free_energy_into_boltzmann_concentrations(tmp_path)
         concentration_err=np.full((1, 5), 10.0), provenance={"code": "test"},
     )  # fmt: skip
     summary = {"species": {"Na": {"name": "Na+", "file": "umbrella_Na.json"}}}
-    new, info = us.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
+    new, info = up.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
     k = new.index("Na+")
     assert info["Na+"]["merged"] and new.provenance["species_source"]["Na+"] == "umbrella"
     assert new.provenance["umbrella"]["Na+"]["covered"] == [False, True, True, False, False]
@@ -347,6 +348,6 @@ def test_merge_turns_a_known_free_energy_into_boltzmann_concentrations(tmp_path)
     (tmp_path / "umbrella_Na.json").write_text(
         json.dumps({**result, "free_energy_kT": [None] * zf.size})
     )
-    same, info = us.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
+    same, info = up.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
     assert same.species == ["O"] and info["Na+"]["merged"] is False
     assert "F(z) is undefined everywhere" in info["Na+"]["why"]

@@ -465,7 +465,7 @@ def run_extract(
 
     A species left out of free MD (it did not visit every bin) that the umbrella stage sampled
     (``umbrella``: its summary, ``umbrella_dir``: its folder) enters the profile from its
-    umbrella result (:func:`multiscale.pipeline.umbrella_stage.merge_umbrella`).
+    umbrella result (:func:`multiscale.pipeline.umbrella_profile.merge_umbrella`).
 
     Writes ``profile.h5`` (:class:`continuum.TransportProfile`, SI) and ``profile.png``.
     """
@@ -560,7 +560,7 @@ def run_extract(
     umbrella_info: dict[str, Any] = {}
     if umbrella and umbrella.get("species"):
         # species left out of free MD, sampled by umbrella windows (issue #14 items 2 and 5)
-        from .umbrella_stage import merge_umbrella
+        from .umbrella_profile import merge_umbrella
 
         profile, umbrella_info = merge_umbrella(
             profile, umbrella, umbrella_dir, dropped, cfg["bin_width_A"]

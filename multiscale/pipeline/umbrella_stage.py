@@ -13,15 +13,8 @@ top metal layer, and the extract stage puts the result into the profile:
   (:class:`multiscale.extract.UmbrellaAnalysis`: F(z) by MBAR, D⊥ and D∥ per window, overlap
   and first-half/second-half checks). Writes ``umbrella_<ion>.json``, ``umbrella_<ion>.png``
   and ``windows/<ion>/`` (the windows' MDRunner folders).
-* :func:`merge_umbrella` (called by the extract stage) adds a left-out species to the
-  :class:`continuum.TransportProfile` from its umbrella result (:func:`umbrella_columns`):
-  c(z) = c_bulk exp(−(F(z) − F(z_far))/kT) with c_bulk the md stage's salt concentration
-  times the ion's stoichiometry and z_far the covered bin farthest from the metal, F(z), D⊥(z)
-  and D∥(z) on the transport bins, with provenance ``"umbrella"`` and the analysis' verdict.
-
-A :class:`~continuum.TransportProfile` holds no NaN, so transport bins outside the windows'
-range carry the value of the nearest covered bin; the provenance lists the covered bins
-(``covered``) and the report says so.
+The extract stage puts the result into the profile
+(:mod:`multiscale.pipeline.umbrella_profile`).
 """
 
 from __future__ import annotations
@@ -42,9 +35,7 @@ from .state import atomic_write_text
 __all__ = [
     "FLAT_OVERLAP_MIN",
     "flat_overlap",
-    "merge_umbrella",
     "run_umbrella",
-    "umbrella_columns",
     "window_centers",
 ]
 
@@ -53,13 +44,9 @@ log = logging.getLogger("multiscale.pipeline")
 #: smallest acceptable MBAR overlap of neighbouring windows (UmbrellaAnalysis' default
 #: ``overlap_threshold``); the config refuses windows below it even on a flat F(z)
 FLAT_OVERLAP_MIN = 0.03
-#: relative error given to a D that is a fallback, not a converged window estimate (as the
-#: extract stage's D⊥ fallback, multiscale.extract.profile_builder.FALLBACK_REL_ERR)
-FALLBACK_REL_ERR = 0.5
 #: 1 Å²/fs in m²/s
 A2_PER_FS = 1e-5
 _KB_EV = 8.617333262e-5  # eV/K
-_R = 8.314462618  # J/(mol K)
 #: the window folders of all species
 WINDOWS = "windows"
 
@@ -564,11 +551,6 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _arr(values: Any) -> np.ndarray:
-    """A JSON list (None for NaN) as a float array."""
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-
 def _plot(result: dict, path: Path) -> None:
     from .continuum_adapter import _plt
 
@@ -603,286 +585,3 @@ def _plot(result: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-# --------------------------------------------------------------------------- the profile
-def _d_column(
-    z_bins: np.ndarray, zm: np.ndarray, d: np.ndarray, e: np.ndarray, use: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-window D interpolated in the windows' mean heights onto the bin centres (constant
-    beyond the outermost windows)."""
-    order = np.argsort(zm[use])
-    x = zm[use][order]
-    return np.interp(z_bins, x, d[use][order]), np.interp(z_bins, x, e[use][order])
-
-
-def umbrella_columns(
-    result: Mapping[str, Any],
-    z_bins_A: np.ndarray,
-    bin_width_A: float,
-    temperature_K: float,
-    parallel: bool = True,
-) -> dict[str, Any]:
-    """One species' profile columns from its umbrella result, on the transport bins.
-
-    Parameters
-    ----------
-    result : mapping
-        An ``umbrella_<ion>.json`` record (see :func:`run_umbrella`): ``z_A`` (F grid, Å),
-        ``free_energy_kT``, ``free_energy_err_kT`` (kT; None/NaN where undefined), ``windows``
-        (``z_mean_A``, ``D_perp_m2_per_s``, ``D_perp_err_m2_per_s``, ``D_perp_converged``,
-        ``D_par_m2_per_s``, ``D_par_err_m2_per_s``), ``c_bulk_mol_per_m3`` and ``name``.
-    z_bins_A : ndarray
-        Centres of the transport bins (Å above the top metal layer).
-    bin_width_A : float
-        Width of the transport bins (Å).
-    temperature_K : float
-        Temperature of the profile (K).
-    parallel : bool
-        Also give D∥.
-
-    Returns
-    -------
-    dict
-        ``concentration`` and ``concentration_err`` (mol/m³), ``free_energy`` and
-        ``free_energy_err`` (J/mol, F = −RT ln(c/⟨c⟩) as for the free-MD species),
-        ``diffusion``, ``diffusion_err`` (D⊥) and, with ``parallel``, ``diffusion_parallel``,
-        ``diffusion_parallel_err`` (m²/s), all of shape (n_bins,); ``covered`` (bool per bin:
-        its centre lies inside the range where the windows give F) and ``notes`` (the
-        reference of c and the fallbacks used, as text).
-
-    Notes
-    -----
-    In a covered bin F_b = −kT ln⟨exp(−F/kT)⟩ over the F grid points inside the bin (F holes
-    between windows linearly interpolated), so that c_b is the bin average of c(z) as the
-    free-MD concentrations are. c = c_bulk exp(−(F_b − F_far)/kT), F_far in the covered bin
-    farthest from the metal (the bulk side). The error of F_b − F_far is taken as the root sum
-    of squares of both MBAR errors (their covariance ignored). Bins outside the covered range
-    take the value of the nearest covered bin (a TransportProfile holds no NaN). D⊥ and D∥
-    are the windows' values interpolated in their mean heights (constant beyond the outermost
-    windows); windows whose D⊥ did not converge are not used when others did, and carry a
-    50 % error when they are all there is; with no usable D⊥ at all, D∥ (then the tabulated
-    bulk D) stands in, with a 50 % error.
-    """
-    z_bins = np.asarray(z_bins_A, dtype=float)
-    z = np.asarray(result["z_A"], dtype=float)
-    f = _arr(result["free_energy_kT"])
-    df = _arr(result["free_energy_err_kT"])
-    df = np.where(np.isfinite(df), df, 0.0)
-    fin = np.isfinite(f)
-    name = result.get("name", result.get("species", "?"))
-    if fin.sum() < 1:
-        raise ValueError(f"umbrella result of {name}: F(z) is undefined everywhere")
-    zf, ff, dff = z[fin], f[fin], df[fin]
-    half_fine = 0.5 * float(np.median(np.diff(z))) if z.size > 1 else 0.05
-    lo, hi = zf.min() - half_fine, zf.max() + half_fine
-    covered = (z_bins >= lo) & (z_bins <= hi)
-    if not covered.any():
-        raise ValueError(
-            f"the umbrella windows of {name} give F(z) at {lo:.3g}..{hi:.3g} Å, which covers "
-            f"none of the transport bins (centres {z_bins.min():.3g}..{z_bins.max():.3g} Å): "
-            "move the windows (umbrella.centers_A or z_min_A/z_max_A) into the profile's range"
-        )
-    # F on the grid points between the first and last defined one (holes interpolated)
-    inside = (z >= zf.min()) & (z <= zf.max())
-    zg = z[inside]
-    fg = np.interp(zg, zf, ff)
-    dg = np.interp(zg, zf, dff)
-    half = 0.5 * float(bin_width_A)
-    f_bin = np.full(z_bins.size, np.nan)
-    e_bin = np.full(z_bins.size, np.nan)
-    for b in np.flatnonzero(covered):
-        sel = (zg >= z_bins[b] - half) & (zg < z_bins[b] + half)
-        if not sel.any():  # bin narrower than the F grid: the nearest point
-            sel = np.abs(zg - z_bins[b]) == np.abs(zg - z_bins[b]).min()
-        w = np.exp(-(fg[sel] - fg[sel].min()))
-        f_bin[b] = fg[sel].min() - np.log(w.mean())
-        e_bin[b] = float(np.sum(w * dg[sel]) / w.sum())
-    idx = np.flatnonzero(covered)
-    nearest = idx[np.argmin(np.abs(np.arange(z_bins.size)[:, None] - idx[None, :]), axis=1)]
-    f_bin, e_bin = f_bin[nearest], e_bin[nearest]
-    far = idx.max()
-    rel = np.hypot(e_bin, e_bin[far])
-    rel[nearest == far] = 0.0
-    c_bulk = float(result["c_bulk_mol_per_m3"])
-    conc = c_bulk * np.exp(-(f_bin - f_bin[far]))
-    rt = _R * float(temperature_K)
-    notes = [
-        f"c = c_bulk exp(-(F - F(z_far))/kT), c_bulk = {c_bulk:.6g} mol/m³ (md salt "
-        f"concentration x stoichiometry) in the covered bin farthest from the metal "
-        f"(z = {z_bins[far]:.3g} Å)",
-    ]
-    if not covered.all():
-        notes.append(
-            f"{int((~covered).sum())} of {z_bins.size} bins lie outside the windows' range "
-            f"({lo:.3g}..{hi:.3g} Å) and hold the nearest covered bin's values"
-        )
-    w = result["windows"]
-    zm = _arr(w["z_mean_A"])
-    dp, dpe = _arr(w["D_perp_m2_per_s"]), _arr(w["D_perp_err_m2_per_s"])
-    conv = np.array([bool(x) for x in w["D_perp_converged"]]) & np.isfinite(dpe)
-    dq, dqe = _arr(w["D_par_m2_per_s"]), _arr(w["D_par_err_m2_per_s"])
-    has_perp = np.isfinite(dp) & (dp > 0)
-    has_par = np.isfinite(dq) & (dq > 0)
-    if (has_perp & conv).any():
-        use = has_perp & conv
-        if (has_perp & ~conv).any():
-            notes.append(
-                f"D_perp: {int((has_perp & ~conv).sum())} window(s) not converged, left out of "
-                "the interpolation"
-            )
-        d_perp, d_perp_err = _d_column(z_bins, zm, dp, dpe, use)
-    elif has_perp.any():  # none converged: none gets a small error bar
-        d_perp, d_perp_err = _d_column(z_bins, zm, dp, FALLBACK_REL_ERR * dp, has_perp)
-        notes.append("D_perp: no window converged; the unconverged values carry a 50 % error")
-    elif has_par.any():
-        d_perp, d_perp_err = _d_column(z_bins, zm, dq, FALLBACK_REL_ERR * dq, has_par)
-        notes.append("D_perp: undetermined in every window; D_par stands in (50 % error)")
-    else:
-        from .electrochem import DIFFUSION_25C
-
-        if name not in DIFFUSION_25C:
-            raise ValueError(
-                f"umbrella result of {name}: neither D_perp nor D_par is determined in any "
-                "window and no tabulated D exists; run longer windows (umbrella.window_ps)"
-            )
-        d0 = DIFFUSION_25C[name][0]
-        d_perp = np.full(z_bins.size, d0)
-        d_perp_err = FALLBACK_REL_ERR * d_perp
-        notes.append(f"D_perp: undetermined in every window; tabulated bulk D = {d0:.4g} m²/s")
-    cols: dict[str, Any] = {
-        "concentration": conc,
-        "concentration_err": conc * rel,
-        "free_energy": -rt * np.log(conc / conc.mean()),
-        "free_energy_err": rt * rel,
-        "diffusion": d_perp,
-        "diffusion_err": d_perp_err,
-        "covered": covered,
-        "notes": notes,
-    }
-    if parallel:
-        if has_par.any():
-            err = np.where(np.isfinite(dqe), dqe, FALLBACK_REL_ERR * dq)
-            cols["diffusion_parallel"], cols["diffusion_parallel_err"] = _d_column(
-                z_bins, zm, dq, err, has_par
-            )
-        else:
-            cols["diffusion_parallel"] = d_perp.copy()
-            cols["diffusion_parallel_err"] = FALLBACK_REL_ERR * d_perp
-            notes.append("D_par: undetermined in every window; D_perp stands in (50 % error)")
-    return cols
-
-
-#: the profile arrays with one row per species, and the column of umbrella_columns feeding each
-_ROWS = (
-    "concentration", "concentration_err", "free_energy", "free_energy_err", "diffusion",
-    "diffusion_err", "diffusion_parallel", "diffusion_parallel_err",
-)  # fmt: skip
-
-
-def merge_umbrella(
-    profile,
-    umbrella: Mapping[str, Any],
-    umbrella_dir: Path,
-    dropped: Mapping[str, str],
-    bin_width_A: float,
-):
-    """Add the species left out of free MD that the umbrella stage sampled to ``profile``.
-
-    Parameters
-    ----------
-    profile : continuum.TransportProfile
-        The extract stage's profile, z = distance from the top metal layer (m).
-    umbrella : mapping
-        The umbrella stage's summary (``species``: per ion symbol its ``name``, ``file``, ...).
-    umbrella_dir : Path
-        The umbrella stage's folder (holds ``umbrella_<ion>.json``).
-    dropped : mapping
-        The extract stage's ``dropped_species`` (name -> why): only these are added.
-    bin_width_A : float
-        Width of the transport bins (Å).
-
-    Returns
-    -------
-    (TransportProfile, dict)
-        The profile with the added species (appended; provenance ``species_source`` gives
-        "free MD" or "umbrella" per species, ``umbrella`` per added species its verdict, the
-        covered bins and the notes of :func:`umbrella_columns`), and per umbrella species what
-        happened (``merged``: bool, ``why``, ``converged``, ``verdict``, ``covered_bins``, ...).
-    """
-    import dataclasses
-
-    info: dict[str, Any] = {}
-    new: list[tuple[str, int, dict[str, Any]]] = []
-    z_a = profile.z * 1e10
-    for sym, s in (umbrella.get("species") or {}).items():
-        name = s["name"]
-        if name in profile.species:
-            info[name] = {"merged": False, "why": "free MD gave a profile", "species": sym}
-            continue
-        if name not in dropped:
-            info[name] = {
-                "merged": False,
-                "why": "not an extract species (add it to extract.species to merge it)",
-                "species": sym,
-            }
-            continue
-        result = json.loads((Path(umbrella_dir) / s["file"]).read_text())
-        try:
-            cols = umbrella_columns(
-                result, z_a, bin_width_A, profile.temperature,
-                parallel=profile.diffusion_parallel is not None,
-            )  # fmt: skip
-        except ValueError as err:  # said in the summary and the report, not silently dropped
-            log.warning("extract: %s not merged from umbrella sampling: %s", name, err)
-            info[name] = {
-                "merged": False, "species": sym, "why": str(err),
-                "converged": bool(result["converged"]), "verdict": result["verdict"],
-            }  # fmt: skip
-            continue
-        new.append((name, int(result["charge"]), cols))
-        info[name] = {
-            "merged": True,
-            "species": sym,
-            "source": "umbrella",
-            "converged": bool(result["converged"]),
-            "verdict": result["verdict"],
-            "min_overlap": result["min_overlap"],
-            "n_windows": result["n_windows"],
-            "window_ps": result["window_ps"],
-            "covered_bins": int(cols["covered"].sum()),
-            "n_bins": int(cols["covered"].size),
-            "covered_z_A": [float(z_a[cols["covered"]].min()), float(z_a[cols["covered"]].max())],
-            "notes": cols["notes"],
-            "file": f"umbrella/{s['file']}",
-        }
-        log.info("extract: %s from umbrella sampling (%s), %d of %d bins covered", name,
-                 result["verdict"], info[name]["covered_bins"], info[name]["n_bins"])  # fmt: skip
-    if not new:
-        return profile, info
-    kw: dict[str, Any] = {}
-    for row in _ROWS:
-        old = getattr(profile, row)
-        if old is None:
-            continue
-        kw[row] = np.vstack([old, *[c[row][None, :] for _, _, c in new]])
-    prov = dict(profile.provenance)
-    source = dict(prov.get("species_source") or {n: "free MD" for n in profile.species})
-    umb = dict(prov.get("umbrella") or {})
-    for name, _, cols in new:
-        source[name] = "umbrella"
-        umb[name] = {k: v for k, v in info[name].items() if k not in ("merged",)} | {
-            "covered": [bool(x) for x in cols["covered"]]
-        }
-    prov["species_source"] = source
-    prov["umbrella"] = umb
-    return (
-        dataclasses.replace(
-            profile,
-            species=[*profile.species, *[n for n, _, _ in new]],
-            charges=np.concatenate([profile.charges, [q for _, q, _ in new]]),
-            provenance=prov,
-            **kw,
-        ),
-        info,
-    )
