@@ -247,3 +247,20 @@ def test_teacher_works_whatever_torch_default_dtype_mace_left():
     finally:
         torch.set_default_dtype(old)
     np.testing.assert_allclose(f, ref, atol=1e-5)
+
+
+def test_teacher_wrapper_returns_raw_forces_under_constraints():
+    """The float32 wrapper gives the wrapped model's raw forces; the constraints of the caller's
+    Atoms are applied once, by that Atoms (rigid-water FIRE failed in RATTLE before)."""
+    from ase.constraints import FixAtoms
+
+    atoms = fcc111("Cu", size=(2, 2, 2), vacuum=5.0)
+    atoms.rattle(0.05, seed=3)
+    raw = atoms.copy()
+    raw.calc = EMT()
+    f_raw = raw.get_forces()
+    atoms.set_constraint(FixAtoms(indices=[0, 1]))
+    atoms.calc = teachers._Float32Default(EMT())
+    assert np.allclose(atoms.calc.get_forces(atoms), f_raw, atol=1e-12)
+    assert np.abs(f_raw[:2]).max() > 1e-3  # the fixed atoms do feel a force...
+    assert np.allclose(atoms.get_forces()[:2], 0.0)  # ...that the Atoms' constraint removes

@@ -99,6 +99,9 @@ class _Float32Default(Calculator):
         torch.set_default_dtype(torch.float32)
         try:
             work = self.atoms.copy()
+            # raw forces: the caller's Atoms applies its own constraints (e.g. the rigid waters
+            # of prepare_md's FIRE); applied here too, RATTLE would run twice and can fail
+            work.set_constraint()
             work.calc = self.inner
             energy = float(work.get_potential_energy())
             results = {"energy": energy, "free_energy": energy}
