@@ -167,3 +167,32 @@ def test_md_d_from_a_trajectory_shorter_than_the_bin_crossing_time_is_not_used()
     )  # fmt: skip
     # long enough: the MD mobility factor (D_MD / D_exp = 0.5 here) is used
     assert pit_inputs(cfg, long)["diffusion_m2_per_s"] == pytest.approx(0.5 * 0.714e-9, rel=0.01)
+
+
+def test_frumkin_uses_only_a_converged_and_precise_md_potential():
+    """φ_d enters Butler–Volmer only when the MD interfacial potential has converged and is
+    known to 2 kT/e (the demo once fed an unconverged −0.22 V into e^(2fφ): 2 MA/m²)."""
+    import dataclasses
+
+    cfg = _continuum()
+    phi = np.array([-0.06, -0.02, 0.0, 0.0, 0.0, 0.0, 0.0])
+    good = _profile(potential=phi)
+    assert pit_inputs(cfg, good)["reaction_plane_potential_V"] == pytest.approx(-0.06)
+    unconverged = dataclasses.replace(
+        good, provenance={"electrostatics": {"potential_drop_converged": False}}
+    )
+    out = pit_inputs(cfg, unconverged)
+    assert out["reaction_plane_potential_V"] == 0.0
+    src = {r["parameter"]: r["source"] for r in out["inputs"]}
+    assert "has not converged" in src["reaction-plane potential φ_d (Frumkin)"]
+    converged = dataclasses.replace(
+        good, provenance={"electrostatics": {"potential_drop_converged": True}}
+    )
+    assert pit_inputs(cfg, converged)["reaction_plane_potential_V"] == pytest.approx(-0.06)
+    noisy = dataclasses.replace(good, potential_err=np.full(phi.size, 0.08))
+    out = pit_inputs(cfg, noisy)
+    assert out["reaction_plane_potential_V"] == 0.0
+    assert "error above 0.05 V" in {r["parameter"]: r["source"] for r in out["inputs"]}[
+        "reaction-plane potential φ_d (Frumkin)"]  # fmt: skip
+    precise = dataclasses.replace(good, potential_err=np.full(phi.size, 0.01))
+    assert pit_inputs(cfg, precise)["reaction_plane_potential_V"] == pytest.approx(-0.06)

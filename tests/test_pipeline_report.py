@@ -160,3 +160,21 @@ def test_integrity_line_names_the_tightest_hydrogen_bond_and_crossings():
     assert "crossing(s)) |" in _integrity_line("production", {**g, "transfer_fs": None}, "")
     old = {k: v for k, v in g.items() if k not in ("min_HO_A", "n_short_hbond_checks")}
     assert "H···O" not in _integrity_line("production", old, "md/")
+
+
+def test_report_withholds_a_pit_the_solver_flags_as_unphysical(tmp_path: Path):
+    """A pit whose solver state is unphysical (sane = False) is reported as such: no current
+    or concentration printed, its warning shown, and a line among the checks."""
+    config = load_config({"run": {"name": "fake"}, "md": {"steps": 200, "traj_interval": 2,
+                          "calculator": {"model": "lj"}}})  # fmt: skip
+    res = _fake_results(True)
+    res["continuum"]["pit"].update(
+        sane=False, electrode_current_A_per_m=103.3, max_product_mol_per_m3=3.29e6,
+        warnings=["c(Cu2+) reaches 3.29e+06 mol/m^3, above 100000 mol/m^3 (100 mol/L)"],
+    )  # fmt: skip
+    fake = SimpleNamespace(run_dir=tmp_path, results=res, config=config, recomputed=[])
+    text = write_report(fake).read_text()
+    assert "**no result reported**" in text and "3.29e+06 mol/m^3, above" in text
+    assert "103.3" not in text and "anodic current per metre of pit" not in text
+    assert "2D corrosion pit: unphysical state flagged by the solver" in text
+    assert "| overpotential_V | 0.15 V | config: continuum.overpotential_V |" in text

@@ -516,6 +516,9 @@ def conductor_electrostatics(
         "image_plane_A": r.image_plane,
         "closure": r.closure,
         "potential_zero": "the metal",
+        # whether the interfacial drop has a converged error bar (consumers such as the
+        # pit's Frumkin term use φ only then)
+        "potential_drop_converged": bool(r.get("potential_drop_converged", False)),
     }
     new = dataclasses.replace(
         profile,

@@ -183,6 +183,11 @@ def _row(parameter: str, value: Any, unit: str, source: str) -> dict[str, Any]:
     return {"parameter": parameter, "value": value, "unit": unit, "source": source}
 
 
+#: largest error (V) of an MD reaction-plane potential that the Frumkin term accepts: 2 kT/e at
+#: 298 K (a larger error changes the Butler–Volmer exponential by more than a factor e²)
+FRUMKIN_MAX_ERR_V = 0.05
+
+
 def pit_inputs(cfg: dict, profile=None) -> dict[str, Any]:
     """The pit's product, D and Frumkin potential, each with where it came from.
 
@@ -269,10 +274,26 @@ def pit_inputs(cfg: dict, profile=None) -> dict[str, Any]:
         n = profile.z.size
         mid = slice(n // 3, max(n // 3 + 1, 2 * n // 3))
         val = float(profile.potential[0] - profile.potential[mid].mean())
-        if abs(val) <= 0.5:
-            phi_d, src = val, "MD: φ(first bin) − φ(bulk region)"
-        else:
+        err = None
+        if profile.potential_err is not None:
+            pe = np.asarray(profile.potential_err, dtype=float)
+            err = float(np.hypot(pe[0], pe[mid].mean()))
+        elec = (profile.provenance or {}).get("electrostatics") or {}
+        if abs(val) > 0.5:
             src = f"none: MD φ(first bin) − φ(bulk) = {val:.3g} V is implausible (|φ_d| > 0.5 V)"
+        elif elec.get("potential_drop_converged") is False:
+            src = (
+                f"none: the MD interfacial potential has not converged (φ_d = {val:.3g} V "
+                "without a converged error bar; section 3)"
+            )
+        elif err is not None and not err <= FRUMKIN_MAX_ERR_V:
+            # e^(α n F φ_d/RT): an error of 2 kT/e in φ_d is a factor e² or more in the current
+            src = (
+                f"none: MD φ_d = {val:.3g} ± {err:.2g} V, error above {FRUMKIN_MAX_ERR_V} V "
+                "(2 kT/e)"
+            )
+        else:
+            phi_d, src = val, "MD: φ(first bin) − φ(bulk region)"
     rows.append(_row("reaction-plane potential φ_d (Frumkin)", phi_d, "V", src))
     # Stern capacitance: measured charge separation (reported; the pit solves no Poisson)
     stern: dict[str, Any] = {"C_S_F_per_m2": None}

@@ -456,7 +456,17 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
         out += _img(run_dir, "continuum", "np_1d.png", "1D Nernst-Planck vs MD")
         out += _uncertainty_1d(p.get("uncertainty"))
     q = r.get("pit")
-    if q:
+    if q and q.get("sane") is False:
+        # the solver flagged the state as unphysical: say so, print no number from it
+        out += [
+            f"2D corrosion pit of {q.get('metal', 'the metal')}: **no result reported**; the "
+            "solver found an unphysical state ("
+            + "; ".join(q.get("warnings") or ["no detail"])
+            + "). Check the electrode kinetics and the inputs below.",
+            "",
+        ]
+        out += _pit_inputs(q)
+    elif q:
         prod = q.get("product", "the metal ion")
         frumkin = q.get("reaction_plane_potential_V")
         out += [
@@ -899,6 +909,12 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                 f"umbrella windows of {name}: neighbouring windows overlap too little (smallest "
                 f"{_f(u.get('min_overlap'), '.2g')}); add windows there (section 2b)"
             )
+    cont = res.get("continuum") or {}
+    if (cont.get("pit") or {}).get("sane") is False:
+        todo.append("2D corrosion pit: unphysical state flagged by the solver, no result "
+                    "reported (section 4)")  # fmt: skip
+    if (cont.get("profile_1d") or {}).get("sane") is False:
+        todo.append("1D Nernst–Planck solve: unphysical state flagged by the solver (section 4)")
     perm = (ex or {}).get("permittivity")
     if perm and perm.get("status") != "accepted":
         todo.append("ε(z): not converged or not computed, bulk water used (section 3)")
