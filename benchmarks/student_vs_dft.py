@@ -112,7 +112,7 @@ def main() -> None:
         "water-nacl-0 (trained on PySCF)": lambda: load_default_model("water-nacl"),
     }
     for p in args.students:
-        models[f"student {Path(p).parent.name}"] = lambda p=p: mace_calculator(p, trust=True)
+        models[f"student {Path(p).stem}"] = lambda p=p: mace_calculator(p, trust=True)
     rows = {}
     for name, make in models.items():
         e = force_errors(make(), clusters)
