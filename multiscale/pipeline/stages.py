@@ -510,14 +510,7 @@ def run_extract(
         except ValueError as err:
             raise _extract_error(err) from err
         for n, why in culprits.items():
-            # the library's hint names its own arguments (z_range, bin_width): say it in keys
-            why = why.split(" were never visited")[0] + (
-                " were never visited in free MD: extract.z_margin_A, a wider "
-                "extract.bin_width_A, a longer md stage, or umbrella sampling ([umbrella] "
-                "enabled = true)"
-                if " were never visited" in why
-                else ""
-            )
+            why = _left_out_reason(why)
             log.warning("extract: %s left out: %s", n, why)
             dropped[n] = why
             species.pop(n)
@@ -743,10 +736,21 @@ def left_out_species(cfg: dict, md: dict, md_dir: Path, names: list[str]) -> dic
         try:
             _extract_species(setup, cfg, md, {n: (e["selection"], e["charge"])}, False)
         except UnvisitedBinsError as err:
-            out[n] = str(err)
+            out[n] = _left_out_reason(str(err))
         except ValueError as err:
             raise _extract_error(err) from err
     return out
+
+
+def _left_out_reason(why: str) -> str:
+    """Why a species is left out, in pipeline keys: the library's hint names its own
+    arguments (z_range, bin_width), which are no config keys."""
+    if " were never visited" not in why:
+        return why
+    return why.split(" were never visited")[0] + (
+        " were never visited in free MD: extract.z_margin_A, a wider extract.bin_width_A, a "
+        "longer md stage, or umbrella sampling ([umbrella] enabled = true)"
+    )
 
 
 def _extract_permittivity(
