@@ -264,3 +264,52 @@ def test_teacher_wrapper_returns_raw_forces_under_constraints():
     assert np.allclose(atoms.calc.get_forces(atoms), f_raw, atol=1e-12)
     assert np.abs(f_raw[:2]).max() > 1e-3  # the fixed atoms do feel a force...
     assert np.allclose(atoms.get_forces()[:2], 0.0)  # ...that the Atoms' constraint removes
+
+
+# --- SevenNet in the pipeline's registry ----------------------------------------------------------
+
+
+def test_sevennet_is_registered_and_checks_elements_and_keywords():
+    """``{model = "sevennet"}`` is a built-in name; a system with Po is refused before any model
+    loads, and a misspelt keyword is named."""
+    from multiscale.pipeline.calculators import registered_calculators, resolve_calculator
+
+    assert "sevennet" in registered_calculators()
+    spec = resolve_calculator({"model": "sevennet", "num_threads": 1}, elements={"Cu", "O"})
+    assert spec["model"] == "sevennet"
+    with pytest.raises(ValueError, match="does not cover Po"):
+        resolve_calculator({"model": "sevennet"}, "md.calculator", elements={"Cu", "Po"})
+    with pytest.raises(ValueError, match=r"num_thread: unknown keyword.*mean 'num_threads'"):
+        resolve_calculator({"model": "sevennet", "num_thread": 1}, "md.calculator")
+
+
+def test_sevennet_calculator_refuses_other_models():
+    with pytest.raises(CalculatorSetupError, match=r"unknown SevenNet model 'chgnet-0\.3\.0'"):
+        teachers.sevennet_calculator("chgnet-0.3.0")
+
+
+def test_real_sevennet_elements_and_stress_equal_the_strain_derivative_of_the_energy():
+    """The registry's element list is the checkpoint's type map; the stress that the elastic
+    workflow fits is (1/V) dE/dε, checked by central differences on a compressed Cu cell."""
+    from ase.data import chemical_symbols
+
+    from multiscale.pipeline.calculators import make_calculator
+
+    calc, _ = make_calculator({"model": "sevennet"})
+    atoms = bulk("Cu", "fcc", a=3.55, cubic=True)
+    atoms.calc = calc
+    stress = atoms.get_stress(voigt=False)
+    assert set(calc.inner.type_map) <= set(range(1, 95))
+    assert {chemical_symbols[z] for z in calc.inner.type_map} == teachers.SEVENNET_0_ELEMENTS
+    v0, cell0, h = atoms.get_volume(), atoms.cell.array.copy(), 2e-3
+    energies = []
+    for s in (h, -h):
+        strained = atoms.copy()
+        eps = np.zeros((3, 3))
+        eps[0, 0] = s
+        strained.set_cell(cell0 @ (np.eye(3) + eps), scale_atoms=True)
+        strained.calc = calc
+        energies.append(strained.get_potential_energy())
+    fd = (energies[0] - energies[1]) / (2 * h) / v0
+    assert abs(stress[0, 0]) > 5e-3  # a compressed cell: a real stress (eV/Å³) ...
+    assert stress[0, 0] == pytest.approx(fd, rel=0.02)  # ... equal to the energy's derivative

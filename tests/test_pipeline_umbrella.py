@@ -16,9 +16,9 @@ import json
 
 import numpy as np
 import pytest
-from ase import Atoms, units
-from ase.calculators.calculator import Calculator, all_changes
+from ase import units
 from ase.io import write
+from umbrella_toy import F_SLOPE, calculator_factory, md_and_umbrella_cfg, surface_ion
 
 from multiscale.pipeline import SCHEMA, Pipeline, load_config
 from multiscale.pipeline import umbrella_profile as up
@@ -234,54 +234,13 @@ def test_rerun_is_cached_and_interrupted_windows_resume(tiny_run):
 
 
 # --------------------------------------------------------------------------------- physics
-F_SLOPE = 0.05  # eV/Å: F(h) = F_SLOPE h exactly
-
-
-class LinearHeight(Calculator):
-    """E = F_SLOPE h, h = z_ion − mean z of the surface atoms; the surface atoms are held in
-    x, y by springs and to their own mean height in z (translation invariant along z, so the
-    runner's fixed centre of mass does not bias h)."""
-
-    implemented_properties = ["energy", "free_energy", "forces"]
-
-    def __init__(self, ion: int, surface: list[int], sites: np.ndarray) -> None:
-        super().__init__()
-        self.ion, self.surface, self.sites = ion, surface, sites
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        p = self.atoms.positions
-        s = self.surface
-        d = p[s] - self.sites
-        d[:, 2] = p[s, 2] - p[s, 2].mean()
-        f = np.zeros_like(p)
-        f[self.ion, 2] = -F_SLOPE
-        f[s, 2] += F_SLOPE / len(s)
-        f[s] -= 5.0 * d
-        e = F_SLOPE * (p[self.ion, 2] - p[s, 2].mean()) + 2.5 * float((d**2).sum())
-        self.results = {"energy": e, "free_energy": e, "forces": f}
-
-
 def test_stage_recovers_a_linear_free_energy_within_its_error_bars(tmp_path, monkeypatch):
-    atoms = Atoms(
-        "Cu4Na",
-        positions=[[0, 0, 0], [2.55, 0, 0], [0, 2.55, 0], [2.55, 2.55, 0], [1.3, 1.3, 3.3]],
-        cell=[5.1, 5.1, 16.0],
-        pbc=True,
-        tags=[1, 1, 1, 1, 0],
-    )
+    atoms = surface_ion()
     (tmp_path / "md").mkdir()
     write(tmp_path / "md" / "trajectory.traj", atoms)
-    sites = atoms.positions[:4].copy()
-    monkeypatch.setattr(
-        us, "make_calculator", lambda spec, what: (LinearHeight(4, [0, 1, 2, 3], sites), spec)
-    )
-    md_cfg = {k: copy.deepcopy(v.default) for k, v in SCHEMA["md"].items()}
-    md_cfg.update(timestep_fs=10.0, traj_interval=5, checkpoint_interval=1000,
-                  integrity="off", concentration_mol_per_L=1.0)  # fmt: skip
-    cfg = {k: copy.deepcopy(v.default) for k, v in SCHEMA["umbrella"].items()}
-    cfg.update(enabled=True, species=["Na"], centers_A=[3.0, 3.4], window_ps=10.0,
-               discard_ps=0.1, relax_steps=0, n_blocks=4, min_bin_samples=20)  # fmt: skip
+    monkeypatch.setattr(us, "make_calculator", calculator_factory(atoms))
+    md_cfg, cfg = md_and_umbrella_cfg(centers_A=[3.0, 3.4], window_ps=10.0, discard_ps=0.1,
+                                      min_bin_samples=20)  # fmt: skip
     out = us.run_umbrella(cfg, {}, tmp_path / "md", tmp_path, None, False, md_cfg=md_cfg, seed=1)
     assert out["species"]["Na"]["name"] == "Na+"
     r = json.loads((tmp_path / "umbrella_Na.json").read_text())
@@ -351,3 +310,27 @@ def test_merge_turns_a_known_free_energy_into_boltzmann_concentrations(tmp_path)
     same, info = up.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
     assert same.species == ["O"] and info["Na+"]["merged"] is False
     assert "F(z) is undefined everywhere" in info["Na+"]["why"]
+
+
+def test_extract_reuses_the_umbrella_stages_left_out_verdict(tiny_run, tmp_path, monkeypatch):
+    """The umbrella stage extracted each ion alone to find those free MD leaves out; the
+    extract stage takes that verdict and extracts only the others (once each)."""
+    from multiscale.pipeline import stages
+
+    pipe, run = tiny_run
+    calls = []
+    real = stages._extract_species
+
+    def counting(setup, cfg, md, species, progress):
+        calls.append(sorted(species))
+        return real(setup, cfg, md, species, progress)
+
+    monkeypatch.setattr(stages, "_extract_species", counting)
+    um = {"left_out": dict(pipe.results["umbrella"]["left_out"]), "species": {}}
+    out = tmp_path / "extract"
+    out.mkdir()
+    res = stages.run_extract(pipe.config["extract"], pipe.results["md"], run / "md", out,
+                             progress=False, umbrella=um)  # fmt: skip
+    assert calls == [["O"]]  # Na+ was not extracted again
+    assert res["dropped_species"] == {"Na+": um["left_out"]["Na"]}
+    assert "extract.z_margin_A" in res["dropped_species"]["Na+"]  # the pipeline-key hint

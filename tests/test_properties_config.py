@@ -103,12 +103,13 @@ def test_cli(tmp_path, capsys):
     assert load_props_config(cfg)["hull"]["elements"] == ["Cu", "Ag"]
 
 
-def test_shipped_chgnet_config_validates():
-    """The CHGNet configuration of docs/properties.md is valid (nothing is run or loaded)."""
+@pytest.mark.parametrize("model", ["chgnet", "sevennet"])
+def test_shipped_cu_configs_validate(model):
+    """The Cu configurations of docs/properties.md are valid (nothing is run or loaded)."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "properties_cu_chgnet.toml"
+    path = Path(__file__).resolve().parents[1] / "examples" / f"properties_cu_{model}.toml"
     cfg = load_props_config(path)
-    assert cfg["calculator"]["model"] == "chgnet"
+    assert cfg["calculator"]["model"] == model
     assert cfg["phonons"]["supercell"] == [5, 5, 5]
     assert set(cfg) >= {"elastic", "phonons", "surfaces"} and "hull" not in cfg

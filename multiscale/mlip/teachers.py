@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, CalculatorSetupError, all_changes
+from ase.data import chemical_symbols
 
 #: PBE reference values for copper used to score teachers (see docs/mlip.md for sources).
 #: Lattice constant, Å: PBE 3.630 (Haas, Tran & Blaha, Phys. Rev. B 79, 085104 (2009), as
@@ -147,6 +148,42 @@ def teacher_calculator(name: str, num_threads: int = 1) -> Calculator:
             f"num_threads must be a positive integer (torch CPU threads), got {num_threads!r}."
         )
     return _Float32Default(TEACHERS[name](int(num_threads)))
+
+
+#: Elements SevenNet-0 (11 Jul 2024, MPtrj) covers: Z = 1..94 except Po, At, Rn, Fr, Ra
+#: (Z = 84..88), the ``type_map`` of the checkpoint in the sevenn 0.10.4 wheel (a test reads
+#: the checkpoint and compares).
+SEVENNET_0_ELEMENTS = frozenset(chemical_symbols[z] for z in range(1, 95) if not 84 <= z <= 88)
+
+
+def sevennet_calculator(model: str = "sevennet-0", num_threads: int = 1) -> Calculator:
+    """SevenNet universal potential (energy eV, forces eV/Å, stress eV/Å³), weights from its wheel.
+
+    The pipeline's ``{model = "sevennet"}``; the same calculator as the teacher of the shipped
+    interface model (:func:`teacher_calculator`), run in float32 whatever torch's default dtype.
+
+    Parameters
+    ----------
+    model : str
+        ``"sevennet-0"`` (SevenNet-0, 11 Jul 2024; MPtrj, PBE/PBE+U) or ``"sevennet-l3i5"``.
+    num_threads : int
+        Torch CPU threads (capped at 2 on this shared machine).
+
+    Returns
+    -------
+    ase.calculators.calculator.Calculator
+
+    Raises
+    ------
+    ase.calculators.calculator.CalculatorSetupError
+        Another model name, a bad thread count, or sevenn not installed.
+    """
+    if not isinstance(model, str) or not model.startswith("sevennet"):
+        raise CalculatorSetupError(
+            f"unknown SevenNet model {model!r}; choose one of "
+            f"{sorted(k for k in TEACHERS if k.startswith('sevennet'))}"
+        )
+    return teacher_calculator(model, num_threads)
 
 
 def in_box(cluster: Atoms, box: float = 30.0) -> Atoms:

@@ -6,6 +6,9 @@ from the registry (:func:`registered_calculators`):
 * ``"default:NAME"``: a shipped MLIP, :func:`multiscale.mlip.load_default_model` (``NAME`` in
   :data:`multiscale.mlip.DEFAULT_MODELS`).
 * ``"chgnet"``: the CHGNet universal potential (weights in its wheel; Z = 1..94).
+* ``"sevennet"``: the SevenNet universal potential (:func:`multiscale.mlip.teachers.
+  sevennet_calculator`; SevenNet-0 by default, weights in the sevenn wheel; Z = 1..94 but 84..88),
+  the teacher of the shipped interface model.
 * ``"pyscf"``: :class:`coupling.PySCFCalculator` (keywords: its ``default_parameters``) whose
   total charge is the sum of the formal charges of the free ions it gets, so that a QM cluster
   that gains or loses an ion keeps the right number of electrons.
@@ -161,6 +164,18 @@ def _chgnet_elements() -> frozenset[str]:
     return frozenset(chemical_symbols[1:95])
 
 
+def _sevennet():
+    from multiscale.mlip.teachers import sevennet_calculator
+
+    return sevennet_calculator
+
+
+def _sevennet_elements() -> frozenset[str]:
+    from multiscale.mlip.teachers import SEVENNET_0_ELEMENTS
+
+    return SEVENNET_0_ELEMENTS
+
+
 def _lj():
     from ase.calculators.lj import LennardJones
 
@@ -230,6 +245,14 @@ _BUILTIN: dict[str, RegisteredCalculator] = {
         elements=_chgnet_elements,
         available=_installed("chgnet"),
     ),
+    "sevennet": RegisteredCalculator(
+        "sevennet",
+        _sevennet,
+        "SevenNet universal potential (multiscale.mlip.teachers.sevennet_calculator; "
+        "SevenNet-0: Z = 1..94 but 84..88)",
+        elements=_sevennet_elements,
+        available=_installed("sevenn"),
+    ),
     "pyscf": RegisteredCalculator(
         "pyscf",
         lambda: _charge_following_pyscf,
@@ -259,10 +282,10 @@ def registered_calculators() -> dict[str, RegisteredCalculator]:
     Returns
     -------
     dict
-        ``{name: RegisteredCalculator}``: the built-in ones (``chgnet``, ``pyscf``, ``lj``,
-        ``emt``), ``default:NAME`` for each shipped model, and the entry points of the group
-        :data:`ENTRY_POINT_GROUP` of installed packages (a plugin cannot replace a built-in
-        name).
+        ``{name: RegisteredCalculator}``: the built-in ones (``chgnet``, ``sevennet``,
+        ``pyscf``, ``lj``, ``emt``), ``default:NAME`` for each shipped model, and the entry
+        points of the group :data:`ENTRY_POINT_GROUP` of installed packages (a plugin cannot
+        replace a built-in name).
     """
     from multiscale.mlip.default_models import DEFAULT_MODELS
 

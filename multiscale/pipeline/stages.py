@@ -477,6 +477,15 @@ def run_extract(
     discard, how, capped, fine = setup["discard"], setup["how"], setup["capped"], setup["fine"]
     species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
     dropped: dict[str, str] = {}
+    # the umbrella stage has already put each ion alone through this extraction on this
+    # trajectory to find the ones free MD leaves out (left_out_species): its verdict is reused
+    # instead of extracting them again
+    known = (umbrella or {}).get("left_out") or {}
+    for n, (sel, _) in list(species.items()):
+        if sel in known:
+            log.warning("extract: %s left out: %s", n, known[sel])
+            dropped[n] = known[sel]
+            species.pop(n)
 
     def extract(sp: dict):
         return _extract_species(setup, cfg, md, sp, progress)

@@ -59,7 +59,8 @@ __all__ = [
 ]
 
 _CALC_DOC = (
-    'calculator table: {model = "emt"}, {model = "chgnet"}, {model = "default:NAME"}, '
+    'calculator table: {model = "emt"}, {model = "chgnet"}, {model = "sevennet"}, '
+    '{model = "default:NAME"}, '
     "a plug-in name, or (with run.trust_imports) an import path; other keys are its "
     "keyword arguments"
 )

@@ -6,7 +6,13 @@ one that checks parallel consistency.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# helpers shared with the serial tests (e.g. umbrella_toy.py) live in tests/, not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @pytest.fixture(scope="session")

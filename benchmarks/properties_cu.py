@@ -1,8 +1,9 @@
-"""Cu with CHGNet 0.3.0: the property workflows plus independent cross-checks (docs/properties.md).
+"""Cu with a universal MLIP: the property workflows plus independent cross-checks.
 
-Run: ``python benchmarks/properties_cu_chgnet.py [OUT]`` (default OUT:
-benchmarks/results/properties_cu_chgnet).
-Restartable: the workflows of examples/properties_cu_chgnet.toml whose JSON in OUT holds the
+Run: ``python benchmarks/properties_cu.py [--model chgnet|sevennet] [OUT]`` (default model
+chgnet = CHGNet 0.3.0; sevennet = SevenNet-0, the teacher of the shipped interface model;
+default OUT: benchmarks/results/properties_cu_<model>). See docs/properties.md.
+Restartable: the workflows of examples/properties_cu_<model>.toml whose JSON in OUT holds the
 same settings are not rerun; the cross-checks are written to OUT/crosschecks.json and skipped
 when that file exists. Prints the measured run time.
 
@@ -13,8 +14,8 @@ phonon frequencies at X and L with 3x3x3 and 5x5x5 supercells.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -23,22 +24,22 @@ from ase import units
 from ase.build import bulk
 from ase.eos import EquationOfState
 
-from multiscale.mlip import chgnet_calculator
+from multiscale.pipeline.calculators import make_calculator
 from multiscale.properties import run_properties, strain_cell, supercell_convergence
 from multiscale.properties._common import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(out: Path) -> None:
+def main(model: str, out: Path) -> None:
     t0 = time.perf_counter()
-    summary = run_properties(ROOT / "examples" / "properties_cu_chgnet.toml", out)
+    summary = run_properties(ROOT / "examples" / f"properties_cu_{model}.toml", out)
     t_workflows = time.perf_counter() - t0
     path = out / "crosschecks.json"
     if path.exists():
         checks = json.loads(path.read_text())
     else:
-        calc = chgnet_calculator("0.3.0", num_threads=1)
+        calc, _ = make_calculator({"model": model, "num_threads": 1})
         a = summary["material"]["a_A"]
         cu = bulk("Cu", "fcc", a=a)
         v0 = cu.get_volume()
@@ -103,5 +104,9 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    default = ROOT / "benchmarks" / "results" / "properties_cu_chgnet"
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("chgnet", "sevennet"), default="chgnet")
+    parser.add_argument("out", nargs="?", type=Path, help="output folder")
+    args = parser.parse_args()
+    out = args.out or ROOT / "benchmarks" / "results" / f"properties_cu_{args.model}"
+    main(args.model, out)
