@@ -15,7 +15,9 @@ extends it):
     0.890 mPa s: the model's own viscosity is not computed, which makes the correction
     approximate), water density in the middle of the interface film, height of the first water
     layer above Cu(111), and the student-vs-teacher g(r) block-permutation test
-    (:func:`multiscale.md.compare_rdf`). Writes ``benchmarks/results/validation_table.md``.
+    (:func:`multiscale.md.compare_rdf`). ``--student-same-box`` adds a student run on the
+    teacher's box and length (same builder seed, ``--n-water``, ``--ps``), the like-for-like
+    partner of the teacher in the g(r) test. Writes ``benchmarks/results/validation_table.md``.
 
 Hydrogen mass repartitioning keeps every molecule's mass, so translational diffusion is
 affected only through the slower librations (a few per cent in the literature, e.g. Hopkins et
@@ -25,7 +27,10 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/validation_table.py bulk --model m0.model --ps 50 --out A
     OMP_NUM_THREADS=2 python benchmarks/validation_table.py bulk --model teacher:sevennet-0 \\
         --ps 3 --n-water 32 --out B
-    python benchmarks/validation_table.py table --student A --teacher B --film C
+    OMP_NUM_THREADS=1 python benchmarks/validation_table.py bulk --model m0.model --ps 3 \
+        --n-water 32 --out A32
+    python benchmarks/validation_table.py table --student A --teacher B --student-same-box A32 \
+        --film C
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ import numpy as np
 
 HERE = Path(__file__).parent
 T_K = 298.0
+#: column of the student run on the teacher's box (same builder seed, waters and length): the
+#: like-for-like partner of the teacher in the g(r) test
+SAME_BOX = "student, teacher's box"
 
 
 def _calculator(spec: str):
@@ -143,18 +151,23 @@ def run_table(args) -> None:
     from multiscale.md.validation import EXPERIMENT_D_298K
     from multiscale.pipeline.state import atomic_write_text
 
-    rows = {"student": _bulk_numbers(args.student)}
-    if args.teacher:
-        rows["teacher"] = _bulk_numbers(args.teacher)
+    same = SAME_BOX
+    folders = {"student": args.student, same: args.student_same_box, "teacher": args.teacher}
+    folders = {who: f for who, f in folders.items() if f is not None}
+    rows = {who: _bulk_numbers(f) for who, f in folders.items()}
     film = _film_numbers(args.film / "production" / "trajectory.traj") if args.film else {}
     teacher_film = _film_numbers(args.teacher_film) if args.teacher_film else {}
-    test = None
+    tests = {}
     if args.teacher:
-        fa = ase.io.read(args.student / "production" / "trajectory.traj", index=":")
-        fb = ase.io.read(args.teacher / "production" / "trajectory.traj", index=":")
-        ra = compute_rdf(fa[len(fa) // 10 :], [("O", "O")], n_blocks=10)
-        rb = compute_rdf(fb[len(fb) // 10 :], [("O", "O")], n_blocks=10)
-        test = compare_rdf(ra, rb, ("O", "O"))
+
+        def goo(folder: Path):
+            frames = ase.io.read(folder / "production" / "trajectory.traj", index=":")
+            return compute_rdf(frames[len(frames) // 10 :], [("O", "O")], n_blocks=10)
+
+        rdfs = {who: goo(f) for who, f in folders.items()}
+        for who in ("student", same):
+            if who in rdfs:
+                tests[who] = compare_rdf(rdfs[who], rdfs["teacher"], ("O", "O"))
 
     def fmt(v, scale=1.0, nd=2):
         if isinstance(v, str) or v is None:
@@ -212,15 +225,15 @@ def run_table(args) -> None:
             f"| frames used | {film.get('n_frames', '-')} | {teacher_film.get('n_frames', '-')} "
             "| |",
         ]
-    if test is not None:
-        lines += ["", f"g_OO student vs teacher (block permutation test): {test.verdict}"]
+    for who, test in tests.items():
+        lines += ["", f"g_OO {who} vs teacher (block permutation test): {test.verdict}"]
     import shlex
     import sys
 
     runs = {
         who: json.loads((folder / "bulk.json").read_text())
-        for who, folder in (("student", args.student), ("teacher", args.teacher))
-        if folder is not None and (folder / "bulk.json").exists()
+        for who, folder in folders.items()
+        if (folder / "bulk.json").exists()
     }
     desc = [
         f"{who}: {r['model']}, {r['formula']}, {r['ps']:g} ps, {r['wall_s_this_call'] / 60:.0f} min"
@@ -249,6 +262,9 @@ def main() -> None:
     t = sub.add_parser("table")
     t.add_argument("--student", type=Path, required=True)
     t.add_argument("--teacher", type=Path)
+    t.add_argument(
+        "--student-same-box", type=Path, help="student bulk run on the teacher's box and length"
+    )
     t.add_argument("--film", type=Path, help="benchmarks/interface_longrun.py output folder")
     t.add_argument("--film-label", default="", help="what --film is (model, T, ps)")
     t.add_argument("--teacher-film", type=Path, help="teacher interface frames (.extxyz/.traj)")
