@@ -178,3 +178,23 @@ def test_report_withholds_a_pit_the_solver_flags_as_unphysical(tmp_path: Path):
     assert "103.3" not in text and "anodic current per metre of pit" not in text
     assert "2D corrosion pit: unphysical state flagged by the solver" in text
     assert "| overpotential_V | 0.15 V | config: continuum.overpotential_V |" in text
+
+
+def test_checks_give_a_shipped_models_validation_and_none_for_a_stand_in():
+    """The md stage records what a shipped model was measured to do; the report's Checks show it
+    under the model's level of theory; a stand-in calculator gets no validation line."""
+    from multiscale.mlip.default_models import MODEL_VALIDATION
+    from multiscale.pipeline.report import _checks
+    from multiscale.pipeline.stages import _level_of_theory, _validation
+
+    spec = {"model": "default:cu-water-nacl"}
+    md = {"calculator": "default:cu-water-nacl", "calculator_level": _level_of_theory(spec),
+          "calculator_validation": _validation(spec)}  # fmt: skip
+    rows, _ = _checks({"md": md})
+    text = "\n".join(rows)
+    assert "level of theory: SevenNet-0" in text
+    assert f"| model validation (docs/mlip.md) | {MODEL_VALIDATION['cu-water-nacl']} |" in text
+    assert "29.9 meV/Å" in text and "not experimental ones" in text
+    assert _validation({"model": "lj"}) is None
+    rows, _ = _checks({"md": {"calculator": "lj", "calculator_validation": None}})
+    assert not any("model validation" in r for r in rows)

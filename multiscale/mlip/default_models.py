@@ -33,6 +33,24 @@ DEFAULT_MODELS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 
+#: What each shipped model was measured to do, one line for reports (the numbers, commands and
+#: run times are in models/MODEL_CARD.md and docs/mlip.md).
+MODEL_VALIDATION: dict[str, str] = {
+    "water-nacl": (
+        "held-out force MAE 54-59 meV/Å per member against PySCF PBE/def2-SVP on 25 water/ion "
+        "clusters; absolute energies poor (~1 eV per cluster): use for forces only; no MD in "
+        "its training data"
+    ),
+    "cu-water-nacl": (
+        "held-out force MAE against its teacher SevenNet-0 29.9 meV/Å (committee; 181 MD "
+        "frames), against PySCF PBE/def2-SVP water/ion clusters 152 meV/Å (teacher 130); "
+        "held-out 100 ps Cu(111)|NaCl(aq) film at 300 and 350 K without integrity violation; "
+        "bulk water like its teacher over 3 ps (g_OO test p = 0.20), over-structured and slow "
+        "over 20 ps (g_OO peak 3.57, experiment 2.57; D 0.77e-9, experiment 2.30e-9 m²/s): its "
+        "transport coefficients are the model's, not experimental ones"
+    ),
+}
+
 #: Chemical symbols each shipped model covers (its ``atomic_numbers`` z table, read once from
 #: the model files; ``tests/test_mlip_trust.py`` checks them against the files).
 _MODEL_ELEMENTS: dict[str, tuple[str, ...]] = {

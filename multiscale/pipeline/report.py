@@ -812,6 +812,8 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
         level = md.get("calculator_level")
         rows.append(f"| model (md) | {calc}" + (f"; level of theory: {level}" if level else "")
                     + " |")  # fmt: skip
+        if md.get("calculator_validation"):
+            rows.append(f"| model validation (docs/mlip.md) | {md['calculator_validation']} |")
         prep = md.get("preparation")
         if prep:
             relax = (

@@ -422,6 +422,7 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "steps_per_s": done / wall if wall > 0 else float("nan"),
         "wall_s": wall,
         "calculator_level": _level_of_theory(spec),
+        "calculator_validation": _validation(spec),
         "preparation": prep.as_dict() if prep is not None else None,
         "integrity": res.integrity,
         "equilibration": equil,
@@ -445,6 +446,16 @@ def _level_of_theory(spec: dict) -> str:
     if model in ("lj", "emt"):
         return "none: a cheap stand-in potential for checks, not a model of water"
     return f"not known to the pipeline ({model})"
+
+
+def _validation(spec: dict) -> str | None:
+    """What a shipped model was measured to do (None for other calculators)."""
+    model = str(spec.get("model", ""))
+    if not model.startswith("default:"):
+        return None
+    from multiscale.mlip.default_models import MODEL_VALIDATION
+
+    return MODEL_VALIDATION.get(model.removeprefix("default:"))
 
 
 # ------------------------------------------------------------------------------ extract
