@@ -19,7 +19,8 @@ integrity policy "stop"). Each window places the Na⁺ at its centre
 
 Restartable at every stage (MDRunner checkpoints; rerun the same command). Windows and
 replicas spread over MPI ranks: ``mpiexec -n 2 python benchmarks/ion_round_trip.py ...``.
-Writes ``OUT/umbrella_analysis.json``, ``OUT/round_trip.json``, ``OUT/round_trip.png`` and a
+Writes ``OUT/umbrella_analysis.json``, ``OUT/round_trip.json``, ``OUT/round_trip.png`` (with
+``--release-dir NAME`` other than ``release``: ``round_trip_NAME.*``) and a
 section in ``benchmarks/results/ion_round_trip.md``.
 
 Usage::
@@ -79,6 +80,12 @@ def main() -> None:
     ap.add_argument("--release", type=float, default=4.5, help="release window centre, Å")
     ap.add_argument("--replicas", type=int, default=32)
     ap.add_argument("--release-ps", type=float, default=2.0)
+    ap.add_argument(
+        "--release-dir",
+        default="release",
+        help="folder of the released replicas in OUT (another name: another release from the "
+        "same windows; its results get the name as a suffix)",
+    )
     ap.add_argument("--samples", type=int, default=16, help="prediction draws")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
@@ -145,17 +152,20 @@ def main() -> None:
                       "warnings", "statistical_inefficiency")}, indent=1, default=str))  # fmt: skip
     iw = int(np.argmin(np.abs(np.asarray(args.centers) - args.release)))
     release_from_window(out / "umbrella", iw, calc, args.replicas,
-                        round(args.release_ps * 1000 / args.dt), out / "release", settings, comm,
-                        discard=discard, progress=comm.rank == 0)  # fmt: skip
+                        round(args.release_ps * 1000 / args.dt), out / args.release_dir,
+                        settings, comm, discard=discard, progress=comm.rank == 0)  # fmt: skip
     if comm.rank != 0:
         return
-    rt = RelaxationRoundTrip.from_directory(out / "release", ana, n_samples=args.samples).run()
+    rt = RelaxationRoundTrip.from_directory(
+        out / args.release_dir, ana, n_samples=args.samples
+    ).run()
+    tag = "" if args.release_dir == "release" else f"_{args.release_dir}"
     text = rt.summary()
     print(text)
     res = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in rt.results.items()}
     res.update(model=str(model), n_atoms=len(atoms), preparation=prep.as_dict(),
                wall_s_this_call=time.perf_counter() - t0, ranks=comm.size)  # fmt: skip
-    atomic_write_text(out / "round_trip.json", json.dumps(res, indent=1, default=str))
+    atomic_write_text(out / f"round_trip{tag}.json", json.dumps(res, indent=1, default=str))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,7 +182,7 @@ def main() -> None:
     ax[1].set(xlabel="time after release (fs)", ylabel="⟨h⟩ (Å)")
     ax[1].legend()
     fig.tight_layout()
-    fig.savefig(out / "round_trip.png", dpi=120)
+    fig.savefig(out / f"round_trip{tag}.png", dpi=120)
     md = HERE / "results" / "ion_round_trip.md"
     md.parent.mkdir(exist_ok=True)
     with open(md, "a") as fh:
