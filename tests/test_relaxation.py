@@ -312,3 +312,23 @@ def test_unusable_or_unconverged_equilibrium_is_refused_or_flagged(brownian_case
     eq = dict(ana.results, converged=False)
     rt = RelaxationRoundTrip(released[:50], 10.0, eq, Z0, K_SPRING, T_K, n_samples=4).run()
     assert any("convergence checks" in w for w in rt.results.warnings)
+
+
+def test_bins_far_above_the_free_energy_minimum_are_left_out_of_the_model(brownian_case):
+    """F bins more than f_cap_kT above the minimum are dropped from the continuum model and
+    listed (a real Na+ F(z) rising 18 kT towards Cu broke the solve); the rest still runs."""
+    ana, released = brownian_case
+    f = np.asarray(ana.results.free_energy, dtype=float)
+    span = float(np.nanmax(f) - np.nanmin(f))
+    assert span > 1.0
+    full = RelaxationRoundTrip(released, 10.0, ana, Z0, K_SPRING, T_K, n_samples=4).run()
+    assert not any("f_cap_kT" in w for w in full.results.warnings)
+    cap = 0.8 * span
+    rt = RelaxationRoundTrip(released, 10.0, ana, Z0, K_SPRING, T_K, n_samples=4, f_cap_kT=cap)
+    rt.run()
+    n_out = int(np.sum(f - np.nanmin(f) > cap))
+    assert n_out > 0
+    assert any(f"{n_out} bin(s) of F more than" in w for w in rt.results.warnings)
+    assert np.all(np.isfinite(rt.results.pred_mean))
+    with pytest.raises(ValueError, match="f_cap_kT"):
+        RelaxationRoundTrip(released, 10.0, ana, Z0, K_SPRING, T_K, f_cap_kT=0.0)

@@ -223,6 +223,9 @@ class RelaxationRoundTrip:
         Seed of the drawn profiles and of the bootstrap.
     n_cells : int
         Cells of the continuum mesh.
+    f_cap_kT : float
+        Bins of F more than this (kT) above its minimum are left out of the model (the ion does
+        not reach them; their steep drift breaks the continuum solve); listed in the warnings.
 
     Attributes
     ----------
@@ -252,6 +255,7 @@ class RelaxationRoundTrip:
         alpha: float = 0.01,
         seed: int = 0,
         n_cells: int = 200,
+        f_cap_kT: float = 10.0,
     ) -> None:
         h = np.asarray(heights, dtype=float)
         if h.ndim != 2 or h.shape[0] < 3 or h.shape[1] < 4:
@@ -283,6 +287,7 @@ class RelaxationRoundTrip:
         self.n_times = check_int("n_times", n_times, 2)
         self.n_samples = check_int("n_samples", n_samples, 4)
         self.n_cells = check_int("n_cells", n_cells, 4)
+        self.f_cap_kT = check_positive("f_cap_kT", f_cap_kT, "kT")
         if not (is_real(alpha) and 0 < alpha < 0.5):
             raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
         self.alpha = float(alpha)
@@ -354,7 +359,20 @@ class RelaxationRoundTrip:
         """Compute the comparison; returns ``self``."""
         t0 = time.perf_counter()
         eq, r, warn = self.eq, self.results, []
-        ok = np.isfinite(eq["z"]) & np.isfinite(eq["free_energy"])
+        # bins more than f_cap_kT above the minimum of F are left out of the model: the ion
+        # (Boltzmann weight < e^-f_cap) does not go there, and their steep drift breaks the
+        # continuum's Newton solve (a real Na+ F(z) rising 18 kT towards Cu did)
+        f_all = eq["free_energy"]
+        finite = np.isfinite(f_all)
+        capped = finite & (f_all - (np.min(f_all[finite]) if finite.any() else 0.0) > self.f_cap_kT)
+        f_model = np.where(capped, np.nan, f_all)
+        if capped.any():
+            warn.append(
+                f"{int(capped.sum())} bin(s) of F more than {self.f_cap_kT:g} kT above its minimum "
+                f"(z = {eq['z'][capped].min():.2f}-{eq['z'][capped].max():.2f} Å) left out of the "
+                "model (f_cap_kT)"
+            )
+        ok = np.isfinite(eq["z"]) & np.isfinite(f_model)
         if ok.sum() < 2 or np.count_nonzero(np.isfinite(eq["D_perp"]) & (eq["D_perp"] > 0)) < 2:
             raise ValueError(
                 "the equilibrium F(z) or D_perp has fewer than two finite values: the windows "
@@ -391,7 +409,7 @@ class RelaxationRoundTrip:
 
         # prediction: central profile and profiles drawn within the errors
         rng = np.random.default_rng(self.seed)
-        f0 = eq["free_energy"]
+        f0 = f_model
         ferr = np.nan_to_num(eq["free_energy_err"], nan=0.0)
         d0 = eq["D_perp"]
         rel = np.nan_to_num(eq["D_perp_err"] / d0, nan=0.0)
