@@ -488,15 +488,19 @@ def run_extract(
     discard, how, capped, fine = setup["discard"], setup["how"], setup["capped"], setup["fine"]
     species = {n: (e["selection"], e["charge"]) for n, e in cfg["species"].items()}
     dropped: dict[str, str] = {}
+
+    def drop(n: str, why: str) -> None:
+        log.warning("extract: %s left out: %s", n, why)
+        dropped[n] = why
+        species.pop(n)
+
     # the umbrella stage has already put each ion alone through this extraction on this
     # trajectory to find the ones free MD leaves out (left_out_species): its verdict is reused
     # instead of extracting them again
     known = (umbrella or {}).get("left_out") or {}
     for n, (sel, _) in list(species.items()):
         if sel in known:
-            log.warning("extract: %s left out: %s", n, known[sel])
-            dropped[n] = known[sel]
-            species.pop(n)
+            drop(n, known[sel])
 
     def extract(sp: dict):
         return _extract_species(setup, cfg, md, sp, progress)
@@ -530,10 +534,7 @@ def run_extract(
         except ValueError as err:
             raise _extract_error(err) from err
         for n, why in culprits.items():
-            why = _left_out_reason(why)
-            log.warning("extract: %s left out: %s", n, why)
-            dropped[n] = why
-            species.pop(n)
+            drop(n, _left_out_reason(why))
     # φ(z), E(z) with the metal as a conductor (its induced charge on the image plane) in place
     # of the open-boundary integration of the electrolyte alone (issue #17 item 1)
     from multiscale.extract.profile_builder import conductor_electrostatics
