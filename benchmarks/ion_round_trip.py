@@ -42,24 +42,9 @@ HERE = Path(__file__).parent
 
 
 def main() -> None:
-    from ase import Atoms
-    from ase.optimize import FIRE
     from mpi4py import MPI
 
-    from multiscale.extract import RelaxationRoundTrip, UmbrellaAnalysis
-    from multiscale.md import (
-        HarmonicZRestraint,
-        MDSettings,
-        build_interface,
-        place_at_height,
-        prepare_md,
-        release_from_window,
-        run_umbrella_windows,
-    )
-    from multiscale.md.hmr import repartition_hydrogen_masses
-    from multiscale.mlip.default_models import load_default_model
-    from multiscale.mlip.train import mace_calculator
-    from multiscale.pipeline.state import atomic_write_text
+    from multiscale.mpi_abort import abort_on_error
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -72,6 +57,9 @@ def main() -> None:
     ap.add_argument("--centers", type=float, nargs="+",
                     default=[2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0],
                     help="window centres, Å above the top Cu layer")  # fmt: skip
+    ap.add_argument("--extra-centers", type=float, nargs="*", default=[],
+                    help="more window centres (Å), run in OUT/umbrella_extra and analysed "
+                    "with the first (e.g. between them where their overlap was poor)")  # fmt: skip
     ap.add_argument("--k", type=float, default=2.0, help="spring, eV/Å²")
     ap.add_argument("--window-ps", type=float, default=10.0)
     ap.add_argument("--discard-ps", type=float, default=2.0)
@@ -89,6 +77,33 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=16, help="prediction draws")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
+    # rank 0 alone analyses the replicas: an error there must end the job, not leave rank 1
+    # waiting in MPI_Finalize
+    with abort_on_error(comm):
+        _run(args, comm)
+
+
+def _run(args, comm) -> None:
+    import dataclasses
+
+    from ase import Atoms
+    from ase.optimize import FIRE
+
+    from multiscale.extract import RelaxationRoundTrip, UmbrellaAnalysis
+    from multiscale.md import (
+        HarmonicZRestraint,
+        MDSettings,
+        build_interface,
+        place_at_height,
+        prepare_md,
+        release_from_window,
+        run_umbrella_windows,
+    )
+    from multiscale.md.hmr import repartition_hydrogen_masses
+    from multiscale.mlip.default_models import load_default_model
+    from multiscale.mlip.train import mace_calculator
+    from multiscale.pipeline.state import atomic_write_text
+
     t0 = time.perf_counter()
     model = str(args.model) if args.model else "shipped cu-water-nacl"
 
@@ -125,32 +140,44 @@ def main() -> None:
     prep = prepare_md(atoms, out / "prepare", settings, heat_ps=1.0, progress=False)
     base = atoms.copy()
 
-    def make(i: int):
-        a = base.copy()
-        place_at_height(a, na, args.centers[i], top)
-        a.calc = HarmonicZRestraint(calc(), na, args.centers[i], args.k, surface_z=top)
-        FIRE(a, logfile=None).run(fmax=0.5, steps=100)
-        a.calc = calc()
-        return a
+    def maker(centers):
+        def make(i: int):
+            a = base.copy()
+            place_at_height(a, na, centers[i], top)
+            a.calc = HarmonicZRestraint(calc(), na, centers[i], args.k, surface_z=top)
+            FIRE(a, logfile=None).run(fmax=0.5, steps=100)
+            a.calc = calc()
+            return a
+
+        return make
 
     steps = round(args.window_ps * 1000 / args.dt)
-    run_umbrella_windows(make, na, args.centers, args.k, steps, out / "umbrella", settings, comm,
-                         surface_z=top, progress=comm.rank == 0)  # fmt: skip
+    folders = [out / "umbrella"]
+    run_umbrella_windows(maker(args.centers), na, args.centers, args.k, steps, folders[0],
+                         settings, comm, surface_z=top, progress=comm.rank == 0)  # fmt: skip
+    if args.extra_centers:
+        folders.append(out / "umbrella_extra")
+        # other thermostat seeds than the first windows' (replica i uses seed + i)
+        extra = dataclasses.replace(settings, seed=settings.seed + 1000)
+        run_umbrella_windows(maker(args.extra_centers), na, args.extra_centers, args.k, steps,
+                             folders[1], extra, comm, surface_z=top,
+                             progress=comm.rank == 0)  # fmt: skip
     discard = round(args.discard_ps * 1000 / (args.dt * settings.traj_interval))
     ana = UmbrellaAnalysis.from_directory(
-        out / "umbrella",
+        folders,
         discard=discard,
         n_blocks=args.blocks,
         min_bin_samples=args.min_bin_samples,
     ).run()
     r = ana.results
+    tag = "" if args.release_dir == "release" else f"_{args.release_dir}"
     if comm.rank == 0:
-        atomic_write_text(out / "umbrella_analysis.json", json.dumps(
+        atomic_write_text(out / f"umbrella_analysis{tag}.json", json.dumps(
             {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()
              if k in ("centers", "z_mean", "D_perp", "D_perp_err", "D_par", "D_par_err", "tau",
                       "z", "free_energy", "free_energy_err", "neighbour_overlap", "converged",
                       "warnings", "statistical_inefficiency")}, indent=1, default=str))  # fmt: skip
-    iw = int(np.argmin(np.abs(np.asarray(args.centers) - args.release)))
+    iw = int(np.argmin(np.abs(np.asarray(args.centers) - args.release)))  # a first window
     release_from_window(out / "umbrella", iw, calc, args.replicas,
                         round(args.release_ps * 1000 / args.dt), out / args.release_dir,
                         settings, comm, discard=discard, progress=comm.rank == 0)  # fmt: skip
@@ -159,7 +186,6 @@ def main() -> None:
     rt = RelaxationRoundTrip.from_directory(
         out / args.release_dir, ana, n_samples=args.samples
     ).run()
-    tag = "" if args.release_dir == "release" else f"_{args.release_dir}"
     text = rt.summary()
     print(text)
     res = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in rt.results.items()}

@@ -14,6 +14,7 @@ from .adaptive import SAP_SCHEMES, AdaptiveQMMLCalculator, sorted_partition_weig
 from .continuity import ContinuityReport, ForceContinuityMonitor, check_force_continuity
 from .embedding import TIP3P_CHARGES, EmbeddedPySCFCalculator, PointChargeEmbedding
 from .force_mixing import ForceMixingCalculator
+from .reference import ReferenceShiftedCalculator, fit_reference_energies
 from .regions import QMCluster, Regions, RegionState
 from .relax import RelaxResult, relax_mixed_forces
 from .switching import SWITCHING_FUNCTIONS, SwitchingFunction, get_switching
@@ -29,11 +30,13 @@ __all__ += [
     "ForceMixingCalculator",
     "PointChargeEmbedding",
     "QMCluster",
+    "ReferenceShiftedCalculator",
     "RegionState",
     "Regions",
     "RelaxResult",
     "SwitchingFunction",
     "check_force_continuity",
+    "fit_reference_energies",
     "get_switching",
     "relax_mixed_forces",
     "sorted_partition_weights",

@@ -285,6 +285,16 @@ class AdaptiveQMMLCalculator(Calculator):
     comm : mpi4py communicator, optional
         Spreads the partitions over its ranks (round-robin). All ranks must call with the
         same positions; all get the same results. ``None`` (default): serial.
+    max_crossing_mismatch : float or None
+        Largest accepted ``|ΔE_{k+1} − ΔE_k|`` per atom of the molecule that partition
+        ``k + 1`` adds (eV/atom; default 1.0; None: no check). That difference pushes the
+        molecule across the shell; beyond about 1 eV/atom it is not a difference of
+        interaction energies but of the QM and ML energy zeros (e.g. an all-electron total
+        energy against a model's per-element references), and the dynamics would heat
+        without bound while conserving energy. Exceeding it raises
+        :class:`~ase.calculators.calculator.CalculationFailed`; align the zeros with
+        :func:`coupling.fit_reference_energies` and
+        :class:`coupling.ReferenceShiftedCalculator`.
     **kwargs
         ``label``, ``directory`` or ``atoms``.
 
@@ -312,13 +322,15 @@ class AdaptiveQMMLCalculator(Calculator):
         scheme: str = "smooth",
         max_partitions: int = 16,
         comm: Any = None,
+        max_crossing_mismatch: float | None = 1.0,
         **kwargs: Any,
     ) -> None:
         unknown = sorted(set(kwargs) - set(_CALCULATOR_KWARGS))
         if unknown:
             raise CalculatorSetupError(
                 f"unknown AdaptiveQMMLCalculator argument(s) {unknown}; it takes qm_calc, "
-                "ml_calc, regions, switching, scheme, max_partitions, comm and "
+                "ml_calc, regions, switching, scheme, max_partitions, comm, "
+                "max_crossing_mismatch and "
                 f"{list(_CALCULATOR_KWARGS)}"
             )
         super().__init__(**kwargs)
@@ -344,6 +356,16 @@ class AdaptiveQMMLCalculator(Calculator):
             raise CalculatorSetupError(
                 f"max_partitions must be a whole number >= 1, got {max_partitions!r}"
             )
+        if max_crossing_mismatch is not None and not (
+            isinstance(max_crossing_mismatch, int | float | np.floating)
+            and not isinstance(max_crossing_mismatch, bool)
+            and np.isfinite(max_crossing_mismatch)
+            and max_crossing_mismatch > 0
+        ):
+            raise CalculatorSetupError(
+                "max_crossing_mismatch must be a number > 0 (eV/atom) or None, got "
+                f"{max_crossing_mismatch!r}"
+            )
         if comm is not None and not all(
             hasattr(comm, a) for a in ("rank", "size", "allreduce", "allgather")
         ):
@@ -360,6 +382,9 @@ class AdaptiveQMMLCalculator(Calculator):
         regions.switching = self.switching
         self.scheme = scheme
         self.max_partitions = int(max_partitions)
+        self.max_crossing_mismatch = (
+            None if max_crossing_mismatch is None else float(max_crossing_mismatch)
+        )
         self.comm = comm
         self._qm_slots: dict[int, Calculator] = {}
 
@@ -451,6 +476,46 @@ class AdaptiveQMMLCalculator(Calculator):
         }
 
     # ------------------------------------------------------------------ calculation
+    def partition_clusters(self, atoms: Atoms) -> list[Atoms]:
+        """The QM clusters of the partitions of ``atoms`` (core plus 0, 1, 2, ... shell groups
+        in sorted order, carved with link atoms), e.g. to fit the reference shifts of
+        :func:`coupling.fit_reference_energies` on the clusters a run will meet."""
+        gw = self.group_weights(atoms)
+        mol, core, groups, w = gw["molecule_ids"], gw["core"], gw["groups"], gw["weight"]
+        shell = np.flatnonzero((w > 0.0) & (w < 1.0))
+        order = (
+            sorted_partition_weights(w[shell], self.scheme)[0] if len(shell) else np.zeros(0, int)
+        )
+        base = np.flatnonzero(np.isin(mol, groups[w >= 1.0]))
+        out = []
+        for k in range(len(shell) + 1):
+            idx = np.union1d(base, np.flatnonzero(np.isin(mol, groups[shell[order][:k]])))
+            out.append(self.regions.carve(atoms, idx, anchor=int(core[0])).atoms)
+        return out
+
+    def _check_mismatch(
+        self, delta_e: np.ndarray, skipped: np.ndarray, mol: np.ndarray, added: np.ndarray
+    ) -> None:
+        """Raise when a crossing molecule's QM-ML difference shows mismatched energy zeros."""
+        if self.max_crossing_mismatch is None:
+            return
+        for k in range(len(added)):  # partition k + 1 adds molecule added[k]
+            if skipped[k] or skipped[k + 1]:
+                continue
+            n = int(np.sum(mol == added[k]))
+            per_atom = abs(delta_e[k + 1] - delta_e[k]) / n
+            if per_atom > self.max_crossing_mismatch:
+                raise CalculationFailed(
+                    f"adaptive QM/ML: the QM and ML energies of shell molecule {added[k]} "
+                    f"({n} atoms) differ by {per_atom:.3g} eV/atom more than those of the rest "
+                    f"(|ΔE_{k + 1} − ΔE_{k}|), above max_crossing_mismatch="
+                    f"{self.max_crossing_mismatch:g}: the two calculators do not share an "
+                    "energy zero (e.g. a QM total energy against a model's per-element "
+                    "references), and that difference would push the molecule across the "
+                    "shell. Wrap qm_calc in coupling.ReferenceShiftedCalculator with shifts "
+                    "from coupling.fit_reference_energies"
+                )
+
     def calculate(
         self,
         atoms: Atoms | None = None,
@@ -534,6 +599,7 @@ class AdaptiveQMMLCalculator(Calculator):
             f_total = f_mix + f_ml_all
         t_reduce = time.perf_counter() - t0
 
+        self._check_mismatch(delta_e, skipped.astype(bool), mol, groups[shell_sorted])
         # ---- E and the -E_k ∇σ_k terms (every rank, same numbers)
         energy = e_ml_all + float(sigma @ delta_e)
         if len(shell):

@@ -89,6 +89,15 @@ def _config_source(path: Path):
     return tomllib.loads(builtin_config(str(path)))  # ValueError lists the built-in names
 
 
+def _world():
+    """``MPI.COMM_WORLD``, or None without mpi4py."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    return MPI.COMM_WORLD
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``multiscale`` command; returns the exit status.
 
@@ -98,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "props":
         return _props(args)
+    from .mpi_abort import abort_on_error
     from .pipeline import Pipeline, RunDirectoryLocked
 
     if args.command == "demo":
@@ -118,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"multiscale run: {err}", file=sys.stderr)
         return 2
     try:
-        pipe.run(stages=args.stages)
+        # an error that escapes on one rank only must end the job, not leave the others
+        # waiting in a collective call
+        with abort_on_error(_world(), collective=(RunDirectoryLocked,)):
+            pipe.run(stages=args.stages)
     except RunDirectoryLocked as err:
         if pipe.rank == 0:
             print(f"multiscale run: {err}", file=sys.stderr)

@@ -60,6 +60,10 @@ def standard_system() -> tuple[Atoms, np.ndarray]:
 
 def adaptive(labels, scheme="smooth", qm=None, ml=None, **kwargs) -> AdaptiveQMMLCalculator:
     regions = Regions([0], r_core=R_CORE, r_switch=R_SWITCH, molecules=labels)
+    # EMT and the LJ stand-in differ by ~2 eV/atom on a Cu2 group (EMT's zero is the bulk
+    # metal): mismatched energy zeros on purpose, so that the -ΔE_k ∇σ_k terms are large in
+    # the finite-difference tests; test_mismatched_energy_zeros checks the guard itself
+    kwargs.setdefault("max_crossing_mismatch", None)
     return AdaptiveQMMLCalculator(qm or EMT(), ml or ml_cu(), regions, scheme=scheme, **kwargs)
 
 
@@ -191,7 +195,8 @@ def test_forces_equal_finite_differences_with_link_hydrogens():
     atoms = Atoms("C5", positions=pos)
     regions = Regions([0], r_core=1.0, r_switch=3.5, molecules=False)
     lj_ml = LennardJones(sigma=1.2, epsilon=0.2, rc=5.0, smooth=True)
-    calc = AdaptiveQMMLCalculator(EMT(), lj_ml, regions)
+    # EMT's and LJ's zeros differ (as in the Cu tests): the guard is off here
+    calc = AdaptiveQMMLCalculator(EMT(), lj_ml, regions, max_crossing_mismatch=None)
     _, f = energy_forces(atoms, calc)
     assert calc.results["n_partitions"] >= 3
     assert calc.results["cluster_sizes"].max() > 0
@@ -362,7 +367,8 @@ def test_pyscf_partitions_keep_their_own_density_extrapolation():
     regions = Regions([0, 1], r_core=1.5, r_switch=2.0)
     qm = PySCFCalculator(xc="hf", basis="sto-3g", conv_tol=1e-10)
     ml = LennardJones(sigma=1.0, epsilon=0.05, rc=6.0, smooth=True)
-    calc = AdaptiveQMMLCalculator(qm, ml, regions)
+    # an HF total energy against LJ: zeros 18 eV/atom apart; this test is about the densities
+    calc = AdaptiveQMMLCalculator(qm, ml, regions, max_crossing_mismatch=None)
     guesses = []
     for step in range(3):
         moved = atoms.copy()
@@ -398,6 +404,39 @@ def test_bad_setup_is_refused_with_a_clear_message():
         AdaptiveQMMLCalculator(EMT(), ml_cu(), ok, buffer=1.0)
     with pytest.raises(CalculatorSetupError, match="unknown switching function"):
         AdaptiveQMMLCalculator(EMT(), ml_cu(), ok, switching="smooth")
+    with pytest.raises(CalculatorSetupError, match=r"max_crossing_mismatch must be a number > 0"):
+        AdaptiveQMMLCalculator(EMT(), ml_cu(), ok, max_crossing_mismatch=0.0)
+
+
+def test_mismatched_energy_zeros_raise_and_a_fitted_shift_cures_them():
+    """EMT (zero: bulk Cu) against the LJ stand-in (zero: separated atoms) differ by ~2 eV per
+    atom of a Cu2 group: the default guard refuses; a per-element shift fitted on the
+    partition clusters removes the offset, and the shifted calculator's forces are still the
+    gradient of its energy."""
+    from coupling import ReferenceShiftedCalculator, fit_reference_energies
+
+    atoms, labels = standard_system()
+    with pytest.raises(CalculationFailed, match=r"do not share an energy zero.*fit_reference"):
+        energy(atoms, adaptive(labels, max_crossing_mismatch=1.0))
+    # the partition clusters (link hydrogens included) are what the fit should see
+    clusters = adaptive(labels).partition_clusters(atoms)
+    assert len(clusters) == 5 and [len(c) for c in clusters] == sorted(len(c) for c in clusters)
+    shifts, rms = fit_reference_energies(EMT(), ml_cu(), clusters)
+    assert set(shifts) == {"Cu", "H"} and rms < 1.0  # EMT is many-body: not a pure constant
+    calc = adaptive(labels, qm=ReferenceShiftedCalculator(EMT(), shifts),
+                    max_crossing_mismatch=1.0)  # fmt: skip
+    _, f = energy_forces(atoms, calc)
+    assert [len(c) for c in clusters] == calc.results["cluster_sizes"].tolist()
+    steps = np.abs(np.diff(calc.results["qm_energies"] - calc.results["ml_cluster_energies"]))
+    assert np.nanmax(steps) / 2 < 1.0  # per atom of a Cu2 group
+    fd = np.zeros_like(f)
+    for i in range(len(atoms)):
+        for c in range(3):
+            pos = [atoms.copy(), atoms.copy()]
+            pos[0].positions[i, c] += 1e-4
+            pos[1].positions[i, c] -= 1e-4
+            fd[i, c] = -(energy(pos[0], calc) - energy(pos[1], calc)) / 2e-4
+    np.testing.assert_allclose(f, fd, atol=1e-5)
 
 
 def test_too_many_partitions_raise_with_the_count():

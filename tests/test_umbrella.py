@@ -334,3 +334,30 @@ def test_run_umbrella_windows_serial_and_analysis_from_directory(tmp_path):
     with pytest.raises(ValueError, match="describes other windows"):
         run_umbrella_windows(make, 8, [5.4, 5.9, 6.2], 1.0, 64, tmp_path / "u", settings,
                              MPI.COMM_SELF, surface_z=[0, 1, 2, 3])  # fmt: skip
+
+
+def test_analysis_from_several_folders(tmp_path):
+    """Windows added later in a folder of their own are analysed together with the first."""
+    from mpi4py import MPI
+
+    def run(folder, centers, temperature=40.0, seed=2):
+        settings = MDSettings(timestep_fs=5.0, temperature_K=temperature, seed=seed,
+                              initial_temperature_K=temperature, traj_interval=1,
+                              checkpoint_interval=50)  # fmt: skip
+        run_umbrella_windows(argon_windows(centers), 8, centers, 1.0, 64, tmp_path / folder,
+                             settings, MPI.COMM_SELF, surface_z=[0, 1, 2, 3])  # fmt: skip
+
+    run("u", [5.4, 6.2])
+    run("v", [5.8, 6.6], seed=3)
+    kw = {"n_blocks": 4, "min_bin_samples": 1}
+    both = UmbrellaAnalysis.from_directory([tmp_path / "u", tmp_path / "v"], **kw)
+    u = UmbrellaAnalysis.from_directory(tmp_path / "u", **kw)
+    v = UmbrellaAnalysis.from_directory(tmp_path / "v", **kw)
+    np.testing.assert_array_equal(both.centers, [5.4, 5.8, 6.2, 6.6])  # sorted by centre
+    for got, want in zip(both._h, [u._h[0], v._h[0], u._h[1], v._h[1]], strict=True):
+        np.testing.assert_array_equal(got, want)
+    run("w", [5.0, 7.0], temperature=50.0)
+    with pytest.raises(ValueError, match=r"has temperature_K = 50\.0 .* same temperature"):
+        UmbrellaAnalysis.from_directory([tmp_path / "u", tmp_path / "w"], **kw)
+    with pytest.raises(TypeError, match="an umbrella folder or a list of them"):
+        UmbrellaAnalysis.from_directory([], **kw)

@@ -334,7 +334,9 @@ class UmbrellaAnalysis:
         self.results = Results()
 
     @classmethod
-    def from_directory(cls, directory: str | Path, **kwargs: Any) -> UmbrellaAnalysis:
+    def from_directory(
+        cls, directory: str | Path | Sequence[str | Path], **kwargs: Any
+    ) -> UmbrellaAnalysis:
         """Analysis of the windows written by :func:`multiscale.md.run_umbrella_windows`.
 
         Reads ``umbrella.json`` and each window's trajectory (``replica_XXX/``), computes the
@@ -344,8 +346,11 @@ class UmbrellaAnalysis:
 
         Parameters
         ----------
-        directory : str or Path
-            The umbrella folder.
+        directory : str or Path, or a list of them
+            The umbrella folder, or several: windows added later (e.g. between the first
+            ones, where their overlap was poor) in a folder of their own are analysed
+            together with the first, provided that all folders restrain the same atom above
+            the same surface at the same temperature and frame interval.
         """
         from ase.io import read
 
@@ -353,29 +358,49 @@ class UmbrellaAnalysis:
         from ..md.umbrella import UMBRELLA_SPEC, restraint_height
         from .base import unwrap_positions
 
-        d = Path(directory)
-        spec_path = d / UMBRELLA_SPEC
-        if not spec_path.is_file():
-            raise ValueError(f"{spec_path} not found: pass the output_dir of run_umbrella_windows")
-        spec = json.loads(spec_path.read_text())
-        fmt = spec.get("traj_format", "traj")
-        heights, xys = [], []
-        for i in range(len(spec["centers"])):
-            path = d / f"replica_{i:03d}" / TRAJ_FORMATS[fmt]
-            if not path.is_file():
-                raise ValueError(f"window {i}: {path} not found; run (or resume) the windows")
-            frames = read(path, ":", format=fmt, parallel=False)
-            pos = np.array([a.positions for a in frames])
-            cells = np.array([a.cell.array for a in frames])
-            heights.append(restraint_height(pos, spec["index"], spec["surface_z"]))
-            ion = unwrap_positions(pos[:, [spec["index"]], :], cells, frames[0].pbc)
-            xys.append(ion[:, 0, :2])
+        dirs = [directory] if isinstance(directory, str | Path) else list(directory)
+        if not dirs or not all(isinstance(d, str | Path) for d in dirs):
+            raise TypeError(
+                f"directory must be an umbrella folder or a list of them, got {directory!r}"
+            )
+        specs = []
+        for d in map(Path, dirs):
+            spec_path = d / UMBRELLA_SPEC
+            if not spec_path.is_file():
+                raise ValueError(
+                    f"{spec_path} not found: pass the output_dir of run_umbrella_windows"
+                )
+            specs.append((d, json.loads(spec_path.read_text())))
+        first = specs[0][1]
+        for d, spec in specs[1:]:
+            for key in ("index", "surface_z", "temperature_K", "frame_interval_fs"):
+                if spec[key] != first[key]:
+                    raise ValueError(
+                        f"{d} has {key} = {spec[key]!r} but {specs[0][0]} has {first[key]!r}: "
+                        "windows analysed together must restrain the same atom above the same "
+                        "surface at the same temperature and frame interval"
+                    )
+        heights, xys, centers, ks = [], [], [], []
+        for d, spec in specs:
+            fmt = spec.get("traj_format", "traj")
+            for i in range(len(spec["centers"])):
+                path = d / f"replica_{i:03d}" / TRAJ_FORMATS[fmt]
+                if not path.is_file():
+                    raise ValueError(f"window {i}: {path} not found; run (or resume) the windows")
+                frames = read(path, ":", format=fmt, parallel=False)
+                pos = np.array([a.positions for a in frames])
+                cells = np.array([a.cell.array for a in frames])
+                heights.append(restraint_height(pos, spec["index"], spec["surface_z"]))
+                ion = unwrap_positions(pos[:, [spec["index"]], :], cells, frames[0].pbc)
+                xys.append(ion[:, 0, :2])
+            centers += list(spec["centers"])
+            ks += list(np.broadcast_to(np.asarray(spec["k"], float), (len(spec["centers"]),)))
         return cls(
             heights,
-            spec["centers"],
-            spec["k"],
-            spec["temperature_K"],
-            spec["frame_interval_fs"],
+            centers,
+            ks,
+            first["temperature_K"],
+            first["frame_interval_fs"],
             xy=xys,
             **kwargs,
         )
