@@ -432,11 +432,16 @@ def nve_section(runs: dict, part: str, title: str) -> list[str]:
             if not (fm and sap):
                 continue
             ratio = abs(fm["drift_meV_atom_ps"]) / abs(sap["drift_meV_atom_ps"])
+            # a SAP slope within its error of 0 makes that ratio meaningless: also against
+            # the SAP drift's upper bound |slope| + 2 standard errors
+            bound = abs(sap["drift_meV_atom_ps"]) + 2 * sap["drift_err"]
             dev = fm["max_dev_meV_atom"] / sap["max_dev_meV_atom"]
             what = "FM" if variant == "fm" else f"FM+buffer {R_BUFFER} Å"
             lines.append(
                 f"\nShell {rs.split('_')[0]} Å: |drift {what}| / |drift SAP| = "
-                f"{ratio:.3g}; max deviation {what} / SAP = {dev:.3g} (wall: FM "
+                f"{ratio:.3g}, against the SAP bound |drift| + 2σ: ≥ "
+                f"{abs(fm['drift_meV_atom_ps']) / bound:.3g}; max deviation {what} / SAP = "
+                f"{dev:.3g} (wall: FM "
                 f"{fm['wall_s']:.0f} s incl. the energy monitor, SAP {sap['wall_s']:.0f} s)"
             )
     return lines
