@@ -200,6 +200,13 @@ class PySCFCalculator(Calculator):
             Memory PySCF may use (MB).
         ``verbose`` (int, default 0)
             PySCF verbosity.
+        ``smearing`` (float or None, default None)
+            Fermi–Dirac smearing width of the orbital occupations (eV), for clusters of
+            metal atoms whose SCF with integer occupations oscillates between near-degenerate
+            orbitals (hundreds of cycles); e.g. 0.1. Then ``free_energy`` is the Mermin free
+            energy ``E − σS`` (the forces are its gradient) and ``energy`` the σ → 0 estimate
+            ``E − σS/2``, ASE's convention for smeared calculations. The second-order
+            solver is not tried (PySCF's does not support fractional occupations).
 
     Raises
     ------
@@ -249,6 +256,7 @@ class PySCFCalculator(Calculator):
         "aspc_order": 2,
         "max_memory": 4000,
         "verbose": 0,
+        "smearing": None,
         "device": "auto",
     }
 
@@ -373,6 +381,11 @@ class PySCFCalculator(Calculator):
             if not (_is_real(v) and np.isfinite(v) and v > 0):
                 unit = f" ({unit})" if unit else ""
                 raise CalculatorSetupError(f"{name} must be a finite number > 0{unit}, got {v!r}")
+        sm = p["smearing"]
+        if sm is not None and not (_is_real(sm) and np.isfinite(sm) and sm > 0):
+            raise CalculatorSetupError(
+                f"smearing must be None or a finite width > 0 (eV), got {sm!r}"
+            )
         if not isinstance(p["grid_response"], bool | np.bool_):
             raise CalculatorSetupError(
                 f"grid_response must be True or False, got {p['grid_response']!r}"
@@ -514,6 +527,10 @@ class PySCFCalculator(Calculator):
             mf = mf.density_fit(auxbasis=aux)
         if p["dispersion"] is not None:
             mf.disp = p["dispersion"]
+        if p["smearing"] is not None:
+            from pyscf.scf import addons
+
+            mf = addons.smearing_(mf, sigma=float(p["smearing"]) / Hartree, method="fermi")
         mf.conv_tol = float(p["conv_tol"])
         if p["conv_tol_grad"] is not None:
             mf.conv_tol_grad = float(p["conv_tol_grad"])
@@ -548,6 +565,8 @@ class PySCFCalculator(Calculator):
             ("level_shift+damping", {"level_shift": 0.3, "damp": 0.5, "diis_start_cycle": 4}),
             ("newton", {}),
         ]
+        if self.parameters["smearing"] is not None:  # no fractional occupations in newton()
+            attempts = attempts[:2]
         mf = None
         dm = dm0
         for n, (name, settings) in enumerate(attempts, start=1):
@@ -570,9 +589,9 @@ class PySCFCalculator(Calculator):
                 dm = dm_try
         raise SCFError(
             f"PySCF SCF did not converge in {len(attempts)} attempts ({cycles} cycles in all, "
-            f"max_cycle={self.parameters['max_cycle']} per attempt; tried DIIS, level "
-            "shift + damping, second-order Newton). Check the geometry, charge and spin, "
-            "or raise max_cycle."
+            f"max_cycle={self.parameters['max_cycle']} per attempt; tried "
+            f"{', '.join(name for name, _ in attempts)}). Check the geometry, charge and spin, "
+            "or raise max_cycle (for a metal cluster, try smearing=0.1 eV)."
         )
 
     def calculate(
@@ -622,11 +641,14 @@ class PySCFCalculator(Calculator):
             forces = -_as_numpy(grad.kernel()) * (Hartree / Bohr)
             t_grad = time.perf_counter() - t1
 
-        energy = float(_as_numpy(mf.e_tot)) * Hartree
+        energy = free = float(_as_numpy(mf.e_tot)) * Hartree
+        if self.parameters["smearing"] is not None and mf.e_free is not None:
+            free = float(_as_numpy(mf.e_free)) * Hartree  # E - σS: what the forces derive
+            energy = float(_as_numpy(mf.e_zero)) * Hartree  # E - σS/2: the σ -> 0 estimate
         self.results = {
             **{k: previous[k] for k in _SCF_DIAGNOSTICS},
             "energy": energy,
-            "free_energy": energy,
+            "free_energy": free,
             "timings": {"scf": t_scf, "gradient": t_grad, "total": t_scf + t_grad},
         }
         if forces is not None:
