@@ -323,8 +323,12 @@ def part_pyscf(fresh: bool, steps: int) -> dict:
     _, ml = water_calcs()
 
     def run():
-        qm = PySCFCalculator(xc="pbe", basis="sto-3g", charge=1, grids_level=1, density_fit=True)
-        calc = AdaptiveQMMLCalculator(qm, ml, Regions([na], R_CORE, SHELLS[0]), max_partitions=20)
+        pbe = PySCFCalculator(xc="pbe", basis="sto-3g", charge=1, grids_level=1, density_fit=True)
+        regions = Regions([na], R_CORE, SHELLS[0])
+        # the PBE/STO-3G totals and the model's zero differ: shift them (coupling.reference)
+        shifts, _ = fit_reference_energies(pbe, ml, nearest_water_clusters(atoms, na)[:6])
+        qm = ReferenceShiftedCalculator(pbe, shifts)
+        calc = AdaptiveQMMLCalculator(qm, ml, regions, max_partitions=20)
         work = atoms.copy()
         thermalise(work, 300.0)
         work.calc = calc
