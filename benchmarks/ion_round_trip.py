@@ -77,6 +77,11 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=16, help="prediction draws")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
+    # PETSc's initialisation is collective over COMM_WORLD: the continuum solver (DOLFINx)
+    # must be imported on every rank here, not first on rank 0 in the analysis below, or
+    # rank 0 waits for ever for rank 1 (which has already finished)
+    import continuum.geometry  # noqa: F401
+
     # rank 0 alone analyses the replicas: an error there must end the job, not leave rank 1
     # waiting in MPI_Finalize
     with abort_on_error(comm):

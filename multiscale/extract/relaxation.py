@@ -119,7 +119,10 @@ def smoluchowski_mean_height(
     n_cells : int
         Uniform cells of the P2 mesh.
     comm : mpi4py communicator, optional
-        Communicator of the mesh (default ``MPI.COMM_SELF``: the solve is small).
+        Communicator of the mesh (default ``MPI.COMM_SELF``: the solve is small). Under
+        ``mpiexec`` with one rank solving, import :mod:`continuum` on every rank first:
+        PETSc's initialisation is collective over ``COMM_WORLD`` and a first import on one
+        rank alone waits for the others for ever.
     return_density : bool
         Also return the mesh heights (Å) and the normalised density p(z, t) (1/Å), shape
         (len(times), n_nodes).
