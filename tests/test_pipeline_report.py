@@ -183,7 +183,7 @@ def test_report_withholds_a_pit_the_solver_flags_as_unphysical(tmp_path: Path):
 def test_checks_give_a_shipped_models_validation_and_none_for_a_stand_in():
     """The md stage records what a shipped model was measured to do; the report's Checks show it
     under the model's level of theory; a stand-in calculator gets no validation line."""
-    from multiscale.mlip.default_models import MODEL_VALIDATION
+    from multiscale.mlip.default_models import MODEL_ROUND_TRIP, MODEL_VALIDATION
     from multiscale.pipeline.report import _checks
     from multiscale.pipeline.stages import _level_of_theory, _validation
 
@@ -195,6 +195,10 @@ def test_checks_give_a_shipped_models_validation_and_none_for_a_stand_in():
     assert "level of theory: SevenNet-0" in text
     assert f"| model validation (docs/mlip.md) | {MODEL_VALIDATION['cu-water-nacl']} |" in text
     assert "29.9 meV/Å" in text and "not experimental ones" in text
+    md["calculator_round_trip"] = _validation(spec, "round_trip")
+    text = "\n".join(_checks({"md": md})[0])
+    assert f"| {MODEL_ROUND_TRIP['cu-water-nacl']} |" in text and "round trip MD" in text
+    assert _validation({"model": "default:water-nacl"}, "round_trip") is None  # never run
     assert _validation({"model": "lj"}) is None
     rows, _ = _checks({"md": {"calculator": "lj", "calculator_validation": None}})
     assert not any("model validation" in r for r in rows)

@@ -814,6 +814,11 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                     + " |")  # fmt: skip
         if md.get("calculator_validation"):
             rows.append(f"| model validation (docs/mlip.md) | {md['calculator_validation']} |")
+        if md.get("calculator_round_trip"):
+            rows.append(
+                "| round trip MD → continuum → MD, measured with this model "
+                f"(benchmarks/results/ion_round_trip.md) | {md['calculator_round_trip']} |"
+            )
         prep = md.get("preparation")
         if prep:
             relax = (

@@ -423,6 +423,7 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "wall_s": wall,
         "calculator_level": _level_of_theory(spec),
         "calculator_validation": _validation(spec),
+        "calculator_round_trip": _validation(spec, "round_trip"),
         "preparation": prep.as_dict() if prep is not None else None,
         "integrity": res.integrity,
         "equilibration": equil,
@@ -448,14 +449,16 @@ def _level_of_theory(spec: dict) -> str:
     return f"not known to the pipeline ({model})"
 
 
-def _validation(spec: dict) -> str | None:
-    """What a shipped model was measured to do (None for other calculators)."""
+def _validation(spec: dict, what: str = "validation") -> str | None:
+    """What a shipped model was measured to do (None for other calculators): its validation,
+    or (``what="round_trip"``) the MD → continuum → MD round trip run with it."""
     model = str(spec.get("model", ""))
     if not model.startswith("default:"):
         return None
-    from multiscale.mlip.default_models import MODEL_VALIDATION
+    from multiscale.mlip.default_models import MODEL_ROUND_TRIP, MODEL_VALIDATION
 
-    return MODEL_VALIDATION.get(model.removeprefix("default:"))
+    table = MODEL_ROUND_TRIP if what == "round_trip" else MODEL_VALIDATION
+    return table.get(model.removeprefix("default:"))
 
 
 # ------------------------------------------------------------------------------ extract
