@@ -90,6 +90,19 @@ def ar13() -> tuple[Atoms, int, np.ndarray]:
     return atoms, centre, np.arange(len(atoms))
 
 
+def ion_with_waters(atoms: Atoms, ion: int, n_water: int) -> list[int]:
+    """Indices of the ion and its ``n_water`` nearest waters (by O; each O with its two
+    nearest H), in the order ion, O, H, H, O, ..."""
+    oxygens = np.flatnonzero(atoms.numbers == 8)
+    d = np.linalg.norm(atoms.positions[oxygens] - atoms.positions[ion], axis=1)
+    hydrogens = np.flatnonzero(atoms.numbers == 1)
+    keep = [ion]
+    for o in oxygens[np.argsort(d)[:n_water]]:
+        dh = np.linalg.norm(atoms.positions[hydrogens] - atoms.positions[o], axis=1)
+        keep += [int(o), *hydrogens[np.argsort(dh)[:2]].tolist()]
+    return keep
+
+
 def na_water(n_water: int = 22) -> tuple[Atoms, int, bool]:
     """Na+ and its ``n_water`` nearest waters (by O), non-periodic."""
     from multiscale.md import build_electrolyte
@@ -101,15 +114,7 @@ def na_water(n_water: int = 22) -> tuple[Atoms, int, bool]:
     state = regions.update(box)
     cluster = regions.carve(box, state.cluster).atoms
     na = int(np.flatnonzero(cluster.numbers == 11)[0])
-    oxygens = np.flatnonzero(cluster.numbers == 8)
-    d = np.linalg.norm(cluster.positions[oxygens] - cluster.positions[na], axis=1)
-    keep_o = oxygens[np.argsort(d)[:n_water]]
-    keep = [na]
-    for o in keep_o:  # each O with its two nearest H
-        h = np.flatnonzero(cluster.numbers == 1)
-        dh = np.linalg.norm(cluster.positions[h] - cluster.positions[o], axis=1)
-        keep += [int(o), *h[np.argsort(dh)[:2]].tolist()]
-    atoms = cluster[sorted(keep)]
+    atoms = cluster[sorted(ion_with_waters(cluster, na, n_water))]
     atoms.pbc = False
     atoms.center(vacuum=6.0)
     # the builder's box is not equilibrated: relax the cluster with the ML model first, or
@@ -353,17 +358,8 @@ def part_pyscf(fresh: bool, steps: int) -> dict:
 
 def nearest_water_clusters(atoms: Atoms, na: int) -> list[Atoms]:
     """Na+ with its 1, 2, ... nearest whole waters (atoms ordered O, H, H per water)."""
-    o = np.flatnonzero(atoms.numbers == 8)
-    order = o[np.argsort(np.linalg.norm(atoms.positions[o] - atoms.positions[na], axis=1))]
-    out = []
-    for n in range(1, len(order) + 1):
-        keep = [na]
-        for oi in order[:n]:
-            h = np.flatnonzero(atoms.numbers == 1)
-            dh = np.linalg.norm(atoms.positions[h] - atoms.positions[oi], axis=1)
-            keep += [int(oi), *h[np.argsort(dh)[:2]].tolist()]
-        out.append(atoms[keep])
-    return out
+    n_o = int(np.sum(atoms.numbers == 8))
+    return [atoms[ion_with_waters(atoms, na, n)] for n in range(1, n_o + 1)]
 
 
 def part_pyscf_nve(fresh: bool, steps: int) -> dict:
