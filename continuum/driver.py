@@ -142,7 +142,14 @@ class SolverDriver:
 
     def _newton(self) -> tuple[bool, int, str]:
         snes = self._problem.solver
-        self._problem.solve()
+        try:
+            self._problem.solve()
+        except PETSc.Error as err:
+            # the factorisation failed inside the Newton step (MUMPS on a near-singular
+            # Jacobian, e.g. a steep drift with a large step): a failed step like a diverged
+            # one, so that the caller shortens the step; the failure is sticky in the solver
+            snes.getKSP().reset()
+            return False, snes.getIterationNumber(), f"LINEAR_SOLVER_ERROR({err.ierr})"
         reason = snes.getConvergedReason()
         its = snes.getIterationNumber()
         self.w.x.scatter_forward()

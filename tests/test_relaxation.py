@@ -155,6 +155,61 @@ def test_continuum_solve_matches_an_independent_propagator():
     assert got[-1] < got[0] - 0.3  # it relaxes into the well: the test is not trivial
 
 
+def test_a_failed_factorisation_shortens_the_step_instead_of_ending_the_solve(monkeypatch):
+    """MUMPS failing inside a Newton step (seen on a real F(z) over 5 ps) is a rejected step:
+    the solve goes on with a shorter one and gives the undisturbed answer."""
+    import dolfinx_solver  # noqa: F401  (provides MPI/PETSc: before dolfinx, as continuum does)
+    from dolfinx.fem.petsc import NonlinearProblem
+    from petsc4py import PETSc
+
+    def p0(z):
+        return np.exp(-(f_true(z) - f_true(Z0) + 0.5 * (K_SPRING / KT) * (z - Z0) ** 2))
+
+    zf = np.linspace(1.5, 5.5, 81)
+    times = np.array([0.0, 200.0, 800.0])
+    args = (zf, f_true(zf), zf, d_perp(zf), p0, times)
+    clean = smoluchowski_mean_height(*args, n_cells=100)
+    solve, calls = NonlinearProblem.solve, []
+
+    def failing(self, *a, **k):
+        calls.append(1)
+        if len(calls) in (3, 4):  # two consecutive factorisation failures
+            raise PETSc.Error(76)
+        return solve(self, *a, **k)
+
+    monkeypatch.setattr(NonlinearProblem, "solve", failing)
+    got = smoluchowski_mean_height(*args, n_cells=100)
+    assert len(calls) > 4
+    np.testing.assert_allclose(got, clean, atol=2e-3)  # the time-step error of either path
+
+
+def test_draws_whose_solve_fails_are_left_out_and_counted(brownian_case, monkeypatch):
+    """A profile drawn within the errors that stalls the solver is left out of the error bar
+    with a warning; when most fail, the prediction's error cannot be given and it raises."""
+    from continuum.results import ConvergenceError
+
+    ana, released = brownian_case
+    real, calls = RelaxationRoundTrip._predict, []
+
+    def flaky(self, f, d, times, fail_every):
+        calls.append(1)
+        if len(calls) > 1 and len(calls) % fail_every == 0:  # never the central profile
+            raise ConvergenceError("time step fell below dt_min", "LINEAR_SOLVER_ERROR", 0)
+        return real(self, f, d, times)
+
+    monkeypatch.setattr(RelaxationRoundTrip, "_predict",
+                        lambda self, f, d, t: flaky(self, f, d, t, 4))  # fmt: skip
+    rt = RelaxationRoundTrip(released, 10.0, ana, Z0, K_SPRING, T_K, n_samples=8).run()
+    assert rt.results.failed_draws == 2
+    assert any("failed for 2 of 8 profiles" in w for w in rt.results.warnings)
+    assert np.all(np.isfinite(rt.results.pred_err))
+    calls.clear()
+    monkeypatch.setattr(RelaxationRoundTrip, "_predict",
+                        lambda self, f, d, t: flaky(self, f, d, t, 1))  # fmt: skip
+    with pytest.raises(ConvergenceError, match="cannot be given; converge F"):
+        RelaxationRoundTrip(released, 10.0, ana, Z0, K_SPRING, T_K, n_samples=8).run()
+
+
 def test_continuum_solve_returns_a_normalised_density():
     zf = np.linspace(1.5, 5.5, 41)
     mean, z, p = smoluchowski_mean_height(

@@ -239,8 +239,10 @@ class RelaxationRoundTrip:
         ``t_half_pred``, ``t_half_pred_err`` (fs), ``window_crossing_fs``,
         ``outside_fraction`` (per compared time), ``acf_min`` (the release window's
         smallest C(t)/C(0) up to 10 correlation times, NaN without an UmbrellaAnalysis),
-        ``explanation`` (str), ``warnings``,
-        ``wall_s``.
+        ``explanation`` (str), ``warnings``, ``failed_draws`` (profiles drawn within the
+        errors whose solve did not converge; left out of ``pred_err``, with a warning; fewer
+        than half of ``n_samples`` or than 4 succeeding raises
+        :class:`continuum.results.ConvergenceError`), ``wall_s``.
     """
 
     def __init__(
@@ -416,12 +418,32 @@ class RelaxationRoundTrip:
         ferr = np.nan_to_num(eq["free_energy_err"], nan=0.0)
         d0 = eq["D_perp"]
         rel = np.nan_to_num(eq["D_perp_err"] / d0, nan=0.0)
+        from continuum.results import ConvergenceError
+
         central = self._predict(f0, d0, times)
-        draws = []
-        for _ in range(self.n_samples):
+        draws, failed = [], []
+        for i in range(self.n_samples):
             fs = f0 + ferr * rng.standard_normal(f0.shape)
             ds = d0 * np.exp(rel * rng.standard_normal(d0.shape) - 0.5 * rel**2)
-            draws.append(self._predict(fs, ds, times))
+            try:
+                draws.append(self._predict(fs, ds, times))
+            except ConvergenceError as err:  # a draw rough enough to stall the solver
+                failed.append(f"draw {i}: {err}")
+        if len(draws) < max(4, self.n_samples // 2):
+            raise ConvergenceError(
+                f"the continuum solve failed for {len(failed)} of {self.n_samples} profiles "
+                f"drawn within the errors ({failed[0]}): the error bars of the prediction "
+                "cannot be given; converge F(z) further (longer windows) or raise its bin width",
+                "draws",
+                0,
+            )
+        if failed:
+            warn.append(
+                f"the continuum solve failed for {len(failed)} of {self.n_samples} profiles "
+                f"drawn within the errors (bin-to-bin noise of F); the prediction's error bar "
+                f"comes from the other {len(draws)} ({failed[0]})"
+            )
+        r.failed_draws = len(failed)
         draws = np.array(draws)
         pred_err = draws.std(axis=0, ddof=1)
         # the starting distribution is the same for MD and model: its mean carries no signal
