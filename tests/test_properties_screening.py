@@ -200,3 +200,19 @@ def test_example_quick_runs_and_reuses(tmp_path):
     assert second.returncode == 0, second.stderr[-2000:]
     assert "computed 0, reused 8" in second.stdout
     assert "[fast]" not in second.stdout  # nothing recomputed
+
+
+def test_rank_correlation_of_a_few_candidates_has_an_exact_p_value():
+    """Three candidates in the same order: rho = 1, but 2 of the 3! orderings reach |rho| = 1,
+    so the exact two-sided p is 1/3 (scipy's t approximation says 0)."""
+    from multiscale.properties.screening import _correlation
+
+    a = {"x": 0.1, "y": 0.2, "z": 0.3}
+    out = _correlation(a, {"x": 1.0, "y": 2.0, "z": 5.0})
+    assert out["spearman"] == pytest.approx(1.0)
+    assert out["spearman_p"] == pytest.approx(1 / 3)
+    # 9 candidates: the approximation is kept (and is near the exact value there)
+    rng = np.random.default_rng(0)
+    big = {f"c{i}": float(v) for i, v in enumerate(rng.normal(size=9))}
+    noisy = {k: v + 0.3 * rng.normal() for k, v in big.items()}
+    assert 0 <= _correlation(big, noisy)["spearman_p"] < 0.05

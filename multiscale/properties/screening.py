@@ -617,6 +617,16 @@ def _correlation(a: dict[str, float], b: dict[str, float]) -> dict:
         warnings.simplefilter("ignore")
         rho, p_rho = spearmanr(x, y)
         tau, p_tau = kendalltau(x, y)
+    if len(ids) <= 8 and np.isfinite(rho):
+        # scipy's Spearman p-value is a t approximation (p = 0 for rho = 1 at n = 3); for a
+        # few candidates count the permutations exactly (8! = 40320 at most)
+        from itertools import permutations
+
+        from scipy.stats import rankdata
+
+        rx, ry = rankdata(x), rankdata(y)
+        perms = [np.corrcoef(rx, np.array(q))[0, 1] for q in permutations(ry)]
+        p_rho = float(np.mean(np.abs(perms) >= abs(rho) - 1e-12))
 
     def clean(v):
         return None if v is None or not np.isfinite(v) else float(v)
