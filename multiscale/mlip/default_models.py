@@ -56,7 +56,7 @@ MODEL_VALIDATION: dict[str, str] = {
 MODEL_ROUND_TRIP: dict[str, str] = {
     "cu-water-nacl": (
         "Na⁺ at Cu(111), 21 umbrella windows (F errors 0.2-0.75 kT) and 32 replicas released "
-        "from 3.5 Å for 2 ps: the continuum (Smoluchowski on the windows' F, D⊥) predicts the "
+        "from 3.5 Å for 5 ps: the continuum (Smoluchowski on the windows' F, D⊥) predicts the "
         "first 340 fs (half-displacement time 313 ± 46 fs, MD 317 ± 152 fs) and the state "
         "reached after 3-5 ps (z within ±1.8), but between 0.5 and 2.5 ps the MD lags by about "
         "1.5 ps, up to 0.34 Å nearer the metal (inconsistent, z to -6.4), with memory in the "
