@@ -219,7 +219,13 @@ def _smooth_phi(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return phi, dphi
 
 
-def _check_calculator(calc: Any, role: str) -> None:
+def _check_calculator(
+    calc: Any,
+    role: str,
+    need: tuple[str, ...] = ("energy", "forces"),
+    why: str = "the adaptive calculator mixes energies",
+) -> None:
+    """Refuse a calculator class, a non-calculator, or one without the ``need`` properties."""
     if isinstance(calc, type):
         raise CalculatorSetupError(
             f"{role} must be a calculator instance, got the class {calc.__name__}; "
@@ -228,10 +234,10 @@ def _check_calculator(calc: Any, role: str) -> None:
     if not isinstance(calc, Calculator):
         raise CalculatorSetupError(f"{role} must be an ASE calculator, got {type(calc).__name__}")
     props = getattr(calc, "implemented_properties", None)
-    if props is not None and not {"energy", "forces"} <= set(props):
+    if props is not None and not set(need) <= set(props):
         raise CalculatorSetupError(
-            f"{role} ({type(calc).__name__}) must give energy and forces (implemented_properties"
-            f" = {list(props)}); the adaptive calculator mixes energies"
+            f"{role} ({type(calc).__name__}) must give {' and '.join(need)} "
+            f"(implemented_properties = {list(props)}); {why}"
         )
 
 
@@ -476,22 +482,34 @@ class AdaptiveQMMLCalculator(Calculator):
         }
 
     # ------------------------------------------------------------------ calculation
+    def _partitions(self, atoms: Atoms) -> dict[str, Any]:
+        """Group weights of ``atoms``, the shell sorted by weight and the partition weights:
+        ``gw`` (:meth:`group_weights`), ``shell`` (positions in ``gw["groups"]``),
+        ``shell_sorted``, ``sigma``, ``dsigma`` and ``base`` (atoms of the w = 1 groups)."""
+        gw = self.group_weights(atoms)
+        w = gw["weight"]
+        shell = np.flatnonzero((w > 0.0) & (w < 1.0))
+        if len(shell):
+            order, sigma, dsigma = sorted_partition_weights(w[shell], self.scheme)
+        else:
+            order, sigma, dsigma = np.zeros(0, int), np.ones(1), np.zeros((1, 0))
+        base = np.flatnonzero(np.isin(gw["molecule_ids"], gw["groups"][w >= 1.0]))
+        return {"gw": gw, "shell": shell, "shell_sorted": shell[order], "sigma": sigma,
+                "dsigma": dsigma, "base": base}  # fmt: skip
+
+    def _carve_partition(self, atoms: Atoms, part: dict[str, Any], k: int):
+        """The cluster of partition ``k``: the w = 1 groups and the first ``k`` shell groups."""
+        gw = part["gw"]
+        members = np.isin(gw["molecule_ids"], gw["groups"][part["shell_sorted"][:k]])
+        idx = np.union1d(part["base"], np.flatnonzero(members))
+        return self.regions.carve(atoms, idx, anchor=int(gw["core"][0]))
+
     def partition_clusters(self, atoms: Atoms) -> list[Atoms]:
         """The QM clusters of the partitions of ``atoms`` (core plus 0, 1, 2, ... shell groups
         in sorted order, carved with link atoms), e.g. to fit the reference shifts of
         :func:`coupling.fit_reference_energies` on the clusters a run will meet."""
-        gw = self.group_weights(atoms)
-        mol, core, groups, w = gw["molecule_ids"], gw["core"], gw["groups"], gw["weight"]
-        shell = np.flatnonzero((w > 0.0) & (w < 1.0))
-        order = (
-            sorted_partition_weights(w[shell], self.scheme)[0] if len(shell) else np.zeros(0, int)
-        )
-        base = np.flatnonzero(np.isin(mol, groups[w >= 1.0]))
-        out = []
-        for k in range(len(shell) + 1):
-            idx = np.union1d(base, np.flatnonzero(np.isin(mol, groups[shell[order][:k]])))
-            out.append(self.regions.carve(atoms, idx, anchor=int(core[0])).atoms)
-        return out
+        part = self._partitions(atoms)
+        return [self._carve_partition(atoms, part, k).atoms for k in range(len(part["shell"]) + 1)]
 
     def _check_mismatch(
         self, delta_e: np.ndarray, skipped: np.ndarray, mol: np.ndarray, added: np.ndarray
@@ -527,9 +545,10 @@ class AdaptiveQMMLCalculator(Calculator):
         atoms = self.atoms
         n_atoms = len(atoms)
         t_start = time.perf_counter()
-        gw = self.group_weights(atoms)
+        part = self._partitions(atoms)
+        gw, shell, shell_sorted = part["gw"], part["shell"], part["shell_sorted"]
+        sigma, dsigma = part["sigma"], part["dsigma"]
         mol, core, groups, w = gw["molecule_ids"], gw["core"], gw["groups"], gw["weight"]
-        shell = np.flatnonzero((w > 0.0) & (w < 1.0))
         n_part = len(shell) + 1
         if n_part > self.max_partitions:
             raise CalculationFailed(
@@ -537,12 +556,6 @@ class AdaptiveQMMLCalculator(Calculator):
                 f"partitions, more than max_partitions={self.max_partitions}; narrow r_switch "
                 "or raise max_partitions (each partition is one QM calculation)"
             )
-        if len(shell):
-            order, sigma, dsigma = sorted_partition_weights(w[shell], self.scheme)
-        else:
-            order, sigma, dsigma = np.zeros(0, int), np.ones(1), np.zeros((1, 0))
-        shell_sorted = shell[order]  # positions in `groups`
-        base = np.flatnonzero(np.isin(mol, groups[w >= 1.0]))
         t_weights = time.perf_counter() - t_start
 
         # ---- this rank's share: partitions k with k % size == rank, full ML as task n_part
@@ -563,10 +576,8 @@ class AdaptiveQMMLCalculator(Calculator):
                 if sigma[k] == 0.0 and not np.any(dsigma[k]):
                     skipped[k] = 1.0
                     continue
-                members = np.isin(mol, groups[shell_sorted[:k]])
-                idx = np.union1d(base, np.flatnonzero(members))
                 try:
-                    cluster = self.regions.carve(atoms, idx, anchor=int(core[0]))
+                    cluster = self._carve_partition(atoms, part, k)
                 except ValueError as err:
                     raise CalculationFailed(f"adaptive QM/ML: partition {k}: {err}") from err
                 eq, fq = _energy_forces(self.qm_slot(k), cluster.atoms, "qm_calc", "cluster")

@@ -35,14 +35,9 @@ from ase.calculators.calculator import (
     all_changes,
 )
 
+from .adaptive import _check_calculator
+
 __all__ = ["ReferenceShiftedCalculator", "fit_reference_energies"]
-
-
-def _check_calc(calc: Any, role: str) -> None:
-    if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
-        raise CalculatorSetupError(
-            f"{role} must be an ASE calculator instance, got {type(calc).__name__}"
-        )
 
 
 class ReferenceShiftedCalculator(Calculator):
@@ -75,7 +70,7 @@ class ReferenceShiftedCalculator(Calculator):
 
     def __init__(self, calc: Calculator, shifts: Mapping[str, float], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _check_calc(calc, "calc")
+        _check_calculator(calc, "calc", ("energy",), "the shift is added to its energy")
         if not isinstance(shifts, Mapping) or not shifts:
             raise CalculatorSetupError(
                 "shifts must be a non-empty mapping {element symbol: eV per atom}, got "
@@ -162,8 +157,8 @@ def fit_reference_energies(
         raise ValueError(
             f"structures must hold at least two ase.Atoms, got {len(structures)} items"
         )
-    _check_calc(qm_calc, "qm_calc")
-    _check_calc(ml_calc, "ml_calc")
+    for calc, role in ((qm_calc, "qm_calc"), (ml_calc, "ml_calc")):
+        _check_calculator(calc, role, ("energy",), "the fit compares energies")
     elements = sorted({sym for s in structures for sym in s.get_chemical_symbols()})
     counts = np.array(
         [[s.get_chemical_symbols().count(z) for z in elements] for s in structures], float
