@@ -100,6 +100,48 @@ def test_profile_plot_draws_the_metal_on_a_distance_axis(tmp_path):
     assert fig.axes[-1].get_xlabel() == "distance from the Cu surface (Å)"
 
 
+def _on_distance(profile, metal="Cu"):
+    import dataclasses
+
+    prov = {"z_axis": "distance from the top metal layer (m)", "metal": metal}
+    return dataclasses.replace(profile, provenance=prov)
+
+
+def test_profile_plot_draws_a_reference_profile_underneath(tmp_path):
+    """A short run's profile over the production one: the reference's curve carries its
+    values (not the plotted profile's) on the same axis, with its error band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import dataclasses
+
+    from multiscale.extract import plot_transport_profile
+
+    short = _on_distance(_profile(6))
+    long = _on_distance(_profile(12))
+    long = dataclasses.replace(long, concentration=np.full((1, 12), 50e3))
+    fig = plot_transport_profile(short, tmp_path / "p.png", reference=long,
+                                 reference_label="production")  # fmt: skip
+    c_ax = fig.axes[0]
+    ref = [ln for ln in c_ax.get_lines() if ln.get_label() == "H2O (production)"]
+    assert len(ref) == 1
+    x, y = ref[0].get_data()
+    assert np.allclose(x, long.z * 1e10) and np.allclose(y, 50.0)  # mol/L, the reference's
+    assert len(c_ax.collections) >= 1  # its ±1 standard error band
+    assert c_ax.get_xlim()[1] >= float(long.z.max() * 1e10)  # the longer profile fits
+    d_labels = [ln.get_label() for ln in fig.axes[1].get_lines()]
+    assert "H2O ⊥ (production)" in d_labels
+
+
+def test_profile_plot_refuses_a_reference_on_another_axis(tmp_path):
+    from multiscale.extract import plot_transport_profile
+
+    with pytest.raises(ValueError, match="another z axis"):
+        plot_transport_profile(_on_distance(_profile()), reference=_profile())
+    with pytest.raises(ValueError, match="another z axis"):
+        plot_transport_profile(_profile(), reference=_on_distance(_profile()))
+
+
 @pytest.mark.parametrize("geometry", ["sandwich", "wall"])
 def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geometry):
     from continuum import TransportProfile
@@ -132,3 +174,63 @@ def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geo
     assert isinstance(bulk["found"], bool) and bulk["reason"]
     fine = np.loadtxt(run / "extract" / "density_fine.csv", delimiter=",")
     assert np.allclose(np.diff(fine[:, 0]), 0.1, atol=1e-3) and fine[0, 0] == pytest.approx(0.05)
+
+
+def test_pipeline_draws_a_reference_profile_and_refuses_a_missing_one(tmp_path):
+    """extract.reference_profile: another run's profile under this one's (the demo against
+    the production run, issue #14 item 5); a changed reference file reruns the extract stage
+    (the plot depends on it) but not md; a missing or unknown one is refused up front."""
+    import shutil
+
+    from multiscale.pipeline import Pipeline
+    from multiscale.pipeline.config import validate_config
+
+    lj = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
+    cfg = {
+        "run": {"name": "ref", "seed": 3, "progress": False},
+        "md": {
+            "size": [2, 2], "layers": 3, "geometry": "sandwich", "electrolyte_thickness_A": 11.0,
+            "concentration_mol_per_L": 0.0, "steps": 40, "traj_interval": 2,
+            "checkpoint_interval": 10, "calculator": lj, "integrity": "flag", "heat_ps": 0.0,
+            "relax_steps": 0,
+        },
+        "extract": {
+            "species": {"O": {"selection": "O", "charge": 0}}, "bin_width_A": 2.0,
+            "lags": [1, 2], "n_blocks": 3, "parallel": False,
+        },
+    }  # fmt: skip
+    first = tmp_path / "first"
+    Pipeline(cfg, first).run()
+    ref = tmp_path / "production" / "profile.h5"
+    ref.parent.mkdir()
+    shutil.copy(first / "extract" / "profile.h5", ref)
+
+    cfg["extract"]["reference_profile"] = str(ref)
+    pipe = Pipeline(cfg, first)
+    h_before = pipe.stage_hash("extract")
+    res = pipe.run()
+    assert res["extract"]["reference_profile"] == {"path": str(ref), "label": "production"}
+    assert (first / "extract" / "profile.png").stat().st_size > 1000
+    report = (first / "report.md").read_text()
+    assert f"are the production profile (`{ref}`)" in report
+    # another reference file: a new extract hash, the same md
+    md_hash = pipe.stage_hash("md")
+    ref.write_bytes(ref.read_bytes() + b"\0")  # HDF5 ignores trailing bytes
+    again = Pipeline(cfg, first)
+    assert again.stage_hash("extract") != h_before and again.stage_hash("md") == md_hash
+
+    for value, msg in [
+        (str(tmp_path / "nope.h5"), "no such file"),
+        ("builtin:nothing", "unknown builtin profile"),
+    ]:
+        cfg["extract"]["reference_profile"] = value
+        with pytest.raises(ValueError, match=msg):
+            validate_config(cfg)
+
+
+def test_builtin_production_profile_is_refused_while_not_shipped(monkeypatch, tmp_path):
+    from multiscale.pipeline import config
+
+    monkeypatch.setattr(config, "BUILTIN_PROFILES", {"production": "absent_for_this_test.h5"})
+    with pytest.raises(ValueError, match="ships no production profile"):
+        config.resolve_reference_profile("builtin:production")

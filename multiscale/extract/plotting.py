@@ -18,6 +18,8 @@ def plot_transport_profile(
     metal: str | None = None,
     surface: float = 0.0,
     upper_surface: float | None = None,
+    reference: Any = None,
+    reference_label: str = "reference",
 ) -> Any:
     """Plot every profile of a :class:`continuum.TransportProfile` with error bars.
 
@@ -44,6 +46,13 @@ def plot_transport_profile(
     upper_surface : float, optional
         Distance of the facing metal surface (sandwich), Å from the lower surface; drawn too.
         Default ``provenance["upper_surface_A"]`` when the profile has it.
+    reference : continuum.TransportProfile, optional
+        Another profile drawn underneath for comparison (a thin grey line per species and
+        quantity, its one-standard-error band shaded), e.g. the production run's profile
+        behind a short run's. It must be on the same kind of axis as ``profile``: both on the
+        distance from the metal surface, or both on the cell's z.
+    reference_label : str
+        Its name in the legends.
 
     Returns
     -------
@@ -61,36 +70,67 @@ def plot_transport_profile(
     if upper_surface is None and metal is not None:
         upper_surface = prov.get("upper_surface_A")
     z = profile.z * 1e10 - surface if metal is not None else profile.z * 1e9
-    panels: list[tuple[str, list[tuple[str, np.ndarray, np.ndarray | None, str]]]] = []
+    ref_z = None
+    if reference is not None:
+        ref_prov = getattr(reference, "provenance", None) or {}
+        ref_on_distance = str(ref_prov.get("z_axis", "")).startswith("distance")
+        if ref_on_distance != (metal is not None):
+            raise ValueError(
+                "reference is on another z axis than profile (one on the distance from the "
+                "metal surface, the other on the cell's z): compare profiles from the same "
+                "kind of run, both written by the pipeline's extract stage"
+            )
+        ref_z = reference.z * 1e10 if ref_on_distance else reference.z * 1e9
+    panels: list[tuple[str, list, list]] = []
 
-    def per_species(name: str, scale: float, suffix: str = "", ls: str = "-") -> list:
-        data = getattr(profile, name)
-        err = getattr(profile, name + "_err", None)
+    def per_species(prof: Any, name: str, scale: float, suffix: str = "", ls: str = "-") -> list:
+        if prof is None:
+            return []
+        data = getattr(prof, name)
+        err = getattr(prof, name + "_err", None)
         if data is None:
             return []
         return [
             (f"{s}{suffix}", data[i] * scale, None if err is None else err[i] * scale, ls)
-            for i, s in enumerate(profile.species)
+            for i, s in enumerate(prof.species)
         ]
 
-    panels.append(("c (mol/L)", per_species("concentration", 1e-3)))
+    def panel(ylabel: str, name: str, scale: float) -> tuple[str, list, list]:
+        return (ylabel, per_species(profile, name, scale), per_species(reference, name, scale))
+
+    panels.append(panel("c (mol/L)", "concentration", 1e-3))
     panels.append(
         (
             "D (1e-9 m²/s)",
-            per_species("diffusion", 1e9, " ⊥")
-            + per_species("diffusion_parallel", 1e9, " ∥", "--"),
+            per_species(profile, "diffusion", 1e9, " ⊥")
+            + per_species(profile, "diffusion_parallel", 1e9, " ∥", "--"),
+            per_species(reference, "diffusion", 1e9, " ⊥")
+            + per_species(reference, "diffusion_parallel", 1e9, " ∥", "--"),
         )
     )
     if profile.free_energy is not None:
-        panels.append(("F (kJ/mol)", per_species("free_energy", 1e-3)))
+        panels.append(panel("F (kJ/mol)", "free_energy", 1e-3))
+
+    def single(prof: Any, name: str, label: str, scale: float) -> list:
+        value = None if prof is None else getattr(prof, name)
+        if value is None:
+            return []
+        err = getattr(prof, name + "_err")
+        return [(label, value * scale, None if err is None else err * scale, "-")]
+
     if profile.potential is not None:
-        panels.append(("φ (V)", [("φ", profile.potential, profile.potential_err, "-")]))
+        panels.append(("φ (V)", single(profile, "potential", "φ", 1.0),
+                       single(reference, "potential", "φ", 1.0)))  # fmt: skip
     if profile.field is not None:
-        err = None if profile.field_err is None else profile.field_err * 1e-9
-        panels.append(("E (V/nm)", [("E", profile.field * 1e-9, err, "-")]))
+        panels.append(("E (V/nm)", single(profile, "field", "E", 1e-9),
+                       single(reference, "field", "E", 1e-9)))  # fmt: skip
     fig, axes = plt.subplots(len(panels), 1, figsize=(6, 2.2 * len(panels)), sharex=True)
     axes = np.atleast_1d(axes)
-    for ax, (ylabel, curves) in zip(axes, panels, strict=True):
+    for ax, (ylabel, curves, ref_curves) in zip(axes, panels, strict=True):
+        for label, y, yerr, ls in ref_curves:
+            ax.plot(ref_z, y, ls=ls, color="0.45", lw=1.0, label=f"{label} ({reference_label})")
+            if yerr is not None:
+                ax.fill_between(ref_z, y - yerr, y + yerr, color="0.8", lw=0)
         for label, y, yerr, ls in curves:
             ax.errorbar(z, y, yerr=yerr, ls=ls, marker=".", ms=3, capsize=2, label=label)
         ax.set_ylabel(ylabel)
@@ -98,11 +138,13 @@ def plot_transport_profile(
             lo = min(-3.0, float(z.min()) - 1.0)
             ax.axvspan(lo, 0.0, color="0.6", alpha=0.5, lw=0, label=metal)
             hi = float(z.max()) + 1.0
+            if ref_z is not None:
+                hi = max(hi, float(ref_z.max()) + 1.0)
             if upper_surface is not None:
                 hi = max(hi, float(upper_surface) + 3.0)
                 ax.axvspan(float(upper_surface), hi, color="0.6", alpha=0.5, lw=0)
             ax.set_xlim(lo, hi)
-        if len(curves) > 1:
+        if len(curves) + len(ref_curves) > 1:
             ax.legend(fontsize="small")
     axes[-1].set_xlabel("z (nm)" if metal is None else f"distance from the {metal} surface (Å)")
     fig.suptitle("Transport profile (error bars: 1 standard error)")

@@ -240,6 +240,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "fine_bin_width_A": Key(
             "num+", 0.1, "Å", "bin width of the fine density profile (structure, layering)"
         ),
+        "reference_profile": Key(
+            "path",
+            "",
+            "",
+            "TransportProfile HDF5 drawn under this run's profile in profile.png for comparison "
+            '(e.g. a production run\'s extract/profile.h5), "builtin:production" for the '
+            'shipped production profile, or "" for none',
+        ),
         "lags": Key("ints", [2, 4, 8], "frames", "lag times of the D(z) estimators"),
         "n_blocks": Key("int+", 4, "blocks", "independent blocks for error bars"),
         "parallel": Key("bool", True, "", "also compute D∥(z) (in-plane diffusion)"),
@@ -599,8 +607,49 @@ def _check_md(cfg: dict[str, Any]) -> set[str]:
     return _md_elements(cfg)
 
 
+#: the profiles a configuration can name as ``extract.reference_profile = "builtin:NAME"``
+BUILTIN_PROFILES = {"production": "production_profile.h5"}
+
+
+def resolve_reference_profile(value: str) -> Path | None:
+    """The file of ``extract.reference_profile`` (None for ""); ``builtin:NAME`` is a profile
+    shipped in ``multiscale/pipeline/profiles/``.
+
+    Raises
+    ------
+    ValueError
+        An unknown builtin name, a builtin profile that is not shipped (yet), or no such file.
+    """
+    if not value:
+        return None
+    if value.startswith("builtin:"):
+        name = value.removeprefix("builtin:")
+        if name not in BUILTIN_PROFILES:
+            raise ValueError(
+                f"extract.reference_profile = {value!r}: unknown builtin profile; choose "
+                f"one of {sorted('builtin:' + n for n in BUILTIN_PROFILES)} or give a file path"
+            )
+        path = Path(__file__).parent / "profiles" / BUILTIN_PROFILES[name]
+        if not path.is_file():
+            raise ValueError(
+                f"extract.reference_profile = {value!r}: this installation ships no {name} "
+                f"profile ({path} is missing; `multiscale run {name}` computes one: give "
+                "its extract/profile.h5 instead, or \"\" for none)"
+            )
+        return path
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(
+            f"extract.reference_profile = {value!r}: no such file; give the path of a "
+            'TransportProfile HDF5 file (a run\'s extract/profile.h5), or "" for none'
+        )
+    return path
+
+
 def _check_extract(cfg: dict[str, Any], md: dict[str, Any] | None) -> None:
     from multiscale.extract.electrostatics import WATER_MODELS
+
+    resolve_reference_profile(cfg["reference_profile"])
 
     if cfg["water_model"] not in WATER_MODELS:
         raise ValueError(

@@ -401,6 +401,14 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
         ]  # fmt: skip
     out += _permittivity_lines(r.get("permittivity"))
     out.append("")
+    ref = r.get("reference_profile")
+    if ref:
+        out += [
+            f"The grey lines and bands of the plot are the {ref['label']} profile "
+            f"(`{ref['path']}`), drawn for comparison: where this run's error bars do not "
+            "overlap them, the short run has not converged (or the two runs differ).",
+            "",
+        ]
     return out + _img(run_dir, "extract", "profile.png", "transport profile")
 
 

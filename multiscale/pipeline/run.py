@@ -233,6 +233,11 @@ class Pipeline:
         if models:
             # a rebuilt model changes the results under an unchanged config
             parts["model_files"] = models
+        if stage == "extract" and self.config[stage]["reference_profile"]:
+            from .config import resolve_reference_profile
+
+            p = resolve_reference_profile(self.config[stage]["reference_profile"])
+            parts["reference_file"] = hashlib.sha256(p.read_bytes()).hexdigest()
         if stage == "continuum" and self.config[stage]["profile"]:
             p = Path(self.config[stage]["profile"])
             parts["profile_file"] = (

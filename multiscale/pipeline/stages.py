@@ -462,6 +462,27 @@ def _validation(spec: dict, what: str = "validation") -> str | None:
 
 
 # ------------------------------------------------------------------------------ extract
+def _reference_profile(cfg: dict) -> dict[str, Any] | None:
+    """``extract.reference_profile`` read, with a label for the plot (its run's name)."""
+    from continuum import TransportProfile
+
+    from .config import resolve_reference_profile
+
+    path = resolve_reference_profile(cfg["reference_profile"])
+    if path is None:
+        return None
+    prof = TransportProfile.read(path)
+    if not str(prof.provenance.get("z_axis", "")).startswith("distance"):
+        raise ValueError(
+            f"extract.reference_profile = {cfg['reference_profile']!r} is on the cell's z axis "
+            "(written before profiles were put on the distance from the surface): recompute it "
+            "with this version's extract stage"
+        )
+    builtin = cfg["reference_profile"].startswith("builtin:")
+    label = cfg["reference_profile"].removeprefix("builtin:") if builtin else path.parent.name
+    return {"profile": prof, "label": label, "path": str(path)}
+
+
 def run_extract(
     cfg: dict,
     md: dict,
@@ -583,7 +604,12 @@ def run_extract(
             profile, umbrella, umbrella_dir, dropped, cfg["bin_width_A"]
         )
     profile.write(out / "profile.h5")
-    fig = plot_transport_profile(profile, out / "profile.png")
+    reference = _reference_profile(cfg)
+    fig = plot_transport_profile(
+        profile, out / "profile.png",
+        reference=None if reference is None else reference["profile"],
+        reference_label="" if reference is None else reference["label"],
+    )  # fmt: skip
     _plt().close(fig)
     # fine bins for structure (layering), separate from the transport bins
     fine_sel = {n: e["selection"] for n, e in cfg["species"].items()}
@@ -615,6 +641,9 @@ def run_extract(
         "n_bins": int(profile.z.size),
         "dropped_species": dropped,
         "umbrella": umbrella_info,
+        "reference_profile": (
+            None if reference is None else {k: reference[k] for k in ("path", "label")}
+        ),
         "species": {},
         "wall_s": 0.0,
     }
