@@ -142,14 +142,11 @@ def test_profile_plot_refuses_a_reference_on_another_axis(tmp_path):
         plot_transport_profile(_profile(), reference=_on_distance(_profile()))
 
 
-@pytest.mark.parametrize("geometry", ["sandwich", "wall"])
-def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geometry):
-    from continuum import TransportProfile
-    from multiscale.pipeline import Pipeline
-
+def _lj_confined(geometry: str, name: str = "bulk") -> dict:
+    """A 40-step Lennard-Jones water run in a sandwich or wall geometry (fast pipeline tests)."""
     lj = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
-    cfg = {
-        "run": {"name": "bulk", "seed": 3, "progress": False},
+    return {
+        "run": {"name": name, "seed": 3, "progress": False},
         "md": {
             "size": [2, 2], "layers": 3, "geometry": geometry, "electrolyte_thickness_A": 11.0,
             "concentration_mol_per_L": 0.0, "steps": 40, "traj_interval": 2,
@@ -161,6 +158,14 @@ def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geo
             "lags": [1, 2], "n_blocks": 3, "parallel": False,
         },
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("geometry", ["sandwich", "wall"])
+def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geometry):
+    from continuum import TransportProfile
+    from multiscale.pipeline import Pipeline
+
+    cfg = _lj_confined(geometry)
     run = tmp_path / "run"
     res = Pipeline(cfg, run).run()
     ex = res["extract"]
@@ -185,20 +190,7 @@ def test_pipeline_draws_a_reference_profile_and_refuses_a_missing_one(tmp_path):
     from multiscale.pipeline import Pipeline
     from multiscale.pipeline.config import validate_config
 
-    lj = {"model": "lj", "sigma": 1.0, "epsilon": 0.01, "rc": 3.0}
-    cfg = {
-        "run": {"name": "ref", "seed": 3, "progress": False},
-        "md": {
-            "size": [2, 2], "layers": 3, "geometry": "sandwich", "electrolyte_thickness_A": 11.0,
-            "concentration_mol_per_L": 0.0, "steps": 40, "traj_interval": 2,
-            "checkpoint_interval": 10, "calculator": lj, "integrity": "flag", "heat_ps": 0.0,
-            "relax_steps": 0,
-        },
-        "extract": {
-            "species": {"O": {"selection": "O", "charge": 0}}, "bin_width_A": 2.0,
-            "lags": [1, 2], "n_blocks": 3, "parallel": False,
-        },
-    }  # fmt: skip
+    cfg = _lj_confined("sandwich", name="ref")
     first = tmp_path / "first"
     Pipeline(cfg, first).run()
     ref = tmp_path / "production" / "profile.h5"
