@@ -191,7 +191,11 @@ def test_diffusion_input_errors(bd_frames):
         a.pbc = [True, True, False]
     # a sampling problem of the selection, its own type (the pipeline leaves such a species
     # out and stops on any other ValueError)
-    with pytest.raises(UnvisitedBinsError, match="never visited: narrow z_range"):
+    with pytest.raises(UnvisitedBinsError, match="never visited: narrow z_range") as info:
         PerpendicularDiffusionProfile(low, "Na", 1.0, bin_width=1.0, lags=(1, 2), n_blocks=2).run()
+    # the unvisited bins travel with the error (the pipeline restates them from the surface)
+    assert info.value.lag == 1 and info.value.z.size >= 1
+    # z in [1.0, 1.6] Å: only the bin 1-2 Å of the 1 Å bins of the 10 Å cell was visited
+    assert np.allclose(info.value.z, [0.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5])
     with pytest.raises(ValueError, match="two lags"):
         PerpendicularDiffusionProfile(bd_frames[:10], "Na", timestep=1.0, lags=(4,))

@@ -206,6 +206,7 @@ def test_species_that_never_visits_the_film_is_left_out_and_reported(tmp_path):
     assert "z_range" not in res["dropped_species"]["Cu"]
     if "never visited" in res["dropped_species"]["Cu"]:
         assert "extract.z_margin_A" in res["dropped_species"]["Cu"]
+        assert "Å from the surface" in res["dropped_species"]["Cu"]  # not the cell's z
 
 
 def test_a_rebuilt_model_invalidates_the_stages_that_use_it(tmp_path, monkeypatch):

@@ -63,7 +63,20 @@ A2_PER_FS_TO_SI = 1e-5
 
 class UnvisitedBinsError(ValueError):
     """The selection never visited some bins of the range: a sampling problem of that
-    selection (a longer trajectory, a narrower range or wider bins help), not bad input."""
+    selection (a longer trajectory, a narrower range or wider bins help), not bad input.
+
+    Attributes
+    ----------
+    z : ndarray
+        Centres of the unvisited bins (Å, on the z axis of the analysis).
+    lag : int or None
+        The lag (frames) at which they were found.
+    """
+
+    def __init__(self, message: str, z: Any = (), lag: int | None = None) -> None:
+        super().__init__(message)
+        self.z = np.asarray(z, dtype=float)
+        self.lag = lag
 
 
 _DIMS = {"x": [0], "y": [1], "z": [2], "xy": [0, 1], "xz": [0, 2], "yz": [1, 2], "xyz": [0, 1, 2]}
@@ -773,7 +786,9 @@ class PerpendicularDiffusionProfile(_ZBinned):
                 raise UnvisitedBinsError(
                     f"bins at z = {np.round(z[occ == 0], 2).tolist()} Å (lag {lag} frames) were "
                     "never visited: narrow z_range to the region the selection visits, use a "
-                    "wider bin_width, or run longer MD"
+                    "wider bin_width, or run longer MD",
+                    z=z[occ == 0],
+                    lag=int(lag),
                 )
             f, a, x = fit_propagator(counts, x0)
             fs.append(f - f.min())

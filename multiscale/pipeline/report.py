@@ -307,11 +307,18 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
 
 def _extract(r: dict, run_dir: Path) -> list[str]:
     lo, hi = r["z_range_A"]
+    where = f"z from {_f(lo, '.2f')} to {_f(hi, '.2f')} Å"
+    if "z_range_from_surface_A" in r:
+        d_lo, d_hi = r["z_range_from_surface_A"]
+        where = (
+            f"{_f(d_lo, '.2f')} to {_f(d_hi, '.2f')} Å from the top metal layer (cell z "
+            f"{_f(lo, '.2f')}–{_f(hi, '.2f')} Å)"
+        )
     out = [
         "## 3. Transport profile",
         "",
-        f"{r['n_frames']} frames, z from {_f(lo, '.2f')} to {_f(hi, '.2f')} Å in "
-        f"{r['n_bins']} bins; error bars are one standard error (blocking).",
+        f"{r['n_frames']} frames, {where} in {r['n_bins']} bins; error bars are one standard "
+        "error (blocking).",
         "",
         "| species | charge | mean c (mol/L) | max c (mol/L) | D⊥, middle (1e-9 m²/s) |",
         "|---|---|---|---|---|",

@@ -543,14 +543,14 @@ def run_extract(
             # a species that did not visit every bin is left out (and reported), not fatal;
             # the message names no species, so with several each is tried alone
             if len(species) == 1:
-                culprits = {next(iter(species)): str(err)}
+                culprits = {next(iter(species)): err}
             else:
                 culprits = {}
                 for n in list(species):
                     try:
                         extract({n: species[n]})
                     except UnvisitedBinsError as e:
-                        culprits[n] = str(e)
+                        culprits[n] = e
                     except ValueError as e:
                         raise _extract_error(e) from e
                 if not culprits:
@@ -558,7 +558,7 @@ def run_extract(
         except ValueError as err:
             raise _extract_error(err) from err
         for n, why in culprits.items():
-            drop(n, _left_out_reason(why))
+            drop(n, _left_out_reason(why, surface_z))
     # φ(z), E(z) with the metal as a conductor (its induced charge on the image plane) in place
     # of the open-boundary integration of the electrolyte alone (issue #17 item 1)
     from multiscale.extract.profile_builder import conductor_electrostatics
@@ -789,20 +789,23 @@ def left_out_species(cfg: dict, md: dict, md_dir: Path, names: list[str]) -> dic
         try:
             _extract_species(setup, cfg, md, {n: (e["selection"], e["charge"])}, False)
         except UnvisitedBinsError as err:
-            out[n] = _left_out_reason(str(err))
+            out[n] = _left_out_reason(err, setup["surface_z"])
         except ValueError as err:
             raise _extract_error(err) from err
     return out
 
 
-def _left_out_reason(why: str) -> str:
-    """Why a species is left out, in pipeline keys: the library's hint names its own
-    arguments (z_range, bin_width), which are no config keys."""
-    if " were never visited" not in why:
-        return why
-    return why.split(" were never visited")[0] + (
-        " were never visited in free MD: extract.z_margin_A, a wider extract.bin_width_A, a "
-        "longer md stage, or umbrella sampling ([umbrella] enabled = true)"
+def _left_out_reason(err: Exception, surface_z: float) -> str:
+    """Why a species is left out, in pipeline keys and on the distance from the surface (the
+    library's message names its own arguments, z_range and bin_width, on the cell's z)."""
+    z = getattr(err, "z", np.array([]))
+    if z.size == 0:
+        return str(err)
+    lag = f" (lag {err.lag} frames)" if getattr(err, "lag", None) is not None else ""
+    return (
+        f"bins at {np.round(z - surface_z, 2).tolist()} Å from the surface{lag} were never "
+        "visited in free MD: extract.z_margin_A, a wider extract.bin_width_A, a longer md "
+        "stage, or umbrella sampling ([umbrella] enabled = true)"
     )
 
 
