@@ -85,22 +85,32 @@ def run_bulk(args) -> None:
     print(info)
 
 
-def _bulk_numbers(folder: Path) -> dict:
+def stationarity_note(block_values) -> str:
+    """ "" or a note that D falls from each time block to the next (not stationary)."""
+    if all(np.diff(block_values) < 0):
+        return "; it falls from block to block: not stationary, D not converged"
+    return ""
+
+
+def bulk_numbers(folder: Path, frame_fs: float = 10.0, temperature_K: float = T_K) -> dict:
+    """g_OO's first peak and D of H2O, Na⁺, Cl⁻ (D_PBC, Yeh–Hummer, block errors) of the bulk
+    run in ``folder`` (``production/trajectory.traj``, frames ``frame_fs`` apart)."""
     import ase.io
 
     from multiscale.md.validation import WATER_VISCOSITY_298K, goo_first_peak, self_diffusion
 
     frames = ase.io.read(folder / "production" / "trajectory.traj", index=":")
     frames = frames[len(frames) // 10 :]  # the heating is in prepare/; drop 10 % more
-    out: dict = {"n_frames": len(frames), "ps": (len(frames) - 1) * 0.01}
+    out: dict = {"n_frames": len(frames), "ps": (len(frames) - 1) * frame_fs / 1000}
     peak = goo_first_peak(frames)
     out["goo_r"] = (peak.position.value, peak.position.error)
     out["goo_h"] = (peak.height.value, peak.height.error)
-    span = (len(frames) - 1) * 10.0
+    span = (len(frames) - 1) * frame_fs
     n_blocks = 4
     for name, sel in (("H2O", "O"), ("Na+", "Na"), ("Cl-", "Cl")):
         try:
-            d = self_diffusion(frames, sel, 10.0, 0.1 * span, 0.5 * span, T_K, WATER_VISCOSITY_298K)
+            d = self_diffusion(frames, sel, frame_fs, 0.1 * span, 0.5 * span, temperature_K,
+                               WATER_VISCOSITY_298K)  # fmt: skip
         except ValueError as exc:
             out[f"D_{name}"] = str(exc)
             continue
@@ -112,8 +122,8 @@ def _bulk_numbers(folder: Path) -> dict:
         blocks = []
         for b in range(n_blocks):
             part = frames[b * m : (b + 1) * m]
-            bspan = (len(part) - 1) * 10.0
-            blocks.append(self_diffusion(part, sel, 10.0, 0.1 * bspan, 0.5 * bspan).D_pbc.value)
+            bspan = (len(part) - 1) * frame_fs
+            blocks.append(self_diffusion(part, sel, frame_fs, 0.1 * bspan, 0.5 * bspan).D_pbc.value)
         block_se = float(np.std(blocks, ddof=1) / np.sqrt(n_blocks))
         err = max(d.D_pbc.error, block_se)
         out[f"D_{name}"] = (d.D_corrected, err, d.D_pbc.value)
@@ -154,7 +164,7 @@ def run_table(args) -> None:
     same = SAME_BOX
     folders = {"student": args.student, same: args.student_same_box, "teacher": args.teacher}
     folders = {who: f for who, f in folders.items() if f is not None}
-    rows = {who: _bulk_numbers(f) for who, f in folders.items()}
+    rows = {who: bulk_numbers(f) for who, f in folders.items()}
     film = _film_numbers(args.film / "production" / "trajectory.traj") if args.film else {}
     teacher_film = _film_numbers(args.teacher_film) if args.teacher_film else {}
     tests = {}
@@ -205,9 +215,8 @@ def run_table(args) -> None:
                 vals = ", ".join(f"{v * 1e9:.2f}" for v in e["block_values"])
                 lines.append(
                     f"\n{who}: D_PBC of {name} in 4 consecutive time blocks: {vals} (1e-9 m²/s)"
-                    + ("; it falls from block to block: not stationary, D not converged"
-                       if all(np.diff(e["block_values"]) < 0) else "")
-                )  # fmt: skip
+                    + stationarity_note(e["block_values"])
+                )
     if film or teacher_film:
         lines += [
             "",
