@@ -44,3 +44,16 @@ def test_surfaces_example(tmp_path):
     assert all(abs(float(a) - float(b)) < 0.01 for a, b in gammas)
     assert text.count("converged: True") == 3
     assert (tmp_path / "surfaces.png").stat().st_size > 10_000
+
+
+def test_neb_example(tmp_path):
+    """The NH3 inversion: CI-NEB and the relaxed height scan agree within 0.05 eV (#16)."""
+    text = run_example("properties_neb.py", tmp_path)
+    neb, scan, diff = re.search(
+        r"barrier: NEB ([0-9.]+) eV, scan maximum ([0-9.]+) eV at h = 0.000 Å; "
+        r"difference ([0-9.e+-]+) eV",
+        text,
+    ).groups()
+    assert 0.3 < float(neb) < 0.7 and abs(float(diff)) < 0.05
+    assert "converged True" in text and "all converged True" in text
+    assert (tmp_path / "neb.png").stat().st_size > 10_000

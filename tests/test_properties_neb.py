@@ -17,7 +17,7 @@ from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms, FixCartesian, FixedPlane
 from ase.optimize import BFGS
 
-from multiscale.properties.neb import neb_path
+from multiscale.properties.neb import neb_path, relaxed_scan
 
 
 def _relax(atoms, calc, fmax=0.005):
@@ -86,18 +86,20 @@ def nh3_hf_sto3g():
     return PySCFCalculator(xc="hf", basis="sto-3g", conv_tol=1e-10)
 
 
+def nh3_height(atoms, h):
+    """The NH3 pyramid at height h (Å): N fixed at the origin, each H held in z = -h."""
+    atoms.positions -= atoms.positions[0]  # N at the origin, H below (molecule("NH3"))
+    sign = np.sign(atoms.positions[1:, 2].mean()) or -1.0
+    atoms.positions[1:, 2] = sign * h
+    atoms.set_constraint([FixAtoms([0])] + [FixedPlane(i, [0, 0, 1]) for i in (1, 2, 3)])
+    return atoms
+
+
 def nh3_relaxed_scan(relaxed, heights):
     """Relaxed scan of the NH3 pyramid height h (Å): energies relative to ``relaxed`` (eV)."""
-    e0 = relaxed.get_potential_energy()
-    out = []
-    for h in heights:
-        atoms = relaxed.copy()
-        atoms.positions -= atoms.positions[0]  # N at the origin, H below (molecule("NH3"))
-        sign = np.sign(atoms.positions[1:, 2].mean()) or -1.0
-        atoms.positions[1:, 2] = sign * h
-        atoms.set_constraint([FixAtoms([0])] + [FixedPlane(i, [0, 0, 1]) for i in (1, 2, 3)])
-        out.append(_relax(atoms, nh3_hf_sto3g()) - e0)
-    return np.array(out)
+    scan = relaxed_scan(relaxed, nh3_height, heights, nh3_hf_sto3g, fmax=0.005)
+    assert scan.all_converged
+    return scan.energies - relaxed.get_potential_energy()
 
 
 def test_nh3_inversion_neb_matches_relaxed_scan():
@@ -116,3 +118,33 @@ def test_nh3_inversion_neb_matches_relaxed_scan():
     assert 0.3 < res.barrier < 0.7
     assert abs(res.barrier - scan.max()) < 0.05
     assert res.reaction_energy == pytest.approx(0.0, abs=1e-3)
+
+
+def test_relaxed_scan_holds_the_coordinate_and_refuses_bad_input(au_hop):
+    """EMT Au adatom: a scan of its x between the hollow and the bridge, y and x held
+    (FixCartesian), rises monotonically to the bridge energy of the NEB test's reference."""
+    initial, _ = au_hop
+    x0, a = initial.positions[-1, 0], initial.cell[0, 0]
+
+    def at_x(atoms, x):
+        atoms.positions[-1, 0] = x
+        atoms.set_constraint([*atoms.constraints, FixCartesian(len(atoms) - 1, [1, 1, 0])])
+        return atoms
+
+    scan = relaxed_scan(initial, at_x, x0 + np.linspace(0, a / 4, 3), EMT, fmax=0.01)
+    assert scan.all_converged and scan.wall_time > 0
+    assert np.allclose([im.positions[-1, 0] for im in scan.images], scan.values)  # held
+    assert np.all(np.diff(scan.energies) > 0)  # uphill from the hollow to the bridge
+    assert scan.energies[0] == pytest.approx(initial.get_potential_energy(), abs=2e-3)
+    with pytest.raises(TypeError, match=r"start must be an ase\.Atoms"):
+        relaxed_scan("Au", at_x, [0.0], EMT)
+    with pytest.raises(TypeError, match="set_coordinate must be a callable"):
+        relaxed_scan(initial, None, [0.0], EMT)
+    with pytest.raises(ValueError, match="non-empty 1-D sequence of finite numbers"):
+        relaxed_scan(initial, at_x, [], EMT)
+    with pytest.raises(ValueError, match="fmax must be a positive number"):
+        relaxed_scan(initial, at_x, [x0], EMT, fmax=0)
+    with pytest.raises(TypeError, match=r"set_coordinate must return the ase\.Atoms"):
+        relaxed_scan(initial, lambda atoms, v: None, [x0], EMT)
+    with pytest.raises(TypeError, match="calc_factory must return an ASE calculator"):
+        relaxed_scan(initial, at_x, [x0], lambda: "EMT")

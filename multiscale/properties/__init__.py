@@ -9,7 +9,7 @@ materials) and returns a result object with the numbers, ``ok``/``converged``/``
 from .config import load_props_config, run_properties, run_screening, validate_props_config
 from .elastic import ElasticResult, elastic_constants, strain_cell, voigt_reuss_hill
 from .hull import HullResult, compute_hull, convex_hull, fcc_candidates
-from .neb import NEBResult, neb_path
+from .neb import NEBResult, ScanResult, neb_path, relaxed_scan
 from .phonons import PhononResult, phonons, supercell_convergence
 from .screening import (
     HopCandidate,
@@ -32,6 +32,7 @@ __all__ = [
     "HullResult",
     "NEBResult",
     "PhononResult",
+    "ScanResult",
     "ScreeningResult",
     "SurfaceResult",
     "alloy_hop_candidates",
@@ -45,6 +46,7 @@ __all__ = [
     "neb_path",
     "phonons",
     "plot_surface_energies",
+    "relaxed_scan",
     "run_properties",
     "run_screening",
     "screen_hops",

@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-__all__ = ["NEBResult", "neb_path"]
+__all__ = ["NEBResult", "ScanResult", "neb_path", "relaxed_scan"]
 
 
 @dataclass
@@ -295,3 +296,119 @@ def neb_path(
         ts_index=ts,
         wall_time=float(wall),
     )
+
+
+@dataclass
+class ScanResult:
+    """A relaxed scan along a chosen coordinate (see :func:`relaxed_scan`).
+
+    Attributes
+    ----------
+    values : ndarray
+        The coordinate's values, in the caller's unit (e.g. Å).
+    energies : ndarray
+        Relaxed energy at each value (eV).
+    converged : ndarray of bool
+        Whether each constrained relaxation reached ``fmax``.
+    images : list of ase.Atoms
+        The relaxed structures (without calculators).
+    wall_time : float
+        Seconds for the whole scan.
+    """
+
+    values: np.ndarray
+    energies: np.ndarray
+    converged: np.ndarray
+    images: list[Atoms] = field(repr=False)
+    wall_time: float
+
+    @property
+    def all_converged(self) -> bool:
+        """Every point reached ``fmax``."""
+        return bool(np.all(self.converged))
+
+
+def relaxed_scan(
+    start: Atoms,
+    set_coordinate: Callable[[Atoms, float], Atoms],
+    values: Any,
+    calc_factory: Callable[[], Calculator],
+    fmax: float = 0.01,
+    steps: int = 300,
+) -> ScanResult:
+    """Relaxed scan: at each value the coordinate is set and held, everything else relaxed.
+
+    The independent route to a barrier that a nudged elastic band must reproduce when the
+    reaction coordinate is known (the scan's maximum is then the saddle along that coordinate;
+    a scan along a poor coordinate overestimates the barrier or hysteresis appears).
+
+    Parameters
+    ----------
+    start : ase.Atoms
+        Structure the scan starts from at every value (copied, never changed).
+    set_coordinate : callable
+        ``set_coordinate(atoms, value)`` moves the atoms so that the coordinate has ``value``
+        and adds the ASE constraints that hold it (e.g. ``FixAtoms``, ``FixedPlane``) to the
+        atoms it returns.
+    values : sequence of float
+        The coordinate's values (the caller's unit).
+    calc_factory : callable
+        Returns a new ASE calculator; called once per value.
+    fmax : float
+        Force threshold of each constrained BFGS relaxation (eV/Å), > 0.
+    steps : int
+        Largest number of BFGS steps per value, ≥ 1.
+
+    Returns
+    -------
+    ScanResult
+
+    Raises
+    ------
+    TypeError
+        ``start`` is not an ``ase.Atoms``, or ``set_coordinate`` / ``calc_factory`` is not
+        callable or returns the wrong type.
+    ValueError
+        No values, non-finite values, or ``fmax``/``steps`` out of range.
+    """
+    from ase.optimize import BFGS
+
+    if not isinstance(start, Atoms):
+        raise TypeError(f"start must be an ase.Atoms, got {type(start).__name__}")
+    for name, fn in (("set_coordinate", set_coordinate), ("calc_factory", calc_factory)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be a callable, got {type(fn).__name__}")
+    try:
+        vals = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"values must be a sequence of numbers, got {values!r}") from err
+    if vals.ndim != 1 or vals.size == 0 or not np.isfinite(vals).all():
+        raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers: {values!r}")
+    if not (isinstance(fmax, Real) and fmax > 0):
+        raise ValueError(f"fmax must be a positive number (eV/Å), got {fmax!r}")
+    if not (isinstance(steps, Integral) and steps >= 1):
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    t0 = time.perf_counter()
+    energies, converged, images = [], [], []
+    for v in vals:
+        atoms = set_coordinate(start.copy(), float(v))
+        if not isinstance(atoms, Atoms):
+            raise TypeError(
+                f"set_coordinate must return the ase.Atoms it was given, got {type(atoms).__name__}"
+            )
+        calc = calc_factory()
+        if not isinstance(calc, Calculator):
+            raise TypeError(
+                f"calc_factory must return an ASE calculator, got {type(calc).__name__}"
+            )
+        atoms.calc = calc
+        ok = BFGS(atoms, logfile=None).run(fmax=float(fmax), steps=int(steps))
+        energies.append(float(atoms.get_potential_energy()))
+        converged.append(bool(ok))
+        copy = atoms.copy()
+        copy.calc = None
+        images.append(copy)
+    return ScanResult(
+        values=vals, energies=np.array(energies), converged=np.array(converged),
+        images=images, wall_time=time.perf_counter() - t0,
+    )  # fmt: skip
