@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from _examples import run_example
 
 
@@ -54,6 +56,7 @@ def test_neb_example(tmp_path):
         r"difference ([0-9.e+-]+) eV",
         text,
     ).groups()
-    assert 0.3 < float(neb) < 0.7 and abs(float(diff)) < 0.05
+    assert 0.3 < float(neb) < 0.7 and abs(float(neb) - float(scan)) < 0.05
+    assert float(diff) == pytest.approx(float(neb) - float(scan), abs=2e-4)
     assert "converged True" in text and "all converged True" in text
     assert (tmp_path / "neb.png").stat().st_size > 10_000
