@@ -226,3 +226,44 @@ def test_builtin_production_profile_is_refused_while_not_shipped(monkeypatch, tm
     monkeypatch.setattr(config, "BUILTIN_PROFILES", {"production": "absent_for_this_test.h5"})
     with pytest.raises(ValueError, match="ships no production profile"):
         config.resolve_reference_profile("builtin:production")
+
+
+def test_bulk_region_diffusion_and_its_report_rows():
+    """D in the bulk region: inverse-variance mean over its bins, D⊥ only where determined,
+    errors not reduced by the number of (correlated) bins; the report's table shows them."""
+    import dataclasses
+
+    from multiscale.extract.bulk import BulkRegion
+    from multiscale.pipeline.report import _bulk_region_lines
+    from multiscale.pipeline.stages import _bulk_region_diffusion
+
+    n = 8
+    prof = _profile(n)
+    d_par = np.array([[1.0, 1.5, 2.0, 2.2, 1.8, 2.0, 1.5, 1.0]]) * 1e-9
+    e_par = np.array([[0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.1, 0.1]]) * 1e-9
+    d_perp = np.array([[0.5, 0.7, 9.9, 2.0, 2.4, 9.9, 0.7, 0.5]]) * 1e-9  # 9.9: fallbacks
+    determined = [True, True, False, True, True, False, True, True]
+    prov = {"diffusion_perp_settings": {"H2O": {"determined": determined}}}
+    prof = dataclasses.replace(
+        prof, diffusion=d_perp, diffusion_err=e_par.copy(), diffusion_parallel=d_par,
+        diffusion_parallel_err=e_par, provenance=prov,
+    )  # fmt: skip
+    bulk = BulkRegion(True, "flat", z_range=(5.0, 12.0), indices=(2, 6),
+                      concentration_mol_per_L=55.0, concentration_err_mol_per_L=0.5)  # fmt: skip
+    out = _bulk_region_diffusion(prof, 0, bulk)
+    w = 1 / np.array([0.2, 0.1, 0.2, 0.1]) ** 2
+    want = (w * [2.0, 2.2, 1.8, 2.0]).sum() / w.sum()
+    assert out["D_parallel_bins"] == 4
+    assert out["D_parallel_1e-9_m2_per_s"] == pytest.approx(want)
+    assert out["D_parallel_err_1e-9_m2_per_s"] == pytest.approx(
+        (w * [0.2, 0.1, 0.2, 0.1]).sum() / w.sum()
+    )
+    assert out["D_perp_bins"] == 2  # bins 2 and 5 of the region carry fallbacks: left out
+    # bins 3 and 4: 2.0 ± 0.1 and 2.4 ± 0.2 -> (100·2.0 + 25·2.4) / 125
+    assert out["D_perp_1e-9_m2_per_s"] == pytest.approx(2.08)
+    assert out["D_perp_err_1e-9_m2_per_s"] == pytest.approx(0.12)
+    none = BulkRegion(False, "too few bins").as_dict()
+    rows = _bulk_region_lines({"H2O": {"bulk": {**bulk.as_dict(), **out}}, "Na+": {"bulk": none}})
+    text = "\n".join(rows)
+    assert "| H2O | 5–12 Å | 55 ± 0.5 | n/a | 2.06 ± 0.12 (4 bins) | 2.08 ± 0.12 (2 bins) |" in text
+    assert "| Na+ | none: too few bins |" in text

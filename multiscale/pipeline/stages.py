@@ -671,6 +671,8 @@ def run_extract(
             else BulkRegion(False, f"{c.size} transport bins: too few to find a bulk region")
         )
         summary["species"][name]["bulk"] = bulk.as_dict()
+        if bulk.found:
+            summary["species"][name]["bulk"].update(_bulk_region_diffusion(profile, k, bulk))
         # D⊥ bins the trajectory cannot determine (issue #14 item 3) and the Chapman-Kolmogorov
         # test of the propagator model, from the profile's provenance
         summary["species"][name].update(_dperp_diagnostics(profile.provenance, name, mid))
@@ -862,6 +864,35 @@ def _bulk_diffusion(species: dict) -> dict[str, float]:
             out[name] = DIFFUSION_25C[name][0]
         elif e.get("selection") == "O":
             out[name] = DIFFUSION_25C["H2O"][0]
+    return out
+
+
+def _bulk_region_diffusion(profile, k: int, bulk) -> dict[str, Any]:
+    """D∥ and D⊥ of species ``k`` in its bulk region (1e-9 m²/s): inverse-variance means over
+    the region's bins, D⊥ over the bins where it is determined only (a fallback value is no
+    measurement). The error is the same weighted mean of the bins' errors, not divided by √n:
+    neighbouring bins are estimated from one trajectory and are not independent. For
+    comparison with the same model's bulk box (issue #14)."""
+    lo, hi = bulk.indices
+    out: dict[str, Any] = {}
+    name = profile.species[k]
+    det = profile.provenance.get("diffusion_perp_settings", {}).get(name, {}).get("determined")
+    for key, values, errors, use in (
+        ("D_parallel", profile.diffusion_parallel, profile.diffusion_parallel_err, None),
+        ("D_perp", profile.diffusion, profile.diffusion_err, det),
+    ):
+        if values is None or errors is None:
+            continue
+        d, e = values[k][lo:hi], errors[k][lo:hi]
+        ok = np.isfinite(d) & np.isfinite(e) & (e > 0)
+        if use is not None:
+            ok &= np.asarray(use, dtype=bool)[lo:hi]
+        out[f"{key}_bins"] = int(ok.sum())
+        if not ok.any():
+            continue
+        w = 1.0 / e[ok] ** 2
+        out[f"{key}_1e-9_m2_per_s"] = float((w * d[ok]).sum() / w.sum() * 1e9)
+        out[f"{key}_err_1e-9_m2_per_s"] = float((w * e[ok]).sum() / w.sum() * 1e9)
     return out
 
 
