@@ -21,6 +21,12 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bulk_reference.py run --out runs/bulk_ref --ps 100
     python benchmarks/bulk_reference.py analyse --out runs/bulk_ref
+    python benchmarks/bulk_reference.py compare --out runs/bulk_ref --run runs/production
+
+``compare``
+    The bulk-region D of a pipeline run (the extract summary: D∥ in the region where the
+    species' c(z) is flat) against this box's D_PBC, with the 30 % criterion of issue #14
+    decided within two combined standard errors.
 """
 
 from __future__ import annotations
@@ -128,6 +134,55 @@ def analyse(args) -> None:
     print(text)
 
 
+#: the judged tolerance of issue #14: bulk-region D within 30 % of the bulk box
+TOLERANCE = 0.30
+
+
+def compare(args) -> None:
+    """The run's bulk-region D (extract summary) against this bulk box, species by species."""
+    ref = json.loads((args.out / "bulk_reference.json").read_text())["numbers"]
+    summary = json.loads((args.run / "extract" / "summary.json").read_text())
+    lines = [
+        f"### {args.run}: bulk region against the bulk box {args.out}",
+        "",
+        "D in 1e-9 m²/s. Bulk box: D_PBC of the cubic box (finite-size, like the sandwich's;"
+        " the Yeh–Hummer value is in the table above). Run: D∥ (in-plane) in the region of "
+        "the species' own flat c(z). Within 30 %: |ratio − 1| ≤ 0.3 and two standard errors "
+        "of the ratio ≤ 0.3; outside: |ratio − 1| − 2σ > 0.3; otherwise undecided.",
+        "",
+        "| species | run D∥ (bulk region) | bulk box D_PBC | ratio | verdict |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, s in summary["species"].items():
+        b = s.get("bulk") or {}
+        box = ref.get(f"D_{name}")
+        if not b.get("found") or b.get("D_parallel_1e-9_m2_per_s") is None:
+            why = b.get("reason", "no D in the region") if not b.get("found") else "no D∥"
+            lines.append(f"| {name} | none ({why}) | | | not compared |")
+            continue
+        if not isinstance(box, list | tuple):
+            lines.append(f"| {name} | | {box} | | not compared |")
+            continue
+        d, e = b["D_parallel_1e-9_m2_per_s"], b["D_parallel_err_1e-9_m2_per_s"]
+        d_box, e_box = box[2] * 1e9, box[1] * 1e9
+        ratio = d / d_box
+        r_err = ratio * ((e / d) ** 2 + (e_box / d_box) ** 2) ** 0.5
+        if abs(ratio - 1) - 2 * r_err > TOLERANCE:
+            verdict = "**outside 30 %**"
+        elif abs(ratio - 1) <= TOLERANCE and 2 * r_err <= TOLERANCE:
+            verdict = "within 30 %"
+        else:
+            verdict = "undecided: the errors are too large to tell"
+        lines.append(
+            f"| {name} | {d:.3g} ± {e:.2g} | {d_box:.3g} ± {e_box:.2g} | {ratio:.2f} ± "
+            f"{r_err:.2f} | {verdict} |"
+        )
+    text = "\n".join(lines) + "\n"
+    with RESULTS.open("a") as fh:
+        fh.write("\n" + text)
+    print(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="stage", required=True)
@@ -139,8 +194,11 @@ def main() -> None:
     r.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("analyse")
     a.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("compare", help="a pipeline run's bulk-region D against this box")
+    c.add_argument("--out", type=Path, required=True, help="the bulk box folder (analysed)")
+    c.add_argument("--run", type=Path, required=True, help="pipeline run directory")
     args = ap.parse_args()
-    run(args) if args.stage == "run" else analyse(args)
+    {"run": run, "analyse": analyse, "compare": compare}[args.stage](args)
 
 
 if __name__ == "__main__":
