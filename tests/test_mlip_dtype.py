@@ -41,3 +41,21 @@ def test_bad_dtype_is_refused():
         load_default_model("water-nacl", dtype="float16")
     with pytest.raises(CalculatorSetupError, match="dtype must be one of"):
         mace_calculator(MODELS_DIR / "water-nacl-0.model", dtype=32)
+
+
+def test_device_is_checked_before_loading(monkeypatch):
+    """device="cpu" is the default; a GPU is asked for only when torch sees one, and a
+    misspelt device is refused with the choices (GPU runs of issue #14's production)."""
+    calc = load_default_model("water-nacl", dtype="float32", device="cpu")
+    assert str(next(calc.models[0].parameters()).device) == "cpu"
+    with pytest.raises(CalculatorSetupError, match=r"device must be 'cpu', 'cuda' or 'cuda:N'"):
+        load_default_model("water-nacl", device="gpu")
+    with pytest.raises(CalculatorSetupError, match="device must be"):
+        mace_calculator(MODELS_DIR / "water-nacl-0.model", device="cuda:x")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(CalculatorSetupError, match="asks for an NVIDIA GPU, but torch sees none"):
+        load_default_model("water-nacl", device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(CalculatorSetupError, match=r"torch sees 1 GPU\(s\), indices 0..0"):
+        load_default_model("water-nacl", device="cuda:1")

@@ -172,8 +172,9 @@ def load_default_model(
     committee: bool = False,
     num_threads: int | None = None,
     dtype: str = "float64",
+    device: str = "cpu",
 ) -> Calculator:
-    """An ASE calculator for a shipped MACE model (CPU, float64 or float32).
+    """An ASE calculator for a shipped MACE model (float64 or float32, CPU or GPU).
 
     Every file is checked against its committed SHA-256 hash before it is loaded.
 
@@ -191,6 +192,9 @@ def load_default_model(
     dtype : {"float64", "float32"}
         Inference precision (see :func:`~multiscale.mlip.train.mace_calculator`); float32 is
         faster, its force error against float64 is measured in ``benchmarks/md.py``.
+    device : str
+        ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:N"`` for an NVIDIA GPU (see
+        :func:`~multiscale.mlip.train.mace_calculator`).
 
     Returns
     -------
@@ -215,7 +219,7 @@ def load_default_model(
             "`python -m multiscale.mlip.build_default` (see models/MODEL_CARD.md)."
         )
     if not committee:
-        return mace_calculator(paths[0], num_threads=num_threads, dtype=dtype)
+        return mace_calculator(paths[0], num_threads=num_threads, dtype=dtype, device=device)
     return CommitteeCalculator(
-        [mace_calculator(p, num_threads=num_threads, dtype=dtype) for p in paths]
+        [mace_calculator(p, num_threads=num_threads, dtype=dtype, device=device) for p in paths]
     )

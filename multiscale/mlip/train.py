@@ -392,13 +392,41 @@ def _float64_results(base: type) -> type:
     return MACECalculatorFloat32
 
 
+def _check_device(device: object) -> None:
+    """Refuse a device torch cannot use, before any model is loaded."""
+    ok = isinstance(device, str) and (
+        device in ("cpu", "cuda")
+        or (device.startswith("cuda:") and device.removeprefix("cuda:").isdigit())
+    )
+    if not ok:
+        raise CalculatorSetupError(
+            f"device must be 'cpu', 'cuda' or 'cuda:N' (N = GPU index), got {device!r}."
+        )
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CalculatorSetupError(
+                f"device={device!r} asks for an NVIDIA GPU, but torch sees none "
+                "(torch.cuda.is_available() is False): use device='cpu', or install the CUDA "
+                "build of torch on a machine with a GPU."
+            )
+        index = int(device.removeprefix("cuda:")) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise CalculatorSetupError(
+                f"device={device!r}: torch sees {torch.cuda.device_count()} GPU(s), "
+                f"indices 0..{torch.cuda.device_count() - 1}."
+            )
+
+
 def mace_calculator(
     model_path: str | os.PathLike,
     num_threads: int | None = None,
     trust: bool = False,
     dtype: str = "float64",
+    device: str = "cpu",
 ) -> Calculator:
-    """An ASE calculator (eV, eV/Å, CPU) for a MACE model file, in float64 or float32.
+    """An ASE calculator (eV, eV/Å) for a MACE model file, in float64 or float32.
 
     A ``.model`` file is a Python pickle (``torch.save``): loading it can run arbitrary code.
     Shipped models (``multiscale/mlip/models/``) are loaded after their SHA-256 matches the
@@ -418,6 +446,9 @@ def mace_calculator(
         faster on the CPU; for the shipped models its force error against float64 is measured
         in ``benchmarks/md.py`` (docs/benchmarks.md) and is far below the models' own error.
         Training stays in float64.
+    device : str
+        Where inference runs: ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:N"`` (an NVIDIA GPU
+        that torch sees). Results come back as float64 numpy arrays either way.
 
     Returns
     -------
@@ -429,8 +460,10 @@ def mace_calculator(
     ase.calculators.calculator.CalculatorSetupError
         The file is missing, a shipped model fails its hash check, a user file is given
         without ``trust=True``, or the file is not a MACE model; ``dtype`` is not
-        "float64" or "float32".
+        "float64" or "float32"; ``device`` is not "cpu" or "cuda[:N]", or asks for a GPU that
+        torch does not see.
     """
+    _check_device(device)
     if not isinstance(dtype, str) or dtype not in MACE_DTYPES:
         raise CalculatorSetupError(
             f"dtype must be one of {MACE_DTYPES} (inference precision), got {dtype!r}."
@@ -487,7 +520,7 @@ def mace_calculator(
     cls = MACECalculator if dtype == "float64" else _float64_results(MACECalculator)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         try:
-            return cls(models=[model], device="cpu", default_dtype=dtype)
+            return cls(models=[model], device=device, default_dtype=dtype)
         except Exception as err:
             raise CalculatorSetupError(f"not a usable MACE model: {path} ({err})") from err
 
