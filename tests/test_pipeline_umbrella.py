@@ -257,6 +257,20 @@ def test_stage_recovers_a_linear_free_energy_within_its_error_bars(tmp_path, mon
     # a flat F would fail: the same test against slope 0 (the power of the check)
     flat = np.abs(f - f[ref])[ok & (err > 0)] / err[ok & (err > 0)]
     assert flat.max() > 3.5
+    # the summary's largest F error is the largest of the profile's
+    assert out["species"]["Na"]["free_energy_max_err_kT"] == pytest.approx(np.nanmax(err[ok]))
+
+
+def test_report_lists_free_energy_errors_above_the_target():
+    from multiscale.pipeline.report import F_ERR_TARGET_KT, _checks
+
+    def todo(err):
+        u = {"name": "Na+", "converged": True, "free_energy_max_err_kT": err}
+        return "\n".join(_checks({"umbrella": {"species": {"Na": u}}})[1])
+
+    assert F_ERR_TARGET_KT == 0.3
+    assert "F(z) of Na+: errors up to 1.6 kT relative to its minimum" in todo(1.6)
+    assert "F(z) of Na+" not in todo(0.25)
 
 
 def test_merge_turns_a_known_free_energy_into_boltzmann_concentrations(tmp_path):

@@ -9,6 +9,10 @@ from typing import Any
 __all__ = ["write_report"]
 
 
+#: F(z) errors above this (kT) are listed under "not converged" (issue #14's target)
+F_ERR_TARGET_KT = 0.3
+
+
 def _f(v: Any, fmt: str = ".4g") -> str:
     if v is None:
         return "n/a"
@@ -271,8 +275,8 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
         "each window; converged = neighbouring windows overlap, and the first and second half "
         "of every window agree (F, mean height, D) within their errors.",
         "",
-        "| ion | windows (F defined) | verdict | smallest neighbour overlap | F range | F, half vs "
-        "half (limit) | D⊥ converged | cost |",
+        "| ion | windows (F defined) | verdict | smallest neighbour overlap | F range (largest "
+        "error) | F, half vs half (limit) | D⊥ converged | cost |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for sym, u in r["species"].items():
@@ -283,7 +287,8 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
         out.append(
             f"| {u.get('name', sym)} | {u.get('n_windows')} ({_f(zr[0], '.3g')}–{_f(zr[1], '.3g')}"
             f" Å) | {verdict} | {_f(u.get('min_overlap'), '.2g')} | "
-            f"{_f(u.get('free_energy_range_kT'), '.3g')} kT | "
+            f"{_f(u.get('free_energy_range_kT'), '.3g')} kT "
+            f"(± {_f(u.get('free_energy_max_err_kT'), '.2g')}) | "
             f"{_sigma(u.get('free_energy_max_half_deviation_sigma'))} "
             f"({_sigma(u.get('free_energy_half_threshold_sigma'))}) | "
             f"{u.get('D_perp_converged_windows')} of {u.get('n_windows')} | "
@@ -972,6 +977,13 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                 f"umbrella sampling of {name}: not converged (first half vs second half, window "
                 f"overlap or D⊥; section 2b)"
                 + ("; it entered the transport profile flagged" if name in merged else "")
+            )
+        err = u.get("free_energy_max_err_kT")
+        if err is not None and err > F_ERR_TARGET_KT:
+            todo.append(
+                f"F(z) of {name}: errors up to {_f(err, '.2g')} kT relative to its minimum "
+                f"(more than {F_ERR_TARGET_KT} kT): longer windows (umbrella.window_ps; "
+                "docs/extract.md, how long windows must be)"
             )
         if u.get("poor_overlap"):
             todo.append(

@@ -427,7 +427,8 @@ def _run_species(
             key: result[key]
             for key in (
                 "name", "charge", "atom_index", "converged", "verdict", "min_overlap",
-                "poor_overlap", "free_energy_range_kT", "z_range_A", "n_windows",
+                "poor_overlap", "free_energy_range_kT", "free_energy_max_err_kT", "z_range_A",
+                "n_windows",
                 "free_energy_max_half_deviation_sigma", "free_energy_half_threshold_sigma",
                 "D_perp_converged_windows", "warnings", "cost", "c_bulk_mol_per_m3",
             )
@@ -501,6 +502,8 @@ def _analyse(
         "free_energy_err_eV": r.free_energy_err * kt,
         "bin_samples": r.bin_samples,
         "free_energy_range_kT": float(np.ptp(r.free_energy[fin])) if fin.any() else None,
+        # the largest MBAR error relative to the F minimum (errors grow away from it)
+        "free_energy_max_err_kT": (float(np.nanmax(r.free_energy_err[fin])) if fin.any() else None),
         "z_range_A": [float(r.z[fin].min()), float(r.z[fin].max())] if fin.any() else None,
         "windows": {
             "z_mean_A": r.z_mean,
