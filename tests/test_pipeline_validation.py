@@ -54,7 +54,7 @@ BAD = [
     (
         {"qmml": {"ml": {"model": "default:water-nacl", "comittee": True}}},
         r"qmml\.ml\.comittee: unknown keyword for calculator 'default:water-nacl'; did you mean "
-        r"'committee'\? the valid keywords are \['committee', 'dtype', 'num_threads'\]",
+        r"'committee'\? the valid keywords are \['committee', 'device', 'dtype', 'num_threads'\]",
     ),
     (
         {"qmml": {"qm": {"model": "pyscf", "basis_set": "sto-3g"}}},
