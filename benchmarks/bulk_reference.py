@@ -75,20 +75,26 @@ def run(args) -> None:
         checkpoint_interval=md["checkpoint_interval"], initial_temperature_K=None,
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
+
+    def describe(status: str) -> dict:
+        return {
+            "config": args.config, "calculator": md["calculator"], "salt": md["salt"],
+            "concentration_mol_per_L": md["concentration_mol_per_L"],
+            "n_salt": atoms.info.get("n_salt"), "n_water": args.n_water,
+            "temperature_K": md["temperature_K"], "ensemble": md["ensemble"],
+            "timestep_fs": md["timestep_fs"], "hydrogen_mass_u": md["hydrogen_mass_u"],
+            "frame_fs": md["timestep_fs"] * md["traj_interval"], "n_atoms": len(atoms),
+            "formula": atoms.get_chemical_formula(), "cell_A": atoms.cell.lengths().tolist(),
+            "ps": args.ps, "status": status, "wall_s_this_call": time.perf_counter() - t0,
+        }  # fmt: skip
+
+    # written before the MD too, so that a run stopped part-way can be analysed
+    atomic_write_text(args.out / "bulk.json", json.dumps(describe("running"), indent=1))
     prepare_md(atoms, args.out / "prepare", settings, heat_ps=md["heat_ps"], progress=False)
     runner = MDRunner(atoms, args.out / "production", settings, progress=True,
                       integrity=md["integrity"])  # fmt: skip
     runner.run(round(args.ps * 1000 / md["timestep_fs"]))
-    info = {
-        "config": args.config, "calculator": md["calculator"], "salt": md["salt"],
-        "concentration_mol_per_L": md["concentration_mol_per_L"],
-        "n_salt": atoms.info.get("n_salt"), "n_water": args.n_water,
-        "temperature_K": md["temperature_K"], "ensemble": md["ensemble"],
-        "timestep_fs": md["timestep_fs"], "hydrogen_mass_u": md["hydrogen_mass_u"],
-        "frame_fs": md["timestep_fs"] * md["traj_interval"], "n_atoms": len(atoms),
-        "formula": atoms.get_chemical_formula(), "cell_A": atoms.cell.lengths().tolist(),
-        "ps": args.ps, "wall_s_this_call": time.perf_counter() - t0,
-    }  # fmt: skip
+    info = describe("done")
     atomic_write_text(args.out / "bulk.json", json.dumps(info, indent=1))
     print(json.dumps(info, indent=1))
 
@@ -100,6 +106,9 @@ def analyse(args) -> None:
 
     info = json.loads((args.out / "bulk.json").read_text())
     nums = bulk_numbers(args.out, frame_fs=info["frame_fs"], temperature_K=info["temperature_K"])
+    if info.get("status") != "done":
+        print(f"note: the run in {args.out} has not finished ({info['ps']:g} ps asked for); "
+              f"analysing the {nums['ps']:.1f} ps written so far")  # fmt: skip
     result = {"run": info, "numbers": nums}
     atomic_write_text(args.out / "bulk_reference.json", json.dumps(result, indent=1))
     lines = [
