@@ -202,3 +202,18 @@ def test_checks_give_a_shipped_models_validation_and_none_for_a_stand_in():
     assert _validation({"model": "lj"}) is None
     rows, _ = _checks({"md": {"calculator": "lj", "calculator_validation": None}})
     assert not any("model validation" in r for r in rows)
+
+
+def test_water_part_of_the_potential_drop_is_explained_and_flagged():
+    """Demo numbers: total -0.234 V (not converged), water -5.39 V. The report gives the ions'
+    share too, says that the two cancel (screening, not a neat-water orientation potential)
+    and that neither part has converged."""
+    from multiscale.pipeline.report import _water_part
+
+    es = {"potential_drop_V": -0.234, "water_orientation_drop_V": -5.39}
+    text = _water_part(es, converged=False)
+    assert "water part -5.39 V, ions and induced metal charge 5.16 V" in text
+    assert "nearly cancel" in text and "(not converged either)" in text
+    small = _water_part({"potential_drop_V": -0.5, "water_orientation_drop_V": -0.3}, True)
+    assert "nearly cancel" not in small and "not converged" not in small
+    assert _water_part({}, True) == "."

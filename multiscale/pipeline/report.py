@@ -310,6 +310,27 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
     return out
 
 
+def _water_part(es: dict, converged: bool) -> str:
+    """The water's share of the potential drop, with what it means: with ions present the
+    water's polarization screens their field, so the water and ion parts are each large and
+    nearly cancel; neither is the orientation potential of neat water at the metal."""
+    w, total = es.get("water_orientation_drop_V"), es.get("potential_drop_V")
+    if w is None:
+        return "."
+    text = f"; water part {_f(w, '.3g')} V"
+    if total is not None:
+        rest = total - w
+        text += f", ions and induced metal charge {_f(rest, '.3g')} V"
+        if abs(w) > 2 * abs(total) and abs(w) > 1.0:
+            text += (
+                " (the two nearly cancel: the water's polarization screens the ions' field, so "
+                "the water part is not the orientation potential of neat water at the metal)"
+            )
+    if not converged:
+        text += " (not converged either)"
+    return text + "."
+
+
 def _bulk_region_lines(species: dict) -> list[str]:
     """The bulk region each species' c(z) shows (flat within its errors), its concentration
     and the D measured in it (the numbers to compare with a bulk box of the same model)."""
@@ -454,9 +475,9 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
             f"image plane {_f(es.get('image_plane_A'), '.3g')} Å): {_f(drop, '.3g')} V"
             + (f" ± {_f(err, '.2g')} V" if conv and err is not None else
                " (**not converged**: no error bar is given)")
-            + f"; water-orientation part {_f(es.get('water_orientation_drop_V'), '.3g')} V. "
-            "Fixed point charges give only the orientational contribution, not the electronic "
-            "charge transfer at the metal.",
+            + _water_part(es, conv)
+            + " Fixed point charges give only the orientational contribution, not the "
+            "electronic charge transfer at the metal.",
         ]  # fmt: skip
     out += _permittivity_lines(r.get("permittivity"))
     out.append("")
