@@ -634,7 +634,7 @@ def resolve_reference_profile(value: str) -> Path | None:
             raise ValueError(
                 f"extract.reference_profile = {value!r}: this installation ships no {name} "
                 f"profile ({path} is missing; `multiscale run {name}` computes one: give "
-                "its extract/profile.h5 instead, or \"\" for none)"
+                'its extract/profile.h5 instead, or "" for none)'
             )
         return path
     path = Path(value)
