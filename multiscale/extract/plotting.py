@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_transport_profile"]
+__all__ = ["on_distance_axis", "plot_transport_profile"]
+
+
+def on_distance_axis(profile: Any) -> bool:
+    """Whether a TransportProfile's z is the distance from the metal surface (its provenance's
+    ``z_axis``, as the pipeline's extract stage writes it) rather than the cell's z."""
+    prov = getattr(profile, "provenance", None) or {}
+    return str(prov.get("z_axis", "")).startswith("distance")
 
 
 def plot_transport_profile(
@@ -65,15 +72,14 @@ def plot_transport_profile(
     import matplotlib.pyplot as plt
 
     prov = getattr(profile, "provenance", None) or {}
-    if metal is None and str(prov.get("z_axis", "")).startswith("distance"):
+    if metal is None and on_distance_axis(profile):
         metal = prov.get("metal")
     if upper_surface is None and metal is not None:
         upper_surface = prov.get("upper_surface_A")
     z = profile.z * 1e10 - surface if metal is not None else profile.z * 1e9
     ref_z = None
     if reference is not None:
-        ref_prov = getattr(reference, "provenance", None) or {}
-        ref_on_distance = str(ref_prov.get("z_axis", "")).startswith("distance")
+        ref_on_distance = on_distance_axis(reference)
         if ref_on_distance != (metal is not None):
             raise ValueError(
                 "reference is on another z axis than profile (one on the distance from the "

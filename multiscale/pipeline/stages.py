@@ -465,6 +465,7 @@ def _validation(spec: dict, what: str = "validation") -> str | None:
 def _reference_profile(cfg: dict) -> dict[str, Any] | None:
     """``extract.reference_profile`` read, with a label for the plot (its run's name)."""
     from continuum import TransportProfile
+    from multiscale.extract.plotting import on_distance_axis
 
     from .config import resolve_reference_profile
 
@@ -472,7 +473,7 @@ def _reference_profile(cfg: dict) -> dict[str, Any] | None:
     if path is None:
         return None
     prof = TransportProfile.read(path)
-    if not str(prof.provenance.get("z_axis", "")).startswith("distance"):
+    if not on_distance_axis(prof):
         raise ValueError(
             f"extract.reference_profile = {cfg['reference_profile']!r} is on the cell's z axis "
             "(written before profiles were put on the distance from the surface): recompute it "
