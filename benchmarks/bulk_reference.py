@@ -136,11 +136,60 @@ def analyse(args) -> None:
             f"{d[1] * 1e9:.2f} | {blocks} |"
         )
     lines.append("")
+    lines += structure_lines(args.out, info)
     text = "\n".join(lines)
     head = "# Bulk-box diffusion of the interface model (`benchmarks/bulk_reference.py`)\n\n"
     old = RESULTS.read_text() if RESULTS.exists() else head
     RESULTS.write_text(old.rstrip() + "\n\n" + text if old.strip() else head + text)
     print(text)
+
+
+def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 400) -> list[str]:
+    """Markdown lines: E_pot, water's tetrahedral order and ion pairing per time block.
+
+    Tells a D that falls from block to block apart: still relaxing (E_pot falling), water
+    ordering (q rising), or ions aggregating (contacts and cluster size rising). The frames
+    are those of the D analysis (the first 10 % dropped), at most ``max_frames`` of them.
+    """
+    import ase.io
+    import numpy as np
+
+    from multiscale.md.structure import StructureDrift
+
+    traj = out / "production" / "trajectory.traj"
+    frames = ase.io.read(traj, index=":")
+    n0 = len(frames) // 10
+    frames = frames[n0:]
+    stride = max(1, len(frames) // max_frames)
+    ana = StructureDrift(frames[::stride], n_blocks=n_blocks,
+                         timestep=info["frame_fs"] * stride).run()  # fmt: skip
+    thermo = np.loadtxt(out / "production" / "thermo.dat", comments="#", ndmin=2)
+    t_ps = thermo[:, 1] / 1000.0
+    first_ps = n0 * info["frame_fs"] / 1000.0  # stored frame k is at k * frame_fs
+    lines = [
+        f"Structure per time block ({ana.n_frames} frames of the same span; "
+        "`multiscale.md.structure.StructureDrift`): E_pot per water (meV, relative to the "
+        "first block), water's mean tetrahedral order q (Errington–Debenedetti; liquid water "
+        "≈ 0.6–0.7, ice ≈ 0.9–1) and its ice-like fraction (q > 0.9), Na–Cl contacts "
+        "(< 3.5 Å) and the largest Na–Cl cluster (ions).",
+        "",
+        "| block (ps) | ΔE_pot (meV/H2O) | q mean | q > 0.9 | Na–Cl contacts | largest cluster |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    e_ref = None
+    for b in ana.results.blocks:
+        lo, hi = first_ps + b["ps"][0], first_ps + b["ps"][1]
+        sel = (t_ps >= lo) & (t_ps < hi)
+        e = thermo[sel, 2].mean() if sel.any() else float("nan")
+        e_ref = e if e_ref is None else e_ref
+        de = (e - e_ref) / info["n_water"] * 1000.0
+        pairs, cluster = b.get("contacts", float("nan")), b.get("largest_cluster", float("nan"))
+        lines.append(
+            f"| {lo:.0f}–{hi:.0f} | {de:+.1f} | {b['q_mean']:.3f} | {b['q_high_fraction']:.3f} "
+            f"| {pairs:.1f} | {cluster:.1f} |"
+        )
+    lines.append("")
+    return lines
 
 
 #: the judged tolerance of issue #14: bulk-region D within 30 % of the bulk box
@@ -149,6 +198,8 @@ TOLERANCE = 0.30
 
 def compare(args) -> None:
     """The run's bulk-region D (extract summary) against this bulk box, species by species."""
+    from validation_table import stationarity_note
+
     ref = json.loads((args.out / "bulk_reference.json").read_text())["numbers"]
     summary = json.loads((args.run / "extract" / "summary.json").read_text())
     lines = [
@@ -176,7 +227,11 @@ def compare(args) -> None:
         d_box, e_box = box[2] * 1e9, box[1] * 1e9
         ratio = d / d_box
         r_err = ratio * ((e / d) ** 2 + (e_box / d_box) ** 2) ** 0.5
-        if abs(ratio - 1) - 2 * r_err > TOLERANCE:
+        blocks = (ref.get(f"D_{name}_errors") or {}).get("block_values", [])
+        if len(blocks) > 1 and stationarity_note(blocks):
+            # a D that is still falling has no value to compare with (yet)
+            verdict = "not compared: the bulk box's D falls from block to block (not stationary)"
+        elif abs(ratio - 1) - 2 * r_err > TOLERANCE:
             verdict = "**outside 30 %**"
         elif abs(ratio - 1) <= TOLERANCE and 2 * r_err <= TOLERANCE:
             verdict = "within 30 %"
