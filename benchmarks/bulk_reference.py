@@ -9,6 +9,8 @@ heating), then free MD with the integrity policy of the configuration.
 
 ``run``
     Restartable (MDRunner checkpoints; rerun the same command, a larger ``--ps`` extends).
+    ``--concentration`` (mol/L of water; 0: pure water) and ``--density`` (g/cm³) set the
+    box apart from the configuration, e.g. at the concentration a run's bulk region holds.
 ``analyse``
     D of H2O (O), Na⁺, Cl⁻ from the MSD (generalised least squares, ``self_diffusion``):
     D_PBC of this box and the Yeh–Hummer estimate of the infinite box (with water's
@@ -61,9 +63,11 @@ def run(args) -> None:
 
     t0 = time.perf_counter()
     md = _md_section(args.config)
+    if args.concentration is not None:  # e.g. the concentration a run's bulk region holds
+        md["concentration_mol_per_L"] = args.concentration
     atoms = build_electrolyte(
         md["salt"], concentration=md["concentration_mol_per_L"], n_water=args.n_water,
-        seed=args.seed,
+        density=args.density, seed=args.seed,
     )  # fmt: skip
     if md["hydrogen_mass_u"] > 0:
         repartition_hydrogen_masses(atoms, md["hydrogen_mass_u"])
@@ -75,12 +79,23 @@ def run(args) -> None:
         checkpoint_interval=md["checkpoint_interval"], initial_temperature_K=None,
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
+    previous = args.out / "bulk.json"
+    if previous.exists():  # resuming: the box must be the one the checkpoints hold
+        old = json.loads(previous.read_text())
+        new = {"n_water": args.n_water, "n_salt": atoms.info.get("n_salt"),
+               "formula": atoms.get_chemical_formula()}  # fmt: skip
+        if any(old.get(k) != v for k, v in new.items()):
+            raise SystemExit(
+                f"{args.out} holds a different box ({old.get('formula')}, {old.get('n_water')} "
+                f"waters); use another --out for {new['formula']}"
+            )
 
     def describe(status: str) -> dict:
         return {
             "config": args.config, "calculator": md["calculator"], "salt": md["salt"],
             "concentration_mol_per_L": md["concentration_mol_per_L"],
             "n_salt": atoms.info.get("n_salt"), "n_water": args.n_water,
+            "water_density_g_per_cm3": args.density,
             "temperature_K": md["temperature_K"], "ensemble": md["ensemble"],
             "timestep_fs": md["timestep_fs"], "hydrogen_mass_u": md["hydrogen_mass_u"],
             "frame_fs": md["timestep_fs"] * md["traj_interval"], "n_atoms": len(atoms),
@@ -192,6 +207,28 @@ def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 
     return lines
 
 
+def conditions(box: dict, summary: dict) -> str:
+    """One line: the box's salt concentration next to what the run's bulk region holds.
+
+    A like-for-like reference has the bulk region's concentration; a box at the nominal
+    concentration is not one when the ions sit elsewhere (adsorbed, or too slow to spread).
+    """
+    parts = []
+    for name, s in summary["species"].items():
+        b = s.get("bulk") or {}
+        if b.get("found") and b.get("concentration_mol_per_L") is not None:
+            parts.append(f"{name} {b['concentration_mol_per_L']:.3g} ± "
+                         f"{b.get('concentration_err_mol_per_L') or 0:.2g} mol/L")  # fmt: skip
+        else:
+            parts.append(f"{name} not found ({b.get('reason', 'no bulk region')})")
+    return (
+        f"Conditions: the box holds {box.get('n_salt')} {box.get('salt')} in "
+        f"{box.get('n_water')} waters ({box.get('concentration_mol_per_L'):g} mol/L of water); "
+        f"the run's bulk region: {'; '.join(parts)}. A verdict means something only where "
+        "these agree."
+    )
+
+
 #: the judged tolerance of issue #14: bulk-region D within 30 % of the bulk box
 TOLERANCE = 0.30
 
@@ -209,6 +246,8 @@ def compare(args) -> None:
         " the Yeh–Hummer value is in the table above). Run: D∥ (in-plane) in the region of "
         "the species' own flat c(z). Within 30 %: |ratio − 1| ≤ 0.3 and two standard errors "
         "of the ratio ≤ 0.3; outside: |ratio − 1| − 2σ > 0.3; otherwise undecided.",
+        "",
+        conditions(json.loads((args.out / "bulk.json").read_text()), summary),
         "",
         "| species | run D∥ (bulk region) | bulk box D_PBC | ratio | verdict |",
         "|---|---:|---:|---:|---|",
@@ -255,6 +294,13 @@ def main() -> None:
     r.add_argument("--n-water", type=int, default=128)
     r.add_argument("--ps", type=float, default=100.0, help="production length, ps")
     r.add_argument("--seed", type=int, default=5)
+    r.add_argument(
+        "--concentration",
+        type=float,
+        default=None,
+        help="salt, mol per L of water (default: the config's; 0: pure water)",
+    )
+    r.add_argument("--density", type=float, default=0.997, help="water density, g/cm³")
     r.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("analyse")
     a.add_argument("--out", type=Path, required=True)

@@ -28,6 +28,8 @@ def _write(tmp_path, box, run):
         numbers[f"D_{name}"] = [d * 1.3e-9, e * 1e-9, d * 1e-9]  # (YH, error, D_PBC)
         numbers[f"D_{name}_errors"] = {"block_values": [b * 1e-9 for b in blocks]}
     (tmp_path / "box" / "bulk_reference.json").write_text(json.dumps({"numbers": numbers}))
+    box_info = {"n_salt": 5, "salt": "NaCl", "n_water": 128, "concentration_mol_per_L": 2.0}
+    (tmp_path / "box" / "bulk.json").write_text(json.dumps(box_info))
     species = {}
     for name, (d, e) in run.items():
         bulk = {"found": True, "D_parallel_1e-9_m2_per_s": d, "D_parallel_err_1e-9_m2_per_s": e}
@@ -53,6 +55,9 @@ def test_compare_verdicts(bulk_reference, tmp_path, capsys):
     # a bulk box whose D falls block after block has no value to compare with
     assert "not stationary" in rows["K+"]
     assert (tmp_path / "results.md").read_text().count("| H2O |") == 1
+    out = (tmp_path / "results.md").read_text()
+    assert "5 NaCl in 128 waters (2 mol/L of water)" in out
+    assert "Cl- not found (c(z) not flat)" in out
 
 
 def test_compare_undecided_when_errors_are_large(bulk_reference, tmp_path, capsys):
