@@ -76,3 +76,21 @@ def test_structure_drift_blocks_follow_a_change_of_order():
         StructureDrift(frames, n_blocks=5).run()
     with pytest.raises(ValueError, match="at least 5 oxygens"):
         StructureDrift([Atoms("O2", positions=[[0, 0, 0], [2, 0, 0]], cell=[9] * 3)])
+
+
+def test_counterion_contacts_counts_frames_in_contact():
+    from multiscale.md.structure import counterion_contacts
+
+    cell = [12.0, 12.0, 12.0]
+    frames = []
+    for x in (2.8, 3.0, 5.0, 7.0):  # Na at the origin, Cl at x (the last through the boundary)
+        frames.append(Atoms("NaClCl", positions=[[0, 0, 0], [x, 0, 0], [6, 6, 6]], cell=cell,
+                            pbc=True))  # fmt: skip
+    out = counterion_contacts(frames, 0, "Cl", cutoff=3.5)
+    assert out["contact_fraction"] == 0.5
+    # nearest Cl: 2.8, 3.0, 5.0, then 12 - 7 = 5 through the boundary
+    assert out["nearest_distance_A"] == pytest.approx((2.8 + 3.0 + 5.0 + 5.0) / 4)
+    assert out["partner"] == 1
+    assert counterion_contacts(frames, 0, "K")["contact_fraction"] is None
+    with pytest.raises(ValueError, match="no frames"):
+        counterion_contacts([], 0, "Cl")

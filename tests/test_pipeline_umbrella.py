@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 import pytest
-from ase import units
+from ase import Atoms, units
 from ase.io import write
 from umbrella_toy import F_SLOPE, calculator_factory, md_and_umbrella_cfg, surface_ion
 
@@ -164,6 +164,28 @@ def test_stage_writes_windows_json_and_plot_between_md_and_extract(tiny_run):
     assert all(c["md_s"] > 0 and c["ms_per_step"] > 0 for c in cost)
     manifest = json.loads((run / "umbrella" / "manifest.json").read_text())["files"]
     assert {"umbrella_Na.json", "umbrella_Na.png", "windows"} <= set(manifest)
+    pairing = r["counterion_pairing"]  # the free Cl- the windows' F(z) is conditioned on
+    assert pairing["counter_ion"] == "Cl" and len(pairing["windows"]) == 2
+    assert [k.split()[0] for k in pairing["other_ions_height_A"]] == ["Cl"]
+    assert all(0 <= w["contact_fraction"] <= 1 for w in pairing["windows"])
+
+
+def test_windows_where_the_ion_holds_a_counter_ion_are_warned_about(tmp_path):
+    # window 0: Na+ 3.0 Å from a Cl- in every frame; window 1: 6 Å away
+    (tmp_path / "umbrella.json").write_text(json.dumps({"traj_format": "traj"}))
+    for i, x in enumerate((3.0, 6.0)):
+        frames = []
+        for k in range(12):
+            a = Atoms("CuNaCl", positions=[[0, 0, 0], [0, 0, 4.0], [x, 0.01 * k, 4.0]],
+                      cell=[15, 15, 20], pbc=[True, True, False])  # fmt: skip
+            frames.append(a)
+        (tmp_path / f"replica_{i:03d}").mkdir()
+        write(tmp_path / f"replica_{i:03d}" / "trajectory.traj", frames)
+    out = us._counterion_pairing(tmp_path, {"salt": "NaCl"}, "Na", 1, [0], [4.0, 4.5], 2, 2)
+    assert [w["contact_fraction"] for w in out["windows"]] == [1.0, 0.0]
+    assert out["other_ions_height_A"] == {"Cl 2": 4.0}
+    (warning,) = out["warnings"]
+    assert "windows at 4 Å (Cl 2, 100%)" in warning and "ion pair" in warning
 
 
 def test_left_out_ion_enters_the_profile_and_the_continuum(tiny_run):

@@ -33,7 +33,7 @@ from scipy.sparse.csgraph import connected_components
 
 from multiscale.extract.base import AnalysisBase, check_int, check_positive, resolve_selection
 
-__all__ = ["StructureDrift", "ion_pairing", "tetrahedral_order"]
+__all__ = ["StructureDrift", "counterion_contacts", "ion_pairing", "tetrahedral_order"]
 
 #: the six (j, k) pairs among four neighbours
 _PAIRS = np.array([(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)])
@@ -117,6 +117,50 @@ def ion_pairing(
         "largest_cluster": int(np.bincount(labels).max()),
         "n_ions": n,
     }
+
+
+def counterion_contacts(frames: Any, ion: int, counter: Any, cutoff: float = 3.5) -> dict[str, Any]:
+    """How often one ion touches a counter-ion over a run (e.g. an umbrella window).
+
+    Parameters
+    ----------
+    frames : sequence of Atoms
+        The frames (periodic images are taken into account).
+    ion : int
+        Index of the ion.
+    counter : str, sequence of str or of int
+        The counter-ions (e.g. ``"Cl"`` for Na⁺); the ion itself is never counted.
+    cutoff : float
+        Contact distance, Å (the first minimum of g_+-(r)).
+
+    Returns
+    -------
+    dict
+        ``contact_fraction`` (frames with a counter-ion within ``cutoff``),
+        ``nearest_distance_A`` (mean over frames of the nearest counter-ion's distance),
+        ``partner`` (the counter-ion nearest most often) and ``n_frames``; ``None`` values
+        when the frames hold no counter-ion.
+    """
+    cutoff = check_positive("cutoff", cutoff, "Å")
+    frames = list(frames)
+    if not frames:
+        raise ValueError("no frames: give at least one frame")
+    others = _optional(frames[0], counter)
+    others = others[others != ion]
+    out: dict[str, Any] = {"n_frames": len(frames), "contact_fraction": None,
+                           "nearest_distance_A": None, "partner": None}  # fmt: skip
+    if others.size == 0:
+        return out
+    nearest = np.empty(len(frames))
+    partner = np.empty(len(frames), dtype=int)
+    for k, atoms in enumerate(frames):
+        d = atoms.get_distances(ion, others, mic=True)
+        j = int(np.argmin(d))
+        nearest[k], partner[k] = d[j], others[j]
+    out["contact_fraction"] = float(np.mean(nearest < cutoff))
+    out["nearest_distance_A"] = float(nearest.mean())
+    out["partner"] = int(np.bincount(partner).argmax())
+    return out
 
 
 class StructureDrift(AnalysisBase):

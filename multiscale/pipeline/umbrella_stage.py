@@ -476,6 +476,8 @@ def _analyse(
     total = sum((c["md_s"] or 0) + (c["relax_s"] or 0) + (c["setup_s"] or 0) for c in cost)
     halves = r.halves
     warnings = list(r.warnings)
+    pairing = _counterion_pairing(run.directory, md_cfg, sym, ion, surface, r.centers, discard)
+    warnings += pairing.pop("warnings")
     return {
         "species": sym,
         "name": info["name"],
@@ -526,6 +528,7 @@ def _analyse(
         "free_energy_half_threshold_sigma": halves["free_energy_threshold_sigma"],
         "converged": bool(r.converged),
         "verdict": "converged" if r.converged else "not converged",
+        "counterion_pairing": pairing,
         "warnings": warnings,
         "cost": {"total_s": total, "windows": cost},
         "units": {
@@ -534,6 +537,74 @@ def _analyse(
             "D": "m²/s",
             "cost": "s (wall time on the rank that ran the window)",
         },
+    }
+
+
+#: a window whose ion touches a counter-ion in more than this fraction of its frames samples
+#: an ion pair, not a free ion
+PAIRED_FRACTION = 0.5
+
+
+def _counterion_pairing(
+    directory: Path,
+    md_cfg: Mapping[str, Any],
+    sym: str,
+    ion: int,
+    surface: list[int],
+    centers: Sequence[float],
+    discard: int,
+    stride: int = 5,
+) -> dict[str, Any]:
+    """Per window: how often the restrained ion touches a counter-ion, and the heights of the
+    other ions when the windows started.
+
+    The other ions are free but, in a slow model, barely move during a window: F(z) is then
+    conditioned on where they sit, and in a window where the ion holds a counter-ion in
+    contact it is the F(z) of an ion pair. Both are recorded, and such windows are warned
+    about (``warnings``).
+    """
+    from ase.io import read
+
+    from multiscale.md.runner import TRAJ_FORMATS
+    from multiscale.md.structure import counterion_contacts
+
+    s = _salt(md_cfg)
+    counter = s.anion if sym == s.cation else s.cation
+    spec = json.loads((Path(directory) / "umbrella.json").read_text())
+    fmt = spec.get("traj_format", "traj")
+    windows, paired, others = [], [], None
+    for i, c in enumerate(centers):
+        path = Path(directory) / f"replica_{i:03d}" / TRAJ_FORMATS[fmt]
+        frames = read(path, f"{discard}::{stride}", format=fmt, parallel=False)
+        if not frames:
+            windows.append({"center_A": float(c), "contact_fraction": None})
+            continue
+        if others is None:  # every window starts from the same md frame: its other ions
+            first = read(path, 0, format=fmt, parallel=False)
+            z_s = float(first.positions[surface, 2].mean())
+            sym_all = first.get_chemical_symbols()
+            others = {
+                f"{sym_all[j]} {j}": round(float(first.positions[j, 2] - z_s), 2)
+                for j in range(len(first))
+                if sym_all[j] in (s.cation, s.anion) and j != ion
+            }
+        out = counterion_contacts(frames, ion, counter)
+        windows.append({"center_A": float(c), **out})
+        if out["contact_fraction"] is not None and out["contact_fraction"] > PAIRED_FRACTION:
+            paired.append(f"{c:g} Å ({counter} {out['partner']}, {out['contact_fraction']:.0%})")
+    warnings = []
+    if paired:
+        warnings.append(
+            f"{sym} holds a {counter} in contact (< 3.5 Å) in more than half the frames of the "
+            f"windows at {', '.join(paired)}: F(z) there is that of an ion pair, not of a free "
+            "ion"
+        )
+    return {
+        "counter_ion": counter,
+        "contact_cutoff_A": 3.5,
+        "windows": windows,
+        "other_ions_height_A": others,
+        "warnings": warnings,
     }
 
 
