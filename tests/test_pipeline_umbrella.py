@@ -370,3 +370,32 @@ def test_extract_reuses_the_umbrella_stages_left_out_verdict(tiny_run, tmp_path,
     assert calls == [["O"]]  # Na+ was not extracted again
     assert res["dropped_species"] == {"Na+": um["left_out"]["Na"]}
     assert "extract.z_margin_A" in res["dropped_species"]["Na+"]  # the pipeline-key hint
+
+
+def test_without_other_ions_keeps_the_held_ion_and_maps_its_index():
+    atoms = Atoms("ClCu2NaOH2Na", positions=np.arange(24.0).reshape(8, 3), cell=[20] * 3)
+    out, ion, removed = us._without_other_ions(atoms, 3, {"salt": "NaCl"})
+    assert out.get_chemical_formula(mode="hill") == "H2Cu2NaO"
+    assert ion == 2 and out[ion].symbol == "Na"
+    np.testing.assert_array_equal(out.positions[ion], atoms.positions[3])
+    assert removed == ["Cl 0", "Na 7"]
+
+
+def test_other_ions_removed_give_one_ion_at_infinite_dilution(tmp_path, monkeypatch):
+    atoms = surface_ion() + Atoms("ClNa", positions=[[1.3, 1.3, 6.0], [1.3, 1.3, 12.0]])
+    (tmp_path / "md").mkdir()
+    write(tmp_path / "md" / "trajectory.traj", atoms)
+    monkeypatch.setattr(us, "make_calculator", calculator_factory(atoms))
+    md_cfg, cfg = md_and_umbrella_cfg(centers_A=[3.0, 3.4], window_ps=4.0, discard_ps=0.1,
+                                      min_bin_samples=2, other_ions="remove")  # fmt: skip
+    us.run_umbrella(cfg, {}, tmp_path / "md", tmp_path, None, False, md_cfg=md_cfg, seed=1)
+    r = json.loads((tmp_path / "umbrella_Na.json").read_text())
+    assert r["other_ions"] == {"policy": "remove", "removed": ["Cl 5", "Na 6"]}
+    assert r["atom_index"] == 4
+    pairing = r["counterion_pairing"]
+    assert pairing["other_ions_height_A"] == {}
+    assert all(w["contact_fraction"] is None for w in pairing["windows"])
+    from ase.io import read
+
+    frame = read(tmp_path / "windows" / "Na" / "replica_000" / "trajectory.traj", 0)
+    assert frame.get_chemical_formula() == "Cu4Na"

@@ -217,6 +217,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_bin_samples": Key(
             "int+", 10, "samples", "F(z) only in bins with at least this many decorrelated samples"
         ),
+        "other_ions": Key(
+            "choice",
+            "keep",
+            "",
+            "the salt's other ions during an ion's windows: keep (F(z) conditioned on where they "
+            "sit) or remove (one ion at infinite dilution; for short-ranged models)",
+            ("keep", "remove"),
+        ),
     },
     "extract": {
         "species": Key(

@@ -207,6 +207,22 @@ def _pick_ion(atoms, symbol: str, surface: list[int], centers: Sequence[float]) 
     return int(idx[int(np.argmin(np.abs(h - float(np.median(centers)))))])
 
 
+def _without_other_ions(atoms, ion: int, md_cfg: Mapping[str, Any]):
+    """A copy of ``atoms`` without the salt's ions other than ``ion``; the ion's new index and
+    the removed ions (``"Cl 351"``: symbol and old index).
+
+    One ion in water at infinite dilution: its F(z) is then free of where the other ions
+    happen to sit, which a slow model does not average over in a window. The net charge is
+    harmless only for a short-ranged potential (an MLIP without long-range electrostatics),
+    which is what :func:`make_calculator` provides for MD.
+    """
+    s = _salt(md_cfg)
+    symbols = atoms.get_chemical_symbols()
+    drop = [j for j, x in enumerate(symbols) if x in (s.cation, s.anion) and j != ion]
+    keep = np.setdiff1d(np.arange(len(atoms)), drop)
+    return atoms[keep], int(np.searchsorted(keep, ion)), [f"{symbols[j]} {j}" for j in drop]
+
+
 def _calculator(md_cfg: Mapping[str, Any], atoms, seed: int):
     """The md stage's calculator (registry, fallback included) and, for a wall geometry, its
     soft wall (as in :func:`multiscale.pipeline.stages.run_md`)."""
@@ -346,6 +362,11 @@ def _run_species(
     steps = window_steps(cfg, md_cfg)
     surface = _top_layer(base)
     ion = _pick_ion(base, sym, surface, centers)
+    removed: list[str] = []
+    if cfg["other_ions"] == "remove":
+        base, ion, removed = _without_other_ions(base, ion, md_cfg)
+        surface = _top_layer(base)
+        log.info("umbrella: %s alone, the other ions removed: %s", sym, ", ".join(removed))
     wdir = Path(out) / WINDOWS / sym
     timing: dict[int, dict[str, Any]] = {}
     last: list[Any] = []  # (window, time its MD started) of this rank's window under way
@@ -409,6 +430,7 @@ def _run_species(
     if rank == 0:
         try:
             result = _analyse(cfg, md_cfg, sym, info, ion, surface, run, merged, steps, out)
+            result["other_ions"] = {"policy": cfg["other_ions"], "removed": removed}
             if spec_used:
                 result["calculator"] = describe_calculator(spec_used["spec"])
             atomic_write_text(out / f"umbrella_{sym}.json", json.dumps(_clean(result), indent=1))
