@@ -94,3 +94,43 @@ def test_counterion_contacts_counts_frames_in_contact():
     assert counterion_contacts(frames, 0, "K")["contact_fraction"] is None
     with pytest.raises(ValueError, match="no frames"):
         counterion_contacts([], 0, "Cl")
+
+
+def test_halves_change_accounts_for_correlation():
+    from multiscale.md.structure import halves_change
+
+    rng = np.random.default_rng(1)
+    # AR(1) with correlation time ~50 samples and no change: |change| / sigma is a standard
+    # normal variate; frame-level errors would make it ~7x too large
+    n, phi = 4000, np.exp(-1 / 50)
+    x = np.zeros(n)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + rng.normal()
+    z = []
+    for seed in range(20):
+        y = np.roll(x, 97 * seed)[:2000]
+        h = halves_change(y)
+        z.append(h["change"] / h["sigma"])
+    assert np.std(z) < 2.0  # about 1 with honest errors
+    # a real step of 10 stationary standard deviations is found
+    step = np.concatenate([x[:2000], x[2000:] + 10 * x.std()])
+    h = halves_change(step)
+    assert h["change"] / h["sigma"] > 5
+    assert halves_change([1.0, 2.0, 3.0])["sigma"] is None
+    assert halves_change(np.ones(10))["sigma"] == 0.0
+
+
+def test_structure_drift_verdict_names_what_changes():
+    crystal = bulk("C", "diamond", a=4.5, cubic=True).repeat(2)
+    crystal.symbols[:] = "O"
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(16):  # ordered first half, disordered second half
+        f = crystal.copy()
+        f.positions += rng.normal(0, 0.05 if k < 8 else 0.4, f.positions.shape)
+        frames.append(f)
+    ana = StructureDrift(frames, n_blocks=2, q_cutoff=3.0).run()
+    notes = ana.verdict()
+    assert any(n.startswith("water's mean tetrahedral order changes from") for n in notes)
+    steady = StructureDrift(frames[:8], n_blocks=2, q_cutoff=3.0).run()
+    assert steady.verdict() == []

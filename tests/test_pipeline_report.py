@@ -217,3 +217,34 @@ def test_water_part_of_the_potential_drop_is_explained_and_flagged():
     small = _water_part({"potential_drop_V": -0.5, "water_orientation_drop_V": -0.3}, True)
     assert "nearly cancel" not in small and "not converged" not in small
     assert _water_part({}, True) == "."
+
+
+def test_water_structure_check_is_a_row_and_a_changing_liquid_a_todo(tmp_path: Path):
+    """The md stage's structure check (StructureDrift on the production frames) gives a
+    Checks row; a change between the halves becomes a "not converged" note."""
+    from ase.build import bulk
+    from ase.io import write
+
+    from multiscale.pipeline.report import _checks
+    from multiscale.pipeline.stages import structure_check
+
+    crystal = bulk("C", "diamond", a=4.5, cubic=True).repeat(2)
+    crystal.symbols[:] = "O"
+    rng = np.random.default_rng(2)
+    frames = []
+    for k in range(40):  # ordered, then disordered: water "melting" half-way
+        f = crystal.copy()
+        f.positions += rng.normal(0, 0.05 if k < 20 else 0.5, f.positions.shape)
+        frames.append(f)
+    write(tmp_path / "trajectory.traj", frames)
+    st = structure_check(tmp_path, start=0, max_frames=20)
+    assert st["stride"] == 2 and st["n_frames"] == 20
+    rows, todo = _checks({"md": {"structure": st}})
+    (row,) = [r for r in rows if r.startswith("| water structure")]
+    assert ": **changing** |" in row and "cation" not in row
+    assert any("water's mean tetrahedral order changes" in t for t in todo)
+    steady = structure_check(tmp_path, start=0, max_frames=20) | {"notes": []}
+    rows, todo = _checks({"md": {"structure": steady}})
+    assert any(r.endswith(": no significant change |") for r in rows)
+    write(tmp_path / "trajectory.traj", [f[:3] for f in frames])  # 3 oxygens: no water check
+    assert structure_check(tmp_path) is None

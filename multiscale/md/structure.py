@@ -33,7 +33,13 @@ from scipy.sparse.csgraph import connected_components
 
 from multiscale.extract.base import AnalysisBase, check_int, check_positive, resolve_selection
 
-__all__ = ["StructureDrift", "counterion_contacts", "ion_pairing", "tetrahedral_order"]
+__all__ = [
+    "StructureDrift",
+    "counterion_contacts",
+    "halves_change",
+    "ion_pairing",
+    "tetrahedral_order",
+]
 
 #: the six (j, k) pairs among four neighbours
 _PAIRS = np.array([(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)])
@@ -254,6 +260,65 @@ class StructureDrift(AnalysisBase):
             blocks.append(block)
         self.results.blocks = blocks
         self.results.n_ions = int(self._cation.size + self._anion.size) if self._ions else 0
+        self.results.halves = {name: halves_change(self.results[name]) for name in self._series}
+
+    def verdict(self, sigmas: float = 3.0) -> list[str]:
+        """Notes on what changes between the first and the second half of the frames.
+
+        Parameters
+        ----------
+        sigmas : float
+            A change counts when it exceeds this many standard errors (correlated samples
+            accounted for, :func:`halves_change`).
+
+        Returns
+        -------
+        list of str
+            Empty when no series changes; else one note per changing series.
+        """
+        what = {
+            "q_mean": "water's mean tetrahedral order",
+            "q_high_fraction": "water's ice-like fraction (q > 0.9)",
+            "contacts": "the number of cation–anion contacts",
+            "largest_cluster": "the largest ion cluster",
+        }
+        notes = []
+        for name, h in self.results.halves.items():
+            if h["sigma"] is not None and abs(h["change"]) > sigmas * h["sigma"]:
+                notes.append(
+                    f"{what[name]} changes from {h['first']:.3g} to {h['second']:.3g} between "
+                    f"the halves of the run ({h['change'] / h['sigma']:+.1f} standard errors)"
+                )
+        return notes
+
+
+def halves_change(series: Any) -> dict[str, float | None]:
+    """Mean of the first and second half of a time series and the error of their difference.
+
+    Each half's standard error is s sqrt(g / n), g its statistical inefficiency (pymbar,
+    :func:`multiscale.md.equilibration.statistical_inefficiency`), so correlated frames do
+    not make a change look significant. ``sigma`` is None when a half has fewer than 4
+    frames; a constant series has sigma 0.
+    """
+    from multiscale.md.equilibration import statistical_inefficiency
+
+    a = np.asarray(series, dtype=float)
+    first, second = a[: a.size // 2], a[a.size // 2 :]
+    out: dict[str, float | None] = {
+        "first": float(first.mean()) if first.size else None,
+        "second": float(second.mean()) if second.size else None,
+        "change": None,
+        "sigma": None,
+    }
+    if first.size < 4:
+        return out
+    var = 0.0
+    for half in (first, second):
+        if np.ptp(half) > 0:
+            var += half.var(ddof=1) * statistical_inefficiency(half) / half.size
+    out["change"] = out["second"] - out["first"]
+    out["sigma"] = float(np.sqrt(var))
+    return out
 
 
 def _optional(atoms: Atoms, selection: Any) -> np.ndarray:

@@ -958,6 +958,25 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
             todo += eq.get("notes", [])
         elif "equilibration" in md:
             todo.append("the md run was too short for an equilibration analysis")
+        st = md.get("structure")
+        if st and "halves" in st:
+            q = st["halves"]["q_mean"]
+            ice = st["halves"]["q_high_fraction"]
+            line = (
+                f"| water structure (tetrahedral order q, first → second half of production) | "
+                f"q {_f(q['first'], '.3f')} → {_f(q['second'], '.3f')}, ice-like (q > 0.9) "
+                f"{_f(ice['first'], '.3f')} → {_f(ice['second'], '.3f')}"
+            )
+            if "contacts" in st["halves"]:
+                c = st["halves"]["contacts"]
+                line += "; cation–anion contacts " + " → ".join(
+                    _f(c[k], ".2g") for k in ("first", "second")
+                )
+            notes = st.get("notes") or []
+            rows.append(line + (": **changing**" if notes else ": no significant change") + " |")
+            todo += [f"md: {n}: the liquid is still ordering or aggregating" for n in notes]
+        elif st and "error" in st:
+            todo.append(f"md: no water-structure check ({st['error']})")
     ex = res.get("extract")
     if ex and "discarded_frames" in ex:
         rows.append(

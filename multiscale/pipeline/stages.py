@@ -397,6 +397,9 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         equil["t0_frame"] = -(-equil["t0_step"] // cfg["traj_interval"])  # first frame at/after
     except ValueError as err:  # too short a run to say anything
         log.warning("md: no equilibration analysis: %s", err)
+    structure = structure_check(out, (equil or {}).get("t0_frame", 0))
+    for note in (structure or {}).get("notes", []):
+        log.warning("md: %s", note)
     wall = time.perf_counter() - t0
     done = cfg["steps"] - (res.resumed_from or 0)
     return {
@@ -427,6 +430,43 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "preparation": prep.as_dict() if prep is not None else None,
         "integrity": res.integrity,
         "equilibration": equil,
+        "structure": structure,
+    }
+
+
+def structure_check(md_dir: Path, start: int = 0, max_frames: int = 400) -> dict | None:
+    """Water's tetrahedral order and ion pairing over the production frames, and whether
+    they change between its halves (:class:`multiscale.md.structure.StructureDrift`).
+
+    A liquid that keeps ordering or aggregating gives D and profiles that depend on the run's
+    length; the md summary says so. ``start``: the first equilibrated frame; at most
+    ``max_frames`` evenly spaced frames are read. None when the system holds fewer than 5
+    oxygens (no water to speak of); ``{"error": ...}`` when the frames are too few.
+    """
+    from ase.io import read
+    from ase.io.trajectory import Trajectory
+
+    from multiscale.md.structure import StructureDrift
+
+    path = Path(md_dir) / "trajectory.traj"
+    with Trajectory(path) as traj:
+        n = len(traj)
+        if n == 0 or np.count_nonzero(traj[0].numbers == 8) < 5:
+            return None
+    start = min(max(int(start), 0), n - 1)
+    stride = max(1, (n - start) // max_frames)
+    frames = read(path, f"{start}::{stride}", parallel=False)
+    try:
+        ana = StructureDrift(frames, n_blocks=4).run()
+    except ValueError as err:
+        return {"error": str(err)}
+    return {
+        "first_frame": start,
+        "stride": stride,
+        "n_frames": len(frames),
+        "blocks": ana.results.blocks,
+        "halves": ana.results.halves,
+        "notes": ana.verdict(),
     }
 
 
