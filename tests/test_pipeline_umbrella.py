@@ -399,3 +399,98 @@ def test_other_ions_removed_give_one_ion_at_infinite_dilution(tmp_path, monkeypa
 
     frame = read(tmp_path / "windows" / "Na" / "replica_000" / "trajectory.traj", 0)
     assert frame.get_chemical_formula() == "Cu4Na"
+
+
+@pytest.mark.parametrize("kind", ["common offset", "independent"])
+def test_mbar_covariance_is_carried_to_the_transport_bins(kind):
+    """F_b − F_far of the transport bins with MBAR's covariance on the F grid: an error common
+    to every grid point cancels; independent grid errors add with the bin-average weights."""
+    a, sigma = 0.8, 0.05
+    zf = np.round(np.arange(2.05, 6.0, 0.1), 6)
+    n = zf.size
+    cov = sigma**2 * (np.ones((n, n)) if kind == "common offset" else np.eye(n))
+    result = {
+        "name": "Na+", "c_bulk_mol_per_m3": 500.0, "z_A": zf.tolist(),
+        "free_energy_kT": (a * zf).tolist(), "free_energy_err_kT": [sigma] * n,
+        "free_energy_cov_kT2": cov.tolist(),
+        "windows": {"z_mean_A": [2.5, 5.5], "D_perp_m2_per_s": [1e-9, 1e-9],
+                    "D_perp_err_m2_per_s": [1e-10] * 2, "D_perp_converged": [True] * 2,
+                    "D_par_m2_per_s": [1e-9] * 2, "D_par_err_m2_per_s": [1e-10] * 2},
+    }  # fmt: skip
+    cols = up.umbrella_columns(result, np.array([1.0, 3.0, 5.0, 7.0]), 2.0, 300.0)
+    rt = 8.314462618 * 300.0
+    err = cols["free_energy_err"] / rt
+    np.testing.assert_allclose(np.diag(cols["free_energy_cov"]), cols["free_energy_err"] ** 2)
+    assert err[2] == 0.0  # the far covered bin is the reference
+    if kind == "common offset":
+        np.testing.assert_allclose(err, 0.0, atol=1e-8)  # round-off of 1e-20 kT² variances
+    else:  # var(F_B) = Σ p_k² σ² with p_k = e^(-F_k) / Σ e^(-F) over the bin's grid points
+
+        def var(lo, hi):
+            sel = (zf >= lo) & (zf < hi)
+            p = np.exp(-a * zf[sel]) / np.exp(-a * zf[sel]).sum()
+            return np.sum(p**2) * sigma**2
+
+        expected = np.sqrt(var(2, 4) + var(4, 6))
+        assert err[1] == pytest.approx(expected, rel=1e-9)
+        assert err[0] == err[1]  # an uncovered bin holds its nearest covered bin
+        # the old root-sum-of-squares of the point errors would say sqrt(2) σ: 3-4x too large
+        assert err[1] < 0.5 * np.sqrt(2) * sigma
+    np.testing.assert_allclose(
+        cols["concentration_err"], cols["concentration"] * cols["free_energy_err"] / rt
+    )
+
+
+def test_umbrella_covariance_of_the_wrong_shape_is_refused():
+    zf = [2.05, 2.15, 2.25]
+    result = {
+        "name": "Na+", "c_bulk_mol_per_m3": 500.0, "z_A": zf, "free_energy_kT": [0, 0.1, 0.2],
+        "free_energy_err_kT": [0, 0.1, 0.1], "free_energy_cov_kT2": [[0.0]],
+        "windows": {"z_mean_A": [2.1], "D_perp_m2_per_s": [1e-9], "D_perp_err_m2_per_s": [1e-10],
+                    "D_perp_converged": [True], "D_par_m2_per_s": [1e-9],
+                    "D_par_err_m2_per_s": [1e-10]},
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"shape \(1, 1\), expected \(3, 3\).*rerun the umbrella"):
+        up.umbrella_columns(result, np.array([2.0]), 2.0, 300.0)
+
+
+def test_continuum_uncertainty_takes_the_umbrella_covariance(tmp_path):
+    """The merged profile's MBAR covariance reaches continuum.uncertainty as the covariance of
+    free_energy[Na+] (valid: symmetric, positive semi-definite, on the profile's grid)."""
+    from mpi4py import MPI
+
+    from continuum import TransportProfile
+    from continuum.geometry import interval
+    from multiscale.pipeline.continuum_adapter import profile_1d_uncertainty
+
+    zf = np.round(np.arange(2.05, 6.0, 0.1), 6)
+    n = zf.size
+    result = {
+        "name": "Na+", "species": "Na", "charge": 1, "c_bulk_mol_per_m3": 500.0,
+        "z_A": zf.tolist(), "free_energy_kT": (0.3 * zf).tolist(),
+        "free_energy_err_kT": [0.05] * n, "free_energy_cov_kT2": (0.0025 * np.eye(n)).tolist(),
+        "converged": True, "verdict": "converged", "min_overlap": 0.2, "n_windows": 2,
+        "window_ps": 10.0,
+        "windows": {"z_mean_A": [2.5, 5.5], "D_perp_m2_per_s": [1e-9, 1.5e-9],
+                    "D_perp_err_m2_per_s": [1e-10] * 2, "D_perp_converged": [True] * 2,
+                    "D_par_m2_per_s": [2e-9] * 2, "D_par_err_m2_per_s": [2e-10] * 2},
+    }  # fmt: skip
+    (tmp_path / "umbrella_Na.json").write_text(json.dumps(result))
+    zb = np.array([3.0, 5.0, 7.0])
+    prof = TransportProfile(
+        z=zb * 1e-10, species=["O"], charges=[0], concentration=np.full((1, 3), 5e4),
+        diffusion=np.full((1, 3), 2e-9), temperature=300.0, free_energy=np.zeros((1, 3)),
+        free_energy_err=np.full((1, 3), 10.0), diffusion_err=np.full((1, 3), 1e-10),
+        provenance={"code": "test"},
+    )  # fmt: skip
+    summary = {"species": {"Na": {"name": "Na+", "file": "umbrella_Na.json"}}}
+    new, _ = up.merge_umbrella(prof, summary, tmp_path, {"Na+": "never visited"}, 2.0)
+    new.write(tmp_path / "p.h5")  # the matrix survives the HDF5 provenance
+    new = TransportProfile.read(tmp_path / "p.h5")
+    cov = np.array(new.provenance["umbrella"]["Na+"]["free_energy_cov_J2_per_mol2"])
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), new.free_energy_err[1], rtol=1e-9)
+    dom = interval(MPI.COMM_SELF, float(new.z[-1] - new.z[0]), 20)
+    out = profile_1d_uncertainty(new, dom, None, n_samples=3)
+    assert out["parameters"]["free_energy[Na+]"] == 1  # one bin with an error (F_b - F_far)
+    k_layer = out["outputs"]["k_layer[Na+]"]
+    assert k_layer["linear_std"] > 0 and "free_energy[Na+]" in k_layer["contributions"]

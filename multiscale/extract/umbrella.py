@@ -222,7 +222,9 @@ class UmbrellaAnalysis:
         ``z_std`` (Å), ``statistical_inefficiency`` (frames), ``n_samples`` (decorrelated,
         used by MBAR), ``D_perp``, ``D_perp_err`` (Å²/fs), ``tau`` (fs), ``acf_cut`` (fs),
         ``D_perp_converged``, ``D_par``, ``D_par_err`` (Å²/fs). On the F grid: ``z`` (bin
-        centres, Å), ``edges``, ``free_energy``, ``free_energy_err`` (kT), ``free_energy_eV``,
+        centres, Å), ``edges``, ``free_energy``, ``free_energy_err`` (kT),
+        ``free_energy_cov`` (kT², the covariance of F between bins: MBAR errors of
+        neighbouring bins are strongly correlated), ``free_energy_eV``,
         ``free_energy_err_eV``, ``bin_samples``. Diagnostics: ``overlap`` (K×K MBAR overlap
         matrix), ``neighbour_overlap`` (K−1), ``poor_overlap`` (pairs of window indices below
         the threshold), ``halves`` (dict: F of each half with errors and the largest
@@ -427,13 +429,16 @@ class UmbrellaAnalysis:
         edges: np.ndarray,
         ref: int | None,
         f_k: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-        """F (kT) and its error per bin from MBAR, relative to bin ``ref`` (default: lowest).
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, np.ndarray]:
+        """F (kT), its error and its covariance over the bins from MBAR, relative to bin
+        ``ref`` (default: lowest).
 
         The unbiased probability of each bin is a perturbed state of the MBAR ensemble
         (reduced potential 0 inside the bin, +inf outside), so the analytical covariance of
-        MBAR gives the error of F_b − F_ref. Bins with fewer than ``min_bin_samples`` samples
-        are NaN.
+        MBAR gives the error of F_b − F_ref. Its matrix of the errors of every difference,
+        d_ab = σ(F_a − F_b), gives the covariance of the F_b − F_ref:
+        C_ab = (d_aj² + d_bj² − d_ab²) / 2 (j = ref). Bins with fewer than
+        ``min_bin_samples`` samples are NaN (rows and columns of C too).
         """
         pymbar, _ = _pymbar()
         beta = 1.0 / (units.kB * self.temperature_K)
@@ -444,6 +449,7 @@ class UmbrellaAnalysis:
         used = np.flatnonzero(counts >= self.min_bin_samples)
         f = np.full(counts.size, np.nan)
         df = np.full(counts.size, np.nan)
+        cov = np.full((counts.size, counts.size), np.nan)
         b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, counts.size - 1)
         u_ln = np.where(b[None, :] == used[:, None], 0.0, np.inf)
         logger = logging.getLogger("pymbar")
@@ -452,7 +458,7 @@ class UmbrellaAnalysis:
         try:
             mbar = pymbar.MBAR(u_kn, n_k, verbose=False, initial_f_k=f_k)
             if used.size == 0:  # pymbar cannot perturb to zero states
-                return f, df, counts, mbar
+                return f, df, counts, mbar, cov
             res = mbar.compute_perturbed_free_energies(u_ln)
         finally:
             logger.setLevel(level)
@@ -463,8 +469,10 @@ class UmbrellaAnalysis:
             else int(np.searchsorted(used, ref))
         )
         f[used] = fl[j]
-        df[used] = np.asarray(res["dDelta_f"])[j]
-        return f, df, counts, mbar
+        d = np.asarray(res["dDelta_f"])
+        df[used] = d[j]
+        cov[np.ix_(used, used)] = 0.5 * (d[j][:, None] ** 2 + d[j][None, :] ** 2 - d**2)
+        return f, df, counts, mbar, cov
 
     def _msd_lags(self, n_block: int) -> np.ndarray:
         if self.msd_fit is None:
@@ -558,7 +566,7 @@ class UmbrellaAnalysis:
         lo = np.floor(x.min() / self.bin_width) * self.bin_width
         n_bins = int(np.ceil((x.max() - lo) / self.bin_width - 1e-9))
         edges = lo + self.bin_width * np.arange(max(n_bins, 1) + 1)
-        f, df, counts, mbar = self._free_energy(samples, edges, None)
+        f, df, counts, mbar, f_cov = self._free_energy(samples, edges, None)
         overlap = np.asarray(mbar.compute_overlap()["matrix"])
         neighbour = np.minimum(np.diag(overlap, 1), np.diag(overlap, -1))
         poor = [(int(i), int(i) + 1) for i in np.flatnonzero(neighbour < self.overlap_threshold)]
@@ -583,7 +591,7 @@ class UmbrellaAnalysis:
                 seg = a[part * n2 : (part + 1) * n2]
                 idx = np.arange(0, seg.shape[0], max(gi, 1.0)).astype(int)
                 sub.append(seg[idx].ravel())
-            fh, dfh, _, _ = self._free_energy(sub, edges, ref, mbar.f_k)
+            fh, dfh, _, _, _ = self._free_energy(sub, edges, ref, mbar.f_k)
             f_h.append(fh)
             df_h.append(dfh)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -673,6 +681,7 @@ class UmbrellaAnalysis:
         r.bin_samples = counts
         r.free_energy = f
         r.free_energy_err = df
+        r.free_energy_cov = f_cov
         r.free_energy_eV = f * kt
         r.free_energy_err_eV = df * kt
         r.overlap = overlap

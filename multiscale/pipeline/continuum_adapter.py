@@ -193,6 +193,10 @@ def profile_1d_uncertainty(profile, dom, pot, n_samples: int, seed: int = 0) -> 
             var = np.zeros((profile.z.size, profile.z.size))
             var[-1, -1] = float(profile.concentration_err[k, -1]) ** 2
             cov[f"concentration[{name}]"] = var
+    for name, u in (profile.provenance.get("umbrella") or {}).items():
+        f_cov = u.get("free_energy_cov_J2_per_mol2")
+        if f_cov is not None and name in profile.species:  # MBAR's correlated F errors
+            cov[f"free_energy[{name}]"] = np.asarray(f_cov, dtype=float)
     if pot is None:
         include.remove("potential")
     if not parameter_groups(profile, include, cov):

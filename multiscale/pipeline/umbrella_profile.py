@@ -47,6 +47,48 @@ def _d_column(
     return np.interp(z_bins, x, d[use][order]), np.interp(z_bins, x, e[use][order])
 
 
+def _relative_covariance(result, z, fin, zg, fg, z_bins, covered, half, nearest, far):
+    """Covariance (kT²) of F_b − F_far over the transport bins from the result's MBAR
+    covariance on the F grid (``free_energy_cov_kT2``), or None when the result has none.
+
+    Linear propagation through the steps of :func:`umbrella_columns`: the interpolation over
+    F holes (a matrix), the bin average F_b = −ln⟨e^(−F)⟩ (weights e^(−F)/Σe^(−F) of the grid
+    points in the bin), the nearest covered bin for uncovered ones, the difference to the far
+    bin.
+    """
+    raw = result.get("free_energy_cov_kT2")
+    if raw is None:
+        return None
+    cov = np.array([[np.nan if v is None else v for v in row] for row in raw], dtype=float)
+    if cov.shape != (z.size, z.size):
+        raise ValueError(
+            f"free_energy_cov_kT2 has shape {cov.shape}, expected ({z.size}, {z.size}) "
+            "(the F grid); the umbrella result is inconsistent: rerun the umbrella stage"
+        )
+    c_fin = np.nan_to_num(cov[np.ix_(fin, fin)])
+    zf = z[fin]
+    # the interpolation of F onto zg from the defined points, as a matrix (linear in F)
+    interp = np.array([np.interp(zg, zf, e) for e in np.eye(zf.size)]).T
+    jac = np.zeros((z_bins.size, zg.size))
+    for b in np.flatnonzero(covered):
+        sel = (zg >= z_bins[b] - half) & (zg < z_bins[b] + half)
+        if not sel.any():
+            sel = np.abs(zg - z_bins[b]) == np.abs(zg - z_bins[b]).min()
+        w = np.exp(-(fg[sel] - fg[sel].min()))
+        jac[b, sel] = w / w.sum()
+    jac = jac[nearest] - jac[far]
+    full = jac @ interp
+    return _nearest_psd(full @ _nearest_psd(c_fin) @ full.T)
+
+
+def _nearest_psd(c: np.ndarray) -> np.ndarray:
+    """Exactly symmetric, negative eigenvalues (round-off of MBAR's or of the products)
+    set to 0: what :mod:`continuum.uncertainty` requires of a covariance."""
+    w, v = np.linalg.eigh(0.5 * (c + c.T))
+    out = (v * np.clip(w, 0.0, None)) @ v.T
+    return 0.5 * (out + out.T)
+
+
 def umbrella_columns(
     result: Mapping[str, Any],
     z_bins_A: np.ndarray,
@@ -87,8 +129,10 @@ def umbrella_columns(
     In a covered bin F_b = −kT ln⟨exp(−F/kT)⟩ over the F grid points inside the bin (F holes
     between windows linearly interpolated), so that c_b is the bin average of c(z) as the
     free-MD concentrations are. c = c_bulk exp(−(F_b − F_far)/kT), F_far in the covered bin
-    farthest from the metal (the bulk side). The error of F_b − F_far is taken as the root sum
-    of squares of both MBAR errors (their covariance ignored). Bins outside the covered range
+    farthest from the metal (the bulk side). The covariance of F_b − F_far follows from MBAR's
+    covariance on the F grid (``free_energy_cov_kT2``) by linear propagation and is returned as
+    ``free_energy_cov`` ((J/mol)², its diagonal the squared ``free_energy_err``); a result
+    without it gets the root sum of squares of both MBAR errors. Bins outside the covered range
     take the value of the nearest covered bin (a TransportProfile holds no NaN). D⊥ and D∥
     are the windows' values interpolated in their mean heights (constant beyond the outermost
     windows); windows whose D⊥ did not converge are not used when others did, and carry a
@@ -133,8 +177,12 @@ def umbrella_columns(
     nearest = idx[np.argmin(np.abs(np.arange(z_bins.size)[:, None] - idx[None, :]), axis=1)]
     f_bin, e_bin = f_bin[nearest], e_bin[nearest]
     far = idx.max()
-    rel = np.hypot(e_bin, e_bin[far])
-    rel[nearest == far] = 0.0
+    g_cov = _relative_covariance(result, z, fin, zg, fg, z_bins, covered, half, nearest, far)
+    if g_cov is None:  # an older result without MBAR's covariance: errors as if independent
+        rel = np.hypot(e_bin, e_bin[far])
+        rel[nearest == far] = 0.0
+    else:
+        rel = np.sqrt(np.clip(np.diag(g_cov), 0.0, None))
     c_bulk = float(result["c_bulk_mol_per_m3"])
     conc = c_bulk * np.exp(-(f_bin - f_bin[far]))
     rt = _R * float(temperature_K)
@@ -191,6 +239,12 @@ def umbrella_columns(
         "covered": covered,
         "notes": notes,
     }
+    if g_cov is not None:
+        cols["free_energy_cov"] = rt**2 * g_cov
+        notes.append(
+            "F errors: MBAR's covariance between the F grid points carried to the bins "
+            "(free_energy_cov, (J/mol)²; neighbouring bins' errors are correlated)"
+        )
     if parallel:
         if has_par.any():
             err = np.where(np.isfinite(dqe), dqe, FALLBACK_REL_ERR * dq)
@@ -305,6 +359,8 @@ def merge_umbrella(
         umb[name] = {k: v for k, v in info[name].items() if k not in ("merged",)} | {
             "covered": [bool(x) for x in cols["covered"]]
         }
+        if "free_energy_cov" in cols:  # the continuum's uncertainty propagation reads it
+            umb[name]["free_energy_cov_J2_per_mol2"] = cols["free_energy_cov"].tolist()
     prov["species_source"] = source
     prov["umbrella"] = umb
     return (

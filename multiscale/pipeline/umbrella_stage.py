@@ -522,6 +522,9 @@ def _analyse(
         "edges_A": r.edges,
         "free_energy_kT": r.free_energy,
         "free_energy_err_kT": r.free_energy_err,
+        # MBAR's covariance of F between the grid points (kT²): errors of neighbouring points
+        # are strongly correlated, which the continuum's uncertainty propagation needs
+        "free_energy_cov_kT2": r.free_energy_cov,
         "free_energy_eV": r.free_energy * kt,
         "free_energy_err_eV": r.free_energy_err * kt,
         "bin_samples": r.bin_samples,
