@@ -107,6 +107,26 @@ def _on_distance(profile, metal="Cu"):
     return dataclasses.replace(profile, provenance=prov)
 
 
+def test_folded_profile_plot_marks_the_midplane_and_not_the_upper_metal():
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from multiscale.extract import plot_transport_profile
+
+    prof = _on_distance(_profile())
+    prov = {**prof.provenance, "upper_surface_A": 24.0,
+            "folded": {"midplane_from_surface_A": 12.0}}  # fmt: skip
+    fig = plot_transport_profile(dataclasses.replace(prof, provenance=prov))
+    for ax in fig.axes:
+        assert "midplane (folded)" in [line.get_label() for line in ax.lines]
+        assert ax.get_xlim()[1] < 24.0  # no band for the upper metal, which is not in range
+    unfolded = {k: v for k, v in prov.items() if k != "folded"}
+    fig = plot_transport_profile(dataclasses.replace(prof, provenance=unfolded))
+    assert fig.axes[0].get_xlim()[1] >= 27.0  # the upper metal band, 3 Å of it
+
+
 def test_profile_plot_draws_a_reference_profile_underneath(tmp_path):
     """A short run's profile over the production one: the reference's curve carries its
     values (not the plotted profile's) on the same axis, with its error band."""
@@ -148,7 +168,7 @@ def _lj_confined(geometry: str, name: str = "bulk") -> dict:
     return {
         "run": {"name": name, "seed": 3, "progress": False},
         "md": {
-            "size": [2, 2], "layers": 3, "geometry": geometry, "electrolyte_thickness_A": 11.0,
+            "size": [2, 2], "layers": 3, "geometry": geometry, "electrolyte_thickness_A": 15.0,
             "concentration_mol_per_L": 0.0, "steps": 40, "traj_interval": 2,
             "checkpoint_interval": 10, "calculator": lj, "integrity": "flag", "heat_ps": 0.0,
             "relax_steps": 0,
@@ -179,6 +199,23 @@ def test_pipeline_profiles_start_at_the_surface_on_a_distance_axis(tmp_path, geo
     assert isinstance(bulk["found"], bool) and bulk["reason"]
     fine = np.loadtxt(run / "extract" / "density_fine.csv", delimiter=",")
     assert np.allclose(np.diff(fine[:, 0]), 0.1, atol=1e-3) and fine[0, 0] == pytest.approx(0.05)
+    if geometry == "sandwich":  # folded about the midplane: the profile ends there
+        fold = ex["fold"]
+        mid = fold["midplane_from_surface_A"]
+        assert mid == pytest.approx(0.5 * fold["surface_separation_A"])
+        assert ex["z_range_from_surface_A"][1] <= mid + 1e-9
+        assert prof.provenance["folded"]["midplane_from_surface_A"] == mid
+        # the folded fine density is that of one half: it integrates, surface to midplane, to
+        # half the waters of the frames (mol/L x Å³ -> molecules: 6.02214076e23 / 1e27)
+        from ase.io import read
+
+        last = read(run / "md" / "trajectory.traj", -1)
+        n_o = int(np.sum(last.numbers == 8))
+        area = float(np.linalg.norm(np.cross(last.cell[0], last.cell[1])))
+        count = fine[:, 1].sum() * 0.1 * area * 6.02214076e-4
+        assert count == pytest.approx(n_o / 2, rel=0.03)  # up to the last whole 0.1 Å bin
+    else:
+        assert ex["fold"] is None
 
 
 def test_pipeline_draws_a_reference_profile_and_refuses_a_missing_one(tmp_path):

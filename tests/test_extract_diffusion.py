@@ -197,5 +197,15 @@ def test_diffusion_input_errors(bd_frames):
     assert info.value.lag == 1 and info.value.z.size >= 1
     # z in [1.0, 1.6] Å: only the bin 1-2 Å of the 1 Å bins of the 10 Å cell was visited
     assert np.allclose(info.value.z, [0.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5])
+    # visited over the whole run, but block 0 (the first half) never saw the upper bin: the
+    # same sampling problem, the same type (the pipeline leaves the species out)
+    walk = [
+        Atoms("Na", positions=[[1, 1, 1.2 + 0.1 * (i % 7) + (1.0 if i >= 80 else 0.0)]],
+              cell=[5, 5, 10], pbc=[True, True, False])
+        for i in range(160)
+    ]  # fmt: skip
+    with pytest.raises(UnvisitedBinsError, match=r"trajectory block 0 of 2: .*never visited"):
+        PerpendicularDiffusionProfile(walk, "Na", 1.0, bin_width=1.0, z_range=(1.0, 3.0),
+                                      lags=(1, 2), n_blocks=2).run()  # fmt: skip
     with pytest.raises(ValueError, match="two lags"):
         PerpendicularDiffusionProfile(bd_frames[:10], "Na", timestep=1.0, lags=(4,))

@@ -101,13 +101,16 @@ def detect_bulk(
     water: Any | None = None,
     alpha: float = 0.05,
     min_bins: int = 3,
+    start: str = "middle",
 ) -> BulkRegion:
     """The largest central region where c(z) is flat within its errors.
 
     Starting from the ``min_bins`` bins in the middle, the region grows outward one bin at a
     time (both sides if that passes, else the side that passes with the larger p-value) while
     a χ² test of a constant (the error-weighted mean) against its bins has p > ``alpha``.
-    Bins without a finite, positive error end the growth (nothing can be said there).
+    Bins without a finite, positive error end the growth (nothing can be said there). With
+    ``start="end"`` (a profile that ends in the bulk, e.g. a sandwich folded about its
+    midplane) the region starts at the last ``min_bins`` bins and grows towards the surface.
 
     Parameters
     ----------
@@ -124,6 +127,8 @@ def detect_bulk(
         Significance level of the flatness test (0 < alpha < 1).
     min_bins : int
         Fewest bins a bulk region may have (≥ 2).
+    start : {"middle", "end"}
+        Where the bulk is looked for: the middle of the profile, or its far end.
 
     Returns
     -------
@@ -149,10 +154,13 @@ def detect_bulk(
         raise ValueError(f"z has {n} bins, fewer than min_bins={min_bins}; use finer bins")
     if n > 1 and not np.all(np.diff(z) > 0):
         raise ValueError("z must be strictly increasing (bin centres)")
+    if start not in ("middle", "end"):
+        raise ValueError(f'start must be "middle" or "end", got {start!r}')
     ok = np.isfinite(c) & np.isfinite(err) & (err > 0)
     w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
-    i = (n - min_bins) // 2
+    i = (n - min_bins) // 2 if start == "middle" else n - min_bins
     j = i + min_bins
+    where = "middle" if start == "middle" else "last"
 
     def test(a: int, b: int) -> float | None:
         if a < 0 or b > n or not ok[a:b].all():
@@ -162,9 +170,9 @@ def detect_bulk(
     p0 = test(i, j)
     if p0 is None or p0 <= alpha:
         why = (
-            "the middle bins have no usable error bars"
+            f"the {where} bins have no usable error bars"
             if p0 is None
-            else f"the {min_bins} middle bins are not flat within their errors (χ² test p = "
+            else f"the {min_bins} {where} bins are not flat within their errors (χ² test p = "
             f"{p0:.3g} <= {alpha}): the film has no region where c(z) is constant; use a "
             "thicker electrolyte or a longer run"
         )

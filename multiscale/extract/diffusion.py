@@ -819,6 +819,12 @@ class PerpendicularDiffusionProfile(_ZBinned):
             for k, s in enumerate(self._blocks()):
                 try:
                     blocks.append(self._estimate(b[s], xs))
+                except UnvisitedBinsError as err:  # still the selection's sampling problem
+                    raise UnvisitedBinsError(
+                        f"trajectory block {k} of {self.n_blocks}: {err}; or use fewer blocks",
+                        err.z,
+                        err.lag,
+                    ) from err
                 except ValueError as err:
                     raise ValueError(
                         f"trajectory block {k} of {self.n_blocks}: {err}; or use fewer blocks"

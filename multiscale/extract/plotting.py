@@ -74,7 +74,8 @@ def plot_transport_profile(
     prov = getattr(profile, "provenance", None) or {}
     if metal is None and on_distance_axis(profile):
         metal = prov.get("metal")
-    if upper_surface is None and metal is not None:
+    folded = prov.get("folded") if metal is not None else None
+    if upper_surface is None and metal is not None and folded is None:
         upper_surface = prov.get("upper_surface_A")
     z = profile.z * 1e10 - surface if metal is not None else profile.z * 1e9
     ref_z = None
@@ -149,6 +150,10 @@ def plot_transport_profile(
             if upper_surface is not None:
                 hi = max(hi, float(upper_surface) + 3.0)
                 ax.axvspan(float(upper_surface), hi, color="0.6", alpha=0.5, lw=0)
+            if folded is not None:  # a sandwich folded about its midplane ends there
+                m = float(folded["midplane_from_surface_A"])
+                ax.axvline(m, color="0.4", ls=":", lw=1, label="midplane (folded)")
+                hi = max(hi, m + 0.5)
             ax.set_xlim(lo, hi)
         if len(curves) + len(ref_curves) > 1:
             ax.legend(fontsize="small")

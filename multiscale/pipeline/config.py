@@ -245,6 +245,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "included) or at the water film (gap_A + z_margin_A above the metal)",
             ("surface", "film"),
         ),
+        "fold_sandwich": Key(
+            "bool",
+            True,
+            "",
+            "sandwich geometry: fold the liquid about the midplane (both interfaces averaged; "
+            "the profile runs from the surface to the midplane, the bulk at its far end)",
+        ),
         "fine_bin_width_A": Key(
             "num+", 0.1, "Å", "bin width of the fine density profile (structure, layering)"
         ),

@@ -635,6 +635,12 @@ def run_extract(
         metal=metal, surface_z_cell_A=surface_z, upper_surface_A=md.get("upper_surface_A"),
         geometry=md.get("geometry", "film"),
     )  # fmt: skip
+    if setup["fold"] is not None:
+        prov["folded"] = {
+            **setup["fold"],
+            "note": "liquid heights h -> min(h, L - h): both interfaces averaged, the profile "
+            "ends at the midplane (bulk); phi(z) from the unfolded frames",
+        }
     profile = dataclasses.replace(profile, z=profile.z - surface_z * 1e-10, provenance=prov)
     umbrella_info: dict[str, Any] = {}
     if umbrella and umbrella.get("species"):
@@ -656,8 +662,15 @@ def run_extract(
     fine_sel = {n: e["selection"] for n, e in cfg["species"].items()}
     if "O" not in fine_sel.values():
         fine_sel["water O"] = "O"
-    fd = fine_density_profile(frames, fine_sel, surface_z, bin_width=fine,
-                              z_max=z_range[1] - surface_z)  # fmt: skip
+    z_fine = z_range[1] - surface_z
+    if setup["fold"] is not None:  # to the midplane, in whole fine bins
+        z_fine = np.floor(setup["fold"]["midplane_from_surface_A"] / fine + 1e-9) * fine
+    fd = fine_density_profile(setup["transport_frames"], fine_sel, surface_z, bin_width=fine,
+                              z_max=z_fine)  # fmt: skip
+    if setup["fold"] is not None:  # both halves in one: each bin counted twice
+        for table_ in (fd.number_density, fd.number_density_err, fd.concentration):
+            for n in table_:
+                table_[n] = 0.5 * table_[n]
     names = list(fd.concentration)
     header = "distance_from_surface_A," + ",".join(f"{n}_mol_per_L" for n in names)
     table = np.column_stack([fd.distance, *(fd.concentration[n] for n in names)])
@@ -675,6 +688,8 @@ def run_extract(
         "z_range_from_surface_A": [z_range[0] - surface_z, z_range[1] - surface_z],
         "fine_bin_width_A": fine,
         "n_frames": len(frames),
+        # sandwich folded about its midplane (both interfaces in every bin), or None
+        "fold": setup["fold"],
         "discarded_frames": discard,
         "discard": how,
         "discard_capped": capped,
@@ -688,7 +703,13 @@ def run_extract(
         "species": {},
         "wall_s": 0.0,
     }
-    mid = slice(profile.z.size // 3, max(profile.z.size // 3 + 1, 2 * profile.z.size // 3))
+    nz = profile.z.size
+    # the film's middle: a folded sandwich's profile ends there (its last third)
+    mid = (
+        slice(nz // 3, max(nz // 3 + 1, 2 * nz // 3))
+        if setup["fold"] is None
+        else slice(min(2 * nz // 3, nz - 1), nz)
+    )
     for k, name in enumerate(profile.species):
         c = profile.concentration[k]
         dz = profile.diffusion[k]
@@ -706,8 +727,9 @@ def run_extract(
         }
         err = profile.concentration_err
         c_err = err[k] / 1000 if err is not None else np.full(c.size, np.nan)
+        where = "middle" if setup["fold"] is None else "end"
         bulk = (
-            detect_bulk(zt, c / 1000, c_err, water=water_c)
+            detect_bulk(zt, c / 1000, c_err, water=water_c, start=where)
             if c.size >= 3
             else BulkRegion(False, f"{c.size} transport bins: too few to find a bulk region")
         )
@@ -788,32 +810,59 @@ def extract_setup(cfg: dict, md: dict, md_dir: Path) -> dict[str, Any]:
     z_range = (z_lo + cfg["z_margin_A"], z_hi - cfg["z_margin_A"])
     surface_z = surface_height(frames)
     fine = cfg.get("fine_bin_width_A", 0.1)
+    transport, fold, mid = frames, None, None
+    if md.get("geometry") == "sandwich" and cfg.get("fold_sandwich", False):
+        from multiscale.extract.sandwich import fold_sandwich
+
+        # both interfaces in every bin; the folded liquid ends at the midplane (the bulk)
+        folded = fold_sandwich(frames)
+        transport, mid = folded.frames, folded.midplane_z
+        fold = {
+            "surface_separation_A": folded.separation,
+            "surface_separation_std_A": folded.separation_std,
+            "midplane_from_surface_A": mid - folded.surface_z,
+        }
+        z_range = (z_range[0], mid)
     if cfg.get("range_start", "film") == "surface":
         # from the surface on: the lowest (highest) liquid heavy atom seen, on the fine grid
-        lo_seen, hi_seen = liquid_extent(frames)
+        # (folded: up to the midplane, in whole bins)
+        lo_seen, hi_seen = liquid_extent(transport)
         lo = surface_z + max(0.0, np.floor((lo_seen - surface_z) / fine) * fine)
-        hi = surface_z + np.ceil((hi_seen - surface_z) / fine) * fine
-        n_bins = max(1, int(np.floor((hi - lo) / cfg["bin_width_A"])))
+        hi = mid if mid is not None else surface_z + np.ceil((hi_seen - surface_z) / fine) * fine
+        n_bins = max(1, int(np.floor((hi - lo) / cfg["bin_width_A"] + 1e-9)))
         z_range = (float(lo), float(lo + n_bins * cfg["bin_width_A"]))
     return {
-        "frames": frames, "discard": discard, "how": how, "capped": capped,
-        "z_range": z_range, "surface_z": surface_z, "fine": fine,
-        "charges": {**cfg["ion_charges"], md_metal(frames[0]): 0.0},
+        "frames": frames, "transport_frames": transport, "fold": fold, "discard": discard,
+        "how": how, "capped": capped, "z_range": z_range, "surface_z": surface_z,
+        "fine": fine, "charges": {**cfg["ion_charges"], md_metal(frames[0]): 0.0},
     }  # fmt: skip
 
 
 def _extract_species(setup: dict, cfg: dict, md: dict, sp: dict, progress: bool):
     """The extract stage's profile of the species ``sp`` ({name: (selection, charge)})."""
+    import dataclasses
+
     from multiscale.extract import extract_transport_profile
 
-    return extract_transport_profile(
-        setup["frames"], sp, timestep=md["frame_interval_fs"], temperature=md["temperature_K"],
+    profile = extract_transport_profile(
+        setup["transport_frames"], sp, timestep=md["frame_interval_fs"],
+        temperature=md["temperature_K"],
         bin_width=cfg["bin_width_A"], z_range=setup["z_range"], lags=tuple(cfg["lags"]),
         n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=setup["charges"],
         water_model=cfg["water_model"], boundary="open", progress=progress,
         provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
         bulk_diffusion=_bulk_diffusion(cfg["species"]),
     )  # fmt: skip
+    if setup["fold"] is None:
+        return profile
+    # folded: every bin holds the molecules of both interfaces' bins, so the counts per bin
+    # volume are twice the concentration (F = -RT ln(c/<c>) and the D's are unchanged)
+    half = {
+        k: 0.5 * getattr(profile, k)
+        for k in ("concentration", "concentration_err")
+        if getattr(profile, k) is not None
+    }
+    return dataclasses.replace(profile, **half)
 
 
 def left_out_species(cfg: dict, md: dict, md_dir: Path, names: list[str]) -> dict[str, str]:
