@@ -304,3 +304,48 @@ def test_bulk_region_diffusion_and_its_report_rows():
     text = "\n".join(rows)
     assert "| H2O | 5–12 Å | 55 ± 0.5 | n/a | 2.06 ± 0.12 (4 bins) | 2.08 ± 0.12 (2 bins) |" in text
     assert "| Na+ | none: too few bins |" in text
+
+
+def _walkers(kind: str, n: int = 150, frames: int = 400, seed: int = 0):
+    """In-plane walkers at a fixed height: Brownian (MSD linear at every lag), or caged
+    (an Ornstein–Uhlenbeck rattle about cage centres that hop rarely: MSD sub-linear)."""
+    from ase import Atoms
+
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 20, (n, 2))
+    centre = xy.copy()
+    out = []
+    for _ in range(frames):
+        if kind == "brownian":
+            xy = xy + rng.normal(0, 0.3, xy.shape)
+        else:
+            hop = rng.random(n) < 0.01
+            centre[hop] += rng.normal(0, 1.0, (hop.sum(), 2))
+            xy = centre + 0.7 * (xy - centre) + rng.normal(0, 0.3, xy.shape)
+        pos = np.column_stack([xy, np.full(n, 5.0)])
+        out.append(Atoms(f"O{n}", positions=pos, cell=[20, 20, 20], pbc=[True, True, False]))
+    return out
+
+
+@pytest.mark.parametrize(("kind", "verdict"), [("brownian", "diffusive"),
+                                               ("caged", "sub-diffusive")])  # fmt: skip
+def test_lag_check_tells_a_caged_liquid_from_a_diffusive_one(kind, verdict):
+    from types import SimpleNamespace
+
+    from multiscale.extract import ParallelDiffusionProfile
+    from multiscale.pipeline.stages import lag_check
+
+    frames = _walkers(kind)
+    cfg = {"lags": [1, 2, 4], "bin_width_A": 2.0, "n_blocks": 4}
+    setup = {"transport_frames": frames, "z_range": (4.0, 6.0)}
+    short = ParallelDiffusionProfile(frames, "O", 10.0, bin_width=2.0, z_range=(4.0, 6.0),
+                                     lags=(1, 2, 4), n_blocks=4).run().results  # fmt: skip
+    profile = SimpleNamespace(diffusion_parallel=short.D[None, :] * 1e-5,
+                              diffusion_parallel_err=short.D_err[None, :] * 1e-5)  # fmt: skip
+    out = lag_check(setup, cfg, {"frame_interval_fs": 10.0}, profile, 0, "O")
+    assert out["long_lags_frames"] == [4, 8, 16]
+    assert out["verdict"] == verdict, out
+    if kind == "brownian":  # 2D Brownian: D = σ²/(2 dt) at every lag
+        assert out["ratio"] == pytest.approx(1.0, abs=3 * out["ratio_err"] + 0.05)
+    else:
+        assert out["ratio"] < 0.5

@@ -248,3 +248,19 @@ def test_water_structure_check_is_a_row_and_a_changing_liquid_a_todo(tmp_path: P
     assert any(r.endswith(": no significant change |") for r in rows)
     write(tmp_path / "trajectory.traj", [f[:3] for f in frames])  # 3 oxygens: no water check
     assert structure_check(tmp_path) is None
+
+
+def test_lag_check_is_a_row_and_a_sub_diffusive_liquid_a_todo():
+    from multiscale.pipeline.report import _checks
+
+    lc = {"lags_frames": [5, 10, 20], "long_lags_frames": [20, 40, 80], "ratio": 0.41,
+          "ratio_err": 0.06, "bins": 5, "verdict": "sub-diffusive"}  # fmt: skip
+    res = {"md": {"frame_interval_fs": 15.0}, "extract": {"species": {"H2O": {"lag_check": lc}}}}
+    rows, todo = _checks(res)
+    (row,) = [r for r in rows if "lag dependence" in r]
+    assert "4x longer" in row and "(0.075, 0.15, 0.3 ps) = 0.41 ± 0.06: sub-diffusive" in row
+    assert any("D∥ of H2O falls with the lag" in t and "upper bound" in t for t in todo)
+    lc |= {"ratio": 0.95, "verdict": "diffusive"}
+    rows, todo = _checks(res)
+    assert any(r.endswith("= 0.95 ± 0.06: diffusive |") for r in rows)
+    assert not any("falls with the lag" in t for t in todo)

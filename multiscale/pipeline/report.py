@@ -999,6 +999,27 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
             todo.append(f"D⊥ of {name}: not determined in {nb - ok} of {nb} bins (section 3)")
         if (s.get("chapman_kolmogorov") or {}).get("verdict") == "inconsistent":
             todo.append(f"Chapman–Kolmogorov check of {name}'s D⊥ model fails (section 3)")
+        lc = s.get("lag_check") or {}
+        if lc.get("verdict") in ("sub-diffusive", "diffusive", "undetermined"):
+            fs = (md or {}).get("frame_interval_fs")
+            lags = ", ".join(_f(x * fs / 1000, ".3g") if fs else str(x) for x in lc["lags_frames"])
+            unit = " ps" if fs else " frames"
+            ratio = (
+                f"{_f(lc['ratio'], '.2f')} ± {_f(lc['ratio_err'], '.2f')}"
+                if lc.get("ratio") is not None
+                else f"n/a ({lc.get('why', '')})"
+            )
+            rows.append(
+                f"| D∥ of {name}: the MSD's lag dependence | D∥ at {len(lc['long_lags_frames'])} "
+                f"lags {lc['long_lags_frames'][0] // max(lc['lags_frames'][0], 1)}x longer / "
+                f"D∥ at the lags ({lags}{unit}) = {ratio}: {lc['verdict']} |"
+            )
+            if lc["verdict"] == "sub-diffusive":
+                todo.append(
+                    f"D∥ of {name} falls with the lag (ratio {ratio} at longer lags): the "
+                    "in-plane MSD is not yet linear at extract.lags, so the profile's D∥ is an "
+                    "upper bound of the long-time D; use longer extract.lags"
+                )
     for name, s in (ex or {}).get("species", {}).items():
         t_cross, d_par = s.get("bin_crossing_time_ps"), s.get("D_parallel_middle_1e-9_m2_per_s")
         if t_cross is None or not d_par or not s.get("D_perp_determined_middle", True):
