@@ -9,8 +9,9 @@ heating), then free MD with the integrity policy of the configuration.
 
 ``run``
     Restartable (MDRunner checkpoints; rerun the same command, a larger ``--ps`` extends).
-    ``--concentration`` (mol/L of water; 0: pure water) and ``--density`` (g/cm³) set the
-    box apart from the configuration, e.g. at the concentration a run's bulk region holds.
+    ``--concentration`` (mol/L of water; 0: pure water), ``--density`` (g/cm³) and
+    ``--temperature`` (K) set the box apart from the configuration, e.g. at the concentration a
+    run's bulk region holds, or to scan the model's liquid range.
 ``analyse``
     D of H2O (O), Na⁺, Cl⁻ from the MSD (generalised least squares, ``self_diffusion``):
     D_PBC of this box and the Yeh–Hummer estimate of the infinite box (with water's
@@ -65,6 +66,8 @@ def run(args) -> None:
     md = _md_section(args.config)
     if args.concentration is not None:  # e.g. the concentration a run's bulk region holds
         md["concentration_mol_per_L"] = args.concentration
+    if args.temperature is not None:  # e.g. a scan of the model's liquid range
+        md["temperature_K"] = args.temperature
     atoms = build_electrolyte(
         md["salt"], concentration=md["concentration_mol_per_L"], n_water=args.n_water,
         density=args.density, seed=args.seed,
@@ -83,7 +86,8 @@ def run(args) -> None:
     if previous.exists():  # resuming: the box must be the one the checkpoints hold
         old = json.loads(previous.read_text())
         new = {"n_water": args.n_water, "n_salt": atoms.info.get("n_salt"),
-               "formula": atoms.get_chemical_formula()}  # fmt: skip
+               "formula": atoms.get_chemical_formula(),
+               "temperature_K": md["temperature_K"]}  # fmt: skip
         if any(old.get(k) != v for k, v in new.items()):
             raise SystemExit(
                 f"{args.out} holds a different box ({old.get('formula')}, {old.get('n_water')} "
@@ -301,6 +305,12 @@ def main() -> None:
         help="salt, mol per L of water (default: the config's; 0: pure water)",
     )
     r.add_argument("--density", type=float, default=0.997, help="water density, g/cm³")
+    r.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="thermostat target, K (default: the config's)",
+    )
     r.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("analyse")
     a.add_argument("--out", type=Path, required=True)
