@@ -64,3 +64,42 @@ def test_compare_undecided_when_errors_are_large(bulk_reference, tmp_path, capsy
     args = _write(tmp_path, box={"H2O": (1.0, 0.3, [1, 1.2, 0.8, 1])}, run={"H2O": (1.2, 0.3)})
     bulk_reference.compare(args)
     assert "undecided" in capsys.readouterr().out
+
+
+def test_box_d_at_the_runs_lags_recovers_a_brownian_d(bulk_reference, tmp_path, capsys):
+    """Brownian O (D = 2e-9 m²/s) in a box: the in-plane MSD slope between the run's lag times
+    gives D within its block error, and compare judges the run against it."""
+    import numpy as np
+    from ase import Atoms
+    from ase.io import write
+
+    rng = np.random.default_rng(4)
+    n, frames, dt = 60, 1200, 10.0  # fs between frames
+    d = 2e-9 * 1e5  # Å²/fs
+    pos = np.cumsum(rng.normal(0, np.sqrt(2 * d * dt), (frames, n, 3)), axis=0)
+    traj = [Atoms(f"O{n}", positions=p, cell=[15, 15, 15], pbc=True) for p in pos]
+    box = tmp_path / "box"
+    (box / "production").mkdir(parents=True)
+    write(box / "production" / "trajectory.traj", traj)
+    info = {"frame_fs": dt, "n_salt": 0, "salt": "NaCl", "n_water": n,
+            "concentration_mol_per_L": 0.0}  # fmt: skip
+    (box / "bulk.json").write_text(json.dumps(info))
+    got = bulk_reference.box_d_at_lags(box, [50.0, 100.0, 200.0])
+    dd, err = got["H2O"]
+    assert dd == pytest.approx(2e-9, abs=3 * err + 0.05e-9) and 0 < err < 0.3e-9
+
+    numbers = {"D_H2O": [2.6e-9, 0.1e-9, 0.5e-9], "D_H2O_errors": {"block_values": [0.5e-9] * 4}}
+    (box / "bulk_reference.json").write_text(json.dumps({"numbers": numbers}))
+    run = tmp_path / "run"
+    (run / "extract").mkdir(parents=True)
+    (run / "md").mkdir()
+    (run / "config.json").write_text(json.dumps({"extract": {"lags": [5, 10, 20]}}))
+    (run / "md" / "done.json").write_text(json.dumps({"summary": {"frame_interval_fs": 10.0}}))
+    bulk = {"found": True, "D_parallel_1e-9_m2_per_s": 2.1, "D_parallel_err_1e-9_m2_per_s": 0.05}
+    (run / "extract" / "summary.json").write_text(json.dumps({"species": {"H2O": {"bulk": bulk}}}))
+    bulk_reference.compare(SimpleNamespace(out=box, run=run))
+    text = capsys.readouterr().out
+    assert "the run's own lag times (0.05, 0.1, 0.2 ps)" in text
+    # within 30 % of the box at the same lags, although 4x its (here made-up) D_PBC
+    (row,) = [line for line in text.splitlines() if line.startswith("| H2O |")]
+    assert row.endswith("| within 30 % |") and "| 0.5 ± 0.1 |" in row
