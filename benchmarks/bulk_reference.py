@@ -362,19 +362,11 @@ def main() -> None:
     r.add_argument("--n-water", type=int, default=128)
     r.add_argument("--ps", type=float, default=100.0, help="production length, ps")
     r.add_argument("--seed", type=int, default=5)
-    r.add_argument(
-        "--concentration",
-        type=float,
-        default=None,
-        help="salt, mol per L of water (default: the config's; 0: pure water)",
-    )
-    r.add_argument("--density", type=float, default=0.997, help="water density, g/cm³")
-    r.add_argument(
-        "--temperature",
-        type=float,
-        default=None,
-        help="thermostat target, K (default: the config's)",
-    )
+    for flag, unit, default in (("--concentration", "salt, mol/L of water; 0: pure water", None),
+                                ("--density", "water density, g/cm³", 0.997),
+                                ("--temperature", "thermostat target, K", None)):  # fmt: skip
+        r.add_argument(flag, type=float, default=default,
+                       help=f"{unit} (default: {default or 'the config’s'})")  # fmt: skip
     r.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("analyse")
     a.add_argument("--out", type=Path, required=True)
