@@ -154,6 +154,10 @@ def analyse(args) -> None:
             f"| {name} | {d[2] * 1e9:.2f} ± {d[1] * 1e9:.2f} | {d[0] * 1e9:.2f} ± "
             f"{d[1] * 1e9:.2f} | {blocks} |"
         )
+    r, h = nums.get("goo_r"), nums.get("goo_h")
+    if r is not None and h is not None:
+        lines += ["", f"g_OO first peak: {r[0]:.2f} ± {r[1]:.2f} Å, height {h[0]:.2f} ± "
+                  f"{h[1]:.2f} (experiment 2.80 Å, 2.57: Skinner et al. 2013)"]  # fmt: skip
     lines.append("")
     lines += structure_lines(args.out, info)
     text = "\n".join(lines)
