@@ -131,10 +131,12 @@ def analyse(args) -> None:
     result = {"run": info, "numbers": nums}
     atomic_write_text(args.out / "bulk_reference.json", json.dumps(result, indent=1))
     lines = [
-        f"## {info['formula']} ({info['config']} md settings), {nums['ps']:.1f} ps analysed",
+        f"## {info['formula']}, {info['temperature_K']:g} K ({info['config']} md settings "
+        f"otherwise), {nums['ps']:.1f} ps analysed",
         "",
-        f"Command: `python benchmarks/bulk_reference.py run --out {args.out} --ps {info['ps']:g}`"
-        f" then `analyse`. {info['n_water']} waters and {info['n_salt']} {info['salt']} "
+        f"Command: `python benchmarks/bulk_reference.py run --out {args.out} --ps {info['ps']:g}"
+        f"{_box_flags(info)}` then `analyse`. {info['n_water']} waters and {info['n_salt']} "
+        f"{info['salt']} "
         f"({info['concentration_mol_per_L']:g} mol/L of water), cubic box "
         f"{info['cell_A'][0]:.2f} Å, {info['ensemble']} {info['temperature_K']:g} K, "
         f"{info['timestep_fs']:g} fs, H mass {info['hydrogen_mass_u']:g} u, "
@@ -165,6 +167,21 @@ def analyse(args) -> None:
     old = RESULTS.read_text() if RESULTS.exists() else head
     RESULTS.write_text(old.rstrip() + "\n\n" + text if old.strip() else head + text)
     print(text)
+
+
+def _box_flags(info: dict) -> str:
+    """The run options that set a box apart from its configuration (as given to ``run``)."""
+    flags = ""
+    md = _md_section(info["config"])
+    if info["concentration_mol_per_L"] != md["concentration_mol_per_L"]:
+        flags += f" --concentration {info['concentration_mol_per_L']:g}"
+    if info["temperature_K"] != md["temperature_K"]:
+        flags += f" --temperature {info['temperature_K']:g}"
+    if info.get("water_density_g_per_cm3", 0.997) != 0.997:
+        flags += f" --density {info['water_density_g_per_cm3']:g}"
+    if info["n_water"] != 128:
+        flags += f" --n-water {info['n_water']}"
+    return flags
 
 
 def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 400) -> list[str]:
