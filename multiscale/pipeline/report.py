@@ -1007,7 +1007,13 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
             ratio = (
                 f"{_f(lc['ratio'], '.2f')} ± {_f(lc['ratio_err'], '.2f')}"
                 if lc.get("ratio") is not None
-                else f"n/a ({lc.get('why', '')})"
+                else "n/a ("
+                + (
+                    "too few frames for lags 4x longer"
+                    if "frames" in lc.get("why", "")
+                    else lc.get("why", "")
+                )
+                + ")"
             )
             rows.append(
                 f"| D∥ of {name}: the MSD's lag dependence | D∥ at {len(lc['long_lags_frames'])} "
