@@ -184,6 +184,16 @@ def _box_flags(info: dict) -> str:
     return flags
 
 
+def _production_frames(out: Path) -> tuple[list, int]:
+    """The box's production frames used by the analyses (as ``bulk_numbers``: the first 10 %
+    left out) and how many were left out."""
+    import ase.io
+
+    frames = ase.io.read(out / "production" / "trajectory.traj", index=":")
+    n0 = len(frames) // 10
+    return frames[n0:], n0
+
+
 def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 400) -> list[str]:
     """Markdown lines: E_pot, water's tetrahedral order and ion pairing per time block.
 
@@ -191,15 +201,11 @@ def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 
     ordering (q rising), or ions aggregating (contacts and cluster size rising). The frames
     are those of the D analysis (the first 10 % dropped), at most ``max_frames`` of them.
     """
-    import ase.io
     import numpy as np
 
     from multiscale.md.structure import StructureDrift
 
-    traj = out / "production" / "trajectory.traj"
-    frames = ase.io.read(traj, index=":")
-    n0 = len(frames) // 10
-    frames = frames[n0:]
+    frames, n0 = _production_frames(out)
     stride = max(1, len(frames) // max_frames)
     ana = StructureDrift(frames[::stride], n_blocks=n_blocks,
                          timestep=info["frame_fs"] * stride).run()  # fmt: skip
@@ -266,12 +272,10 @@ def box_d_at_lags(out: Path, lag_fs: list[float], n_blocks: int = 4) -> dict[str
     The like-for-like reference of a profile's D∥ in a liquid whose MSD is not yet linear at
     the lags: both slopes then come from the same time window.
     """
-    import ase.io
     import numpy as np
 
     info = json.loads((out / "bulk.json").read_text())
-    frames = ase.io.read(out / "production" / "trajectory.traj", index=":")
-    frames = frames[len(frames) // 10 :]  # as the D analysis
+    frames, _ = _production_frames(out)
     lags = np.unique(np.maximum(1, np.round(np.asarray(lag_fs) / info["frame_fs"]).astype(int)))
     pos = np.array([a.positions for a in frames])  # unwrapped (the runner never wraps)
     syms = np.array(frames[0].get_chemical_symbols())

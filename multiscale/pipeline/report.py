@@ -1000,20 +1000,17 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
         if (s.get("chapman_kolmogorov") or {}).get("verdict") == "inconsistent":
             todo.append(f"Chapman–Kolmogorov check of {name}'s D⊥ model fails (section 3)")
         lc = s.get("lag_check") or {}
-        if lc.get("verdict") in ("sub-diffusive", "diffusive", "undetermined"):
+        if lc.get("verdict"):
             fs = (md or {}).get("frame_interval_fs")
             lags = ", ".join(_f(x * fs / 1000, ".3g") if fs else str(x) for x in lc["lags_frames"])
             unit = " ps" if fs else " frames"
+            why = lc.get("why", "")
+            if "frames" in why:  # the library's long message on too short a trajectory
+                why = "too few frames for lags 4x longer"
             ratio = (
                 f"{_f(lc['ratio'], '.2f')} ± {_f(lc['ratio_err'], '.2f')}"
                 if lc.get("ratio") is not None
-                else "n/a ("
-                + (
-                    "too few frames for lags 4x longer"
-                    if "frames" in lc.get("why", "")
-                    else lc.get("why", "")
-                )
-                + ")"
+                else f"n/a ({why})"
             )
             rows.append(
                 f"| D∥ of {name}: the MSD's lag dependence | D∥ at {len(lc['long_lags_frames'])} "

@@ -974,8 +974,9 @@ def lag_check(setup: dict, cfg: dict, md: dict, profile, k: int, selection) -> d
     regime not yet left, or slow aging) D∥ falls with the lag and the profile's D∥ is an upper
     bound of the transport coefficient the continuum needs. Returns the long-lag D∥ per bin
     (1e-9 m²/s), the error-weighted mean ratio long/short ± its error and a verdict:
-    "diffusive" (ratio ≥ LAG_RATIO_MIN within two errors), "sub-diffusive" (below it by more)
-    or "undetermined" (too few frames or survivors at the long lags).
+    "diffusive" (ratio ≥ LAG_RATIO_MIN), "sub-diffusive" (below it by more than two errors)
+    or "undetermined" (below it within two errors, or too few frames or survivors at the long
+    lags).
     """
     from multiscale.extract import ParallelDiffusionProfile
 
@@ -1008,7 +1009,7 @@ def lag_check(setup: dict, cfg: dict, md: dict, profile, k: int, selection) -> d
     ratio_err = float((w * r_err).sum() / w.sum())  # not / sqrt(n): one trajectory
     if ratio + 2 * ratio_err < LAG_RATIO_MIN:
         verdict = "sub-diffusive"
-    elif ratio - 2 * ratio_err >= LAG_RATIO_MIN or ratio >= LAG_RATIO_MIN:
+    elif ratio >= LAG_RATIO_MIN:
         verdict = "diffusive"
     else:
         verdict = "undetermined"

@@ -47,14 +47,14 @@ def _d_column(
     return np.interp(z_bins, x, d[use][order]), np.interp(z_bins, x, e[use][order])
 
 
-def _relative_covariance(result, z, fin, zg, fg, z_bins, covered, half, nearest, far):
+def _relative_covariance(result, z, fin, zg, weights, nearest, far):
     """Covariance (kT²) of F_b − F_far over the transport bins from the result's MBAR
     covariance on the F grid (``free_energy_cov_kT2``), or None when the result has none.
 
     Linear propagation through the steps of :func:`umbrella_columns`: the interpolation over
-    F holes (a matrix), the bin average F_b = −ln⟨e^(−F)⟩ (weights e^(−F)/Σe^(−F) of the grid
-    points in the bin), the nearest covered bin for uncovered ones, the difference to the far
-    bin.
+    F holes (a matrix), the bin average F_b = −ln⟨e^(−F)⟩ (``weights``: its derivatives
+    e^(−F)/Σe^(−F) with respect to the grid points ``zg`` in the bin, one row per bin), the
+    nearest covered bin for uncovered ones, the difference to the far bin.
     """
     raw = result.get("free_energy_cov_kT2")
     if raw is None:
@@ -69,15 +69,7 @@ def _relative_covariance(result, z, fin, zg, fg, z_bins, covered, half, nearest,
     zf = z[fin]
     # the interpolation of F onto zg from the defined points, as a matrix (linear in F)
     interp = np.array([np.interp(zg, zf, e) for e in np.eye(zf.size)]).T
-    jac = np.zeros((z_bins.size, zg.size))
-    for b in np.flatnonzero(covered):
-        sel = (zg >= z_bins[b] - half) & (zg < z_bins[b] + half)
-        if not sel.any():
-            sel = np.abs(zg - z_bins[b]) == np.abs(zg - z_bins[b]).min()
-        w = np.exp(-(fg[sel] - fg[sel].min()))
-        jac[b, sel] = w / w.sum()
-    jac = jac[nearest] - jac[far]
-    full = jac @ interp
+    full = (weights[nearest] - weights[far]) @ interp
     return _nearest_psd(full @ _nearest_psd(c_fin) @ full.T)
 
 
@@ -165,19 +157,21 @@ def umbrella_columns(
     dg = np.interp(zg, zf, dff)
     half = 0.5 * float(bin_width_A)
     f_bin = np.full(z_bins.size, np.nan)
-    e_bin = np.full(z_bins.size, np.nan)
+    # per bin, the weights e^(-F)/Σe^(-F) of its grid points: the derivatives of F_b
+    weights = np.zeros((z_bins.size, zg.size))
     for b in np.flatnonzero(covered):
         sel = (zg >= z_bins[b] - half) & (zg < z_bins[b] + half)
         if not sel.any():  # bin narrower than the F grid: the nearest point
             sel = np.abs(zg - z_bins[b]) == np.abs(zg - z_bins[b]).min()
         w = np.exp(-(fg[sel] - fg[sel].min()))
         f_bin[b] = fg[sel].min() - np.log(w.mean())
-        e_bin[b] = float(np.sum(w * dg[sel]) / w.sum())
+        weights[b, sel] = w / w.sum()
+    e_bin = np.where(covered, weights @ dg, np.nan)
     idx = np.flatnonzero(covered)
     nearest = idx[np.argmin(np.abs(np.arange(z_bins.size)[:, None] - idx[None, :]), axis=1)]
     f_bin, e_bin = f_bin[nearest], e_bin[nearest]
     far = idx.max()
-    g_cov = _relative_covariance(result, z, fin, zg, fg, z_bins, covered, half, nearest, far)
+    g_cov = _relative_covariance(result, z, fin, zg, weights, nearest, far)
     if g_cov is None:  # an older result without MBAR's covariance: errors as if independent
         rel = np.hypot(e_bin, e_bin[far])
         rel[nearest == far] = 0.0

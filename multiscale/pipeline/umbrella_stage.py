@@ -568,6 +568,8 @@ def _analyse(
 #: a window whose ion touches a counter-ion in more than this fraction of its frames samples
 #: an ion pair, not a free ion
 PAIRED_FRACTION = 0.5
+#: cation–anion contact distance, Å (the first minimum of g_+-(r) of Na–Cl in water)
+CONTACT_A = 3.5
 
 
 def _counterion_pairing(
@@ -613,20 +615,20 @@ def _counterion_pairing(
                 for j in range(len(first))
                 if sym_all[j] in (s.cation, s.anion) and j != ion
             }
-        out = counterion_contacts(frames, ion, counter)
+        out = counterion_contacts(frames, ion, counter, CONTACT_A)
         windows.append({"center_A": float(c), **out})
         if out["contact_fraction"] is not None and out["contact_fraction"] > PAIRED_FRACTION:
             paired.append(f"{c:g} Å ({counter} {out['partner']}, {out['contact_fraction']:.0%})")
     warnings = []
     if paired:
         warnings.append(
-            f"{sym} holds a {counter} in contact (< 3.5 Å) in more than half the frames of the "
-            f"windows at {', '.join(paired)}: F(z) there is that of an ion pair, not of a free "
-            "ion"
+            f"{sym} holds a {counter} in contact (< {CONTACT_A:g} Å) in more than half the "
+            f"frames of the windows at {', '.join(paired)}: F(z) there is that of an ion pair, "
+            "not of a free ion"
         )
     return {
         "counter_ion": counter,
-        "contact_cutoff_A": 3.5,
+        "contact_cutoff_A": CONTACT_A,
         "windows": windows,
         "other_ions_height_A": others,
         "warnings": warnings,
