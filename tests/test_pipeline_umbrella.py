@@ -83,6 +83,7 @@ def config(**umbrella) -> dict:
         ({"k_eV_per_A2": 10.0, "window_ps": 1.0}, r"would overlap only .* lower k_eV_per_A2"),
         ({"centers_A": "4, 5"}, r"umbrella\.centers_A: expected a list of finite numbers in Å"),
         ({"k_eV_per_A2": 0}, r"umbrella\.k_eV_per_A2: expected a positive number in eV/Å²"),
+        ({"start_ps": 0.08}, r"start_ps = 0\.08 ps lies beyond the md run \(150 steps .* 0\.075"),
     ],
 )
 def test_bad_umbrella_values_are_refused_naming_the_key(umbrella, message):
@@ -253,6 +254,43 @@ def test_rerun_is_cached_and_interrupted_windows_resume(tiny_run):
     r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
     assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [0, 0]
     assert not list(run.glob("umbrella.stale-*"))
+
+
+def test_windows_from_an_md_frame_at_start_ps_survive_a_longer_md_run(tmp_path):
+    """umbrella.start_ps: the windows start from that md frame, so extending the md run keeps
+    them (resumed, no step rerun); from the last frame (start_ps = 0) they are moved aside."""
+    run = tmp_path / "run"
+    cfg = config(species=["Na"], start_ps=0.04)
+    pipe = Pipeline(cfg, run)
+    pipe.run(stages=["md", "umbrella"])
+    start = pipe.results["umbrella"]["start"]
+    assert start == {"frame": 40, "time_ps": pytest.approx(0.04), "md_frames": 76}
+    report = (run / "report.md").read_text()
+    assert "from the md stage's frame at 0.04 ps" in report and "others move freely" in report
+    longer = copy.deepcopy(cfg)
+    longer["md"]["steps"] = 200
+    again = Pipeline(longer, run)
+    again.run(stages=["md", "umbrella"])
+    assert again.recomputed == ["md", "umbrella"]
+    assert again.results["umbrella"]["start"]["md_frames"] == 101
+    r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [0, 0]
+    assert not list(run.glob("umbrella.stale-*"))
+    last = copy.deepcopy(longer)
+    last["umbrella"]["start_ps"] = 0.0
+    last["md"]["steps"] = 250
+    Pipeline(last, run).run(stages=["md", "umbrella"])
+    r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [140, 140]
+
+
+def test_start_frame_beyond_the_trajectory_says_what_to_do(tiny_run):
+    _, run = tiny_run
+    md_cfg = {"timestep_fs": 0.5, "traj_interval": 2}
+    atoms, start = us._start_frame(run / "md", 0.0, md_cfg)
+    assert start["frame"] == start["md_frames"] - 1 == 75 and len(atoms) > 0
+    with pytest.raises(ValueError, match=r"holds 76 frames of 1 fs \(0\.075 ps\); resume"):
+        us._start_frame(run / "md", 0.1, md_cfg)
 
 
 # --------------------------------------------------------------------------------- physics

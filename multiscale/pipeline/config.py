@@ -217,6 +217,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_bin_samples": Key(
             "int+", 10, "samples", "F(z) only in bins with at least this many decorrelated samples"
         ),
+        "start_ps": Key(
+            "num0",
+            0.0,
+            "ps",
+            "time of the md frame the windows start from (0: the md stage's last frame); a "
+            "longer md run (md.steps) then keeps the windows",
+        ),
         "other_ions": Key(
             "choice",
             "keep",
@@ -928,6 +935,13 @@ def _check_umbrella(
             f"umbrella.window_ps = {cfg['window_ps']:g} ps must exceed umbrella.discard_ps = "
             f"{cfg['discard_ps']:g} ps (the start of every window left out of the analysis); "
             "lengthen window_ps or lower discard_ps"
+        )
+    md_ps = md["steps"] * md["timestep_fs"] / 1000
+    if cfg["start_ps"] > md_ps:
+        raise ValueError(
+            f"umbrella.start_ps = {cfg['start_ps']:g} ps lies beyond the md run ({md['steps']} "
+            f"steps of {md['timestep_fs']:g} fs = {md_ps:g} ps): lower umbrella.start_ps (0: the "
+            "md stage's last frame) or lengthen md.steps"
         )
     nb = cfg["n_blocks"]
     if nb < 4 or nb % 2:

@@ -265,12 +265,24 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
     if not r.get("species"):
         return [*out, r.get("note", "No ion sampled."), ""]
     c = r.get("centers_A") or []
+    start = r.get("start") or {}
+    frame = "the md stage's last frame"
+    if start and start.get("frame") != start.get("md_frames", 0) - 1:
+        frame = f"the md stage's frame at {_f(start.get('time_ps'), '.4g')} ps"
+    removed = any(
+        (u.get("other_ions") or {}).get("policy") == "remove" for u in r["species"].values()
+    )
+    others = (
+        "alone in the water (the salt's other ions removed: infinite dilution)"
+        if removed
+        else "the others move freely"
+    )
     out += [
         f"{len(c)} windows per ion, centres {_f(min(c), '.3g')}–{_f(max(c), '.3g')} Å above the "
         f"top metal layer, k = {_f(r.get('k_eV_per_A2'), '.3g')} eV/Å², "
         f"{_f(r.get('window_ps'), '.3g')} ps each (the first {_f(r.get('discard_ps'), '.3g')} ps "
-        "left out), from the md stage's last frame with its calculator and thermostat; one ion "
-        "per species is held, the others move freely. F(z) by MBAR (error bars: one standard "
+        f"left out), from {frame} with its calculator and thermostat; one ion per species is "
+        f"held, {others}. F(z) by MBAR (error bars: one standard "
         "error), D⊥ from the restrained height autocorrelation and D∥ from the in-plane MSD of "
         "each window; converged = neighbouring windows overlap, and the first and second half "
         "of every window agree (F, mean height, D) within their errors.",

@@ -258,8 +258,13 @@ class Pipeline:
         """Hash of the inputs a stage's earlier, unfinished or shorter, outputs must share to be
         continued rather than moved aside: :meth:`stage_hash` without ``md.steps`` (and the
         umbrella stage's :data:`RESUMABLE_KEYS` and extract selection: the windows of an ion
-        depend on neither, so they are resumed, not rerun)."""
+        depend on neither, so they are resumed, not rerun; with ``umbrella.start_ps`` > 0 not
+        on the md stage's ``steps`` either)."""
         parts = self._hash_parts(stage)
+        if stage == "umbrella" and self.config[stage]["start_ps"] > 0 and "md" in self.config:
+            # windows that start from an md frame at a fixed time depend on the md run up to
+            # that frame only: a longer md run (md.steps) keeps them (config checks the frame)
+            parts["upstream"] = {**parts["upstream"], "md": self.resume_key("md")}
         drop = RESUMABLE_KEYS.get(stage, ())
         parts["section"] = {k: v for k, v in parts["section"].items() if k not in drop}
         parts.pop("extract_selection", None)

@@ -5,7 +5,8 @@ extract stage's profile (``dropped_species``), so it never reached the continuum
 items 2 and 5). This stage samples such ions with umbrella windows on their height above the
 top metal layer, and the extract stage puts the result into the profile:
 
-* :func:`run_umbrella` starts from the md stage's last frame (the md calculator through the
+* :func:`run_umbrella` starts from the md stage's last frame, or its frame at
+  ``umbrella.start_ps`` (the md calculator through the
   registry, its time step, thermostat and hydrogen mass repartitioning), picks one ion per
   species, places it at each window centre (:func:`multiscale.md.place_at_height`), relaxes it
   under the restraint (FIRE, :class:`multiscale.md.HarmonicZRestraint`), runs the windows
@@ -264,7 +265,8 @@ def run_umbrella(
     md : dict
         The md stage's summary (temperature in K, time step in fs, ...).
     md_dir : Path
-        The md stage's folder (``trajectory.traj``: the windows start from its last frame).
+        The md stage's folder (``trajectory.traj``: the windows start from its last frame,
+        or from its frame at ``cfg["start_ps"]``).
     out : Path
         The stage folder: ``umbrella_<ion>.json``, ``umbrella_<ion>.png``, ``windows/<ion>/``.
     comm : mpi4py communicator, optional
@@ -285,10 +287,10 @@ def run_umbrella(
     dict
         ``species``: per ion symbol its name, charge, verdict, smallest overlap, F range, cost
         (s) and files; ``left_out``: the ions free MD leaves out and why (when decided here);
-        ``wall_s``.
+        ``start``: the md frame the windows start from (index, time in ps, frames of the md
+        trajectory); ``wall_s``.
     """
     from ase.data import atomic_numbers
-    from ase.io import read
     from mpi4py import MPI
 
     comm = comm if comm is not None else MPI.COMM_SELF
@@ -320,7 +322,8 @@ def run_umbrella(
         summary["note"] = "no ion is left out of free MD: nothing to sample"
         summary["wall_s"] = time.perf_counter() - t0
         return summary
-    base = read(Path(md_dir) / "trajectory.traj", index=-1, parallel=False)
+    base, start = _start_frame(Path(md_dir), cfg["start_ps"], md_cfg)
+    summary["start"] = start
     base.set_constraint()
     if md_cfg["hydrogen_mass_u"] > 0:  # idempotent: the md frames may carry the masses already
         from multiscale.md.hmr import repartition_hydrogen_masses
@@ -337,6 +340,25 @@ def run_umbrella(
         )  # fmt: skip
     summary["wall_s"] = time.perf_counter() - t0
     return summary
+
+
+def _start_frame(md_dir: Path, start_ps: float, md_cfg: Mapping[str, Any]):
+    """The md frame the windows start from and where it lies: the last one for ``start_ps``
+    = 0, else the frame nearest ``start_ps`` (ps from the trajectory's first frame)."""
+    from ase.io.trajectory import Trajectory
+
+    frame_fs = md_cfg["timestep_fs"] * md_cfg["traj_interval"]
+    with Trajectory(md_dir / "trajectory.traj") as traj:
+        n = len(traj)
+        index = n - 1 if start_ps == 0 else round(start_ps * 1000 / frame_fs)
+        if index >= n:
+            raise ValueError(
+                f"umbrella.start_ps = {start_ps:g} ps: the md trajectory holds {n} frames of "
+                f"{frame_fs:g} fs ({(n - 1) * frame_fs / 1000:g} ps); resume the md stage or "
+                "lower umbrella.start_ps"
+            )
+        atoms = traj[index]
+    return atoms, {"frame": index, "time_ps": index * frame_fs / 1000, "md_frames": n}
 
 
 def _run_species(
@@ -453,6 +475,7 @@ def _run_species(
                 "n_windows",
                 "free_energy_max_half_deviation_sigma", "free_energy_half_threshold_sigma",
                 "D_perp_converged_windows", "warnings", "cost", "c_bulk_mol_per_m3",
+                "other_ions",
             )
         }  # fmt: skip
         short["file"] = f"umbrella_{sym}.json"
