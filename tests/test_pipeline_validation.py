@@ -218,6 +218,10 @@ BAD = [
         {"continuum": {"profile": "/nonexistent/p.h5"}},
         r"continuum\.profile = '/nonexistent/p\.h5': no such file",
     ),
+    (
+        {"continuum": {"profile": "builtin:nothing"}},
+        r"continuum\.profile = 'builtin:nothing': unknown builtin profile; choose one of",
+    ),
 ]
 
 

@@ -293,7 +293,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "continuum": {
         "profile": Key(
-            "path", "", "", "TransportProfile HDF5 to use instead of the extract stage's"
+            "path",
+            "",
+            "",
+            "TransportProfile HDF5 to use instead of the extract stage's, or "
+            '"builtin:production" for the shipped production profile',
         ),
         "profile_1d": Key("bool", True, "", "solve the profile-fed 1D equilibrium problem"),
         "cells_1d": Key("int+", 200, "cells", "cells of the 1D mesh"),
@@ -633,9 +637,16 @@ def _check_md(cfg: dict[str, Any]) -> set[str]:
 BUILTIN_PROFILES = {"production": "production_profile.h5"}
 
 
-def resolve_reference_profile(value: str) -> Path | None:
-    """The file of ``extract.reference_profile`` (None for ""); ``builtin:NAME`` is a profile
-    shipped in ``multiscale/pipeline/profiles/``.
+def resolve_profile(value: str, key: str = "extract.reference_profile") -> Path | None:
+    """The TransportProfile file a config key names (None for ""): a path, or ``builtin:NAME``
+    for a profile shipped in ``multiscale/pipeline/profiles/``.
+
+    Parameters
+    ----------
+    value : str
+        The key's value.
+    key : str
+        The key, for the messages (``extract.reference_profile``, ``continuum.profile``).
 
     Raises
     ------
@@ -648,13 +659,13 @@ def resolve_reference_profile(value: str) -> Path | None:
         name = value.removeprefix("builtin:")
         if name not in BUILTIN_PROFILES:
             raise ValueError(
-                f"extract.reference_profile = {value!r}: unknown builtin profile; choose "
+                f"{key} = {value!r}: unknown builtin profile; choose "
                 f"one of {sorted('builtin:' + n for n in BUILTIN_PROFILES)} or give a file path"
             )
         path = Path(__file__).parent / "profiles" / BUILTIN_PROFILES[name]
         if not path.is_file():
             raise ValueError(
-                f"extract.reference_profile = {value!r}: this installation ships no {name} "
+                f"{key} = {value!r}: this installation ships no {name} "
                 f"profile ({path} is missing; `multiscale run {name}` computes one: give "
                 'its extract/profile.h5 instead, or "" for none)'
             )
@@ -662,10 +673,15 @@ def resolve_reference_profile(value: str) -> Path | None:
     path = Path(value)
     if not path.is_file():
         raise ValueError(
-            f"extract.reference_profile = {value!r}: no such file; give the path of a "
+            f"{key} = {value!r}: no such file; give the path of a "
             'TransportProfile HDF5 file (a run\'s extract/profile.h5), or "" for none'
         )
     return path
+
+
+def resolve_reference_profile(value: str) -> Path | None:
+    """The file of ``extract.reference_profile`` (see :func:`resolve_profile`)."""
+    return resolve_profile(value, "extract.reference_profile")
 
 
 def _check_extract(cfg: dict[str, Any], md: dict[str, Any] | None) -> None:
@@ -803,11 +819,7 @@ def _check_continuum(cfg: dict[str, Any]) -> None:
                 f"continuum.cells_across_pit = {cfg['cells_across_pit']} cells is below the "
                 "minimum of 2; use 2 or more"
             )
-    if cfg["profile"] and not Path(cfg["profile"]).is_file():
-        raise ValueError(
-            f"continuum.profile = {cfg['profile']!r}: no such file; give the path of a "
-            'TransportProfile HDF5 file, or "" to use the extract stage\'s profile'
-        )
+    resolve_profile(cfg["profile"], "continuum.profile")  # "": the extract stage's
 
 
 def _check_continuum_metal(cfg: dict[str, Any], md: dict[str, Any] | None) -> None:

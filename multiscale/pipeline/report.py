@@ -528,6 +528,12 @@ def _permittivity_lines(p: dict | None) -> list[str]:
 
 def _continuum(r: dict, run_dir: Path) -> list[str]:
     out = ["## 4. Nernst–Planck", ""]
+    src = (r.get("profile") or {}).get("source")
+    if src and src != "the extract stage":
+        out += [
+            f"Fed by the profile `{src}` (continuum.profile), not by this run's extract stage.",
+            "",
+        ]
     p = r.get("profile_1d")
     if p:
         out += [

@@ -239,9 +239,9 @@ class Pipeline:
             p = resolve_reference_profile(self.config[stage]["reference_profile"])
             parts["reference_file"] = hashlib.sha256(p.read_bytes()).hexdigest()
         if stage == "continuum" and self.config[stage]["profile"]:
-            p = Path(self.config[stage]["profile"])
+            p = self._input_path(stage)
             parts["profile_file"] = (
-                hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+                hashlib.sha256(p.read_bytes()).hexdigest() if p is not None else None
             )
         return parts
 
@@ -321,7 +321,9 @@ class Pipeline:
     def _input_path(self, stage: str) -> Path | None:
         if stage == "continuum":
             if self.config["continuum"]["profile"]:
-                return Path(self.config["continuum"]["profile"])
+                from .config import resolve_profile
+
+                return resolve_profile(self.config["continuum"]["profile"], "continuum.profile")
             p = self.stage_dir("extract") / "profile.h5"
             return p if p.is_file() else None
         return None

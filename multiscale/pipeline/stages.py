@@ -1162,6 +1162,11 @@ def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) ->
 
     t0 = time.perf_counter()
     summary: dict[str, Any] = {}
+    if profile_path is not None:
+        summary["profile"] = {
+            "path": str(profile_path),
+            "source": cfg["profile"] or "the extract stage",  # e.g. "builtin:production"
+        }
     if cfg["profile_1d"]:
         if profile_path is None:
             raise ValueError(

@@ -65,7 +65,10 @@ def test_continuum_stage_parallel_equals_serial(tmp_path_factory, comm):
         assert log.count("continuum: done") == 1
         summary = json.loads((base / "parallel" / "continuum" / "summary.json").read_text())
         assert summary["pit"]["electrode_current_A_per_m"] == a["pit"]["electrode_current_A_per_m"]
-        assert (base / "parallel" / "report.md").read_text().count("## 4. Nernst–Planck") == 1
+        report = (base / "parallel" / "report.md").read_text()
+        assert report.count("## 4. Nernst–Planck") == 1
+        assert f"Fed by the profile `{profile}` (continuum.profile)" in report
+        assert summary["profile"] == {"path": str(profile), "source": str(profile)}
         for name in ("np_1d.png", "pit.png"):
             assert (base / "parallel" / "continuum" / name).stat().st_size > 0
 
