@@ -83,6 +83,7 @@ def config(**umbrella) -> dict:
         ({"k_eV_per_A2": 10.0, "window_ps": 1.0}, r"would overlap only .* lower k_eV_per_A2"),
         ({"centers_A": "4, 5"}, r"umbrella\.centers_A: expected a list of finite numbers in Å"),
         ({"k_eV_per_A2": 0}, r"umbrella\.k_eV_per_A2: expected a positive number in eV/Å²"),
+        ({"integrity": "sometimes"}, r"umbrella\.integrity: expected one of 'md', 'stop', 'flag'"),
         ({"start_ps": 0.08}, r"start_ps = 0\.08 ps lies beyond the md run \(150 steps .* 0\.075"),
     ],
 )
@@ -280,6 +281,18 @@ def test_windows_from_an_md_frame_at_start_ps_survive_a_longer_md_run(tmp_path):
     last["umbrella"]["start_ps"] = 0.0
     last["md"]["steps"] = 250
     Pipeline(last, run).run(stages=["md", "umbrella"])
+    r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
+    assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [140, 140]
+
+
+def test_windows_take_their_own_integrity_policy(tmp_path):
+    """umbrella.integrity = "flag" watches the windows although md.integrity = "off" (the LJ
+    stand-in holds no water together, so the monitor records events and the windows go on)."""
+    run = tmp_path / "run"
+    Pipeline(config(species=["Na"], integrity="flag"), run).run(stages=["md", "umbrella"])
+    window = run / "umbrella" / "windows" / "Na" / "replica_000"
+    assert not (run / "md" / "integrity.csv").exists()
+    assert (window / "integrity.csv").is_file()
     r = json.loads((run / "umbrella" / "umbrella_Na.json").read_text())
     assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [140, 140]
 

@@ -217,6 +217,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_bin_samples": Key(
             "int+", 10, "samples", "F(z) only in bins with at least this many decorrelated samples"
         ),
+        "integrity": Key(
+            "choice",
+            "md",
+            "",
+            "the windows' molecule-integrity policy: md (as md.integrity), stop, flag (record "
+            "and go on) or off; a window stopped by the monitor continues under a new policy",
+            ("md", "stop", "flag", "off"),
+        ),
         "start_ps": Key(
             "num0",
             0.0,

@@ -430,13 +430,14 @@ def _run_species(
     log.info("umbrella: %s (atom %d), %d windows at %s Å, k = %g eV/Å², %d steps each", sym, ion,
              len(centers), centers, k, steps)  # fmt: skip
     integrity = None
-    if md_cfg["integrity"] != "off":  # the md stage's monitor, its reference each window's start
+    policy = md_cfg["integrity"] if cfg["integrity"] == "md" else cfg["integrity"]
+    if policy != "off":  # the md stage's monitor, its reference each window's start
 
         def integrity(atoms):
             from multiscale.md import IntegrityMonitor
 
             return IntegrityMonitor(
-                atoms, policy=md_cfg["integrity"], reactive_species=md_cfg["reactive_species"],
+                atoms, policy=policy, reactive_species=md_cfg["reactive_species"],
                 interval=md_cfg["integrity_interval"] or None,
             )  # fmt: skip
 
