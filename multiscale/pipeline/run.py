@@ -74,8 +74,14 @@ EXTRACT_SELECTION_KEYS = ("species", "bin_width_A", "z_margin_A", "range_start",
 RESUMABLE_KEYS = {
     "md": ("steps",),
     # longer windows continue from their checkpoints; the analysis keys only re-analyse them
-    "umbrella": ("window_ps", "discard_ps", "n_blocks", "bin_width_A", "min_bin_samples",
-                 "integrity"),  # fmt: skip
+    "umbrella": (
+        "window_ps",
+        "discard_ps",
+        "n_blocks",
+        "bin_width_A",
+        "min_bin_samples",
+        "integrity",
+    ),
 }
 
 
