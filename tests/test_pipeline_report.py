@@ -4,6 +4,7 @@ Gouy–Chapman, experiment table and the chain diagram, from a fake results dict
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,6 +38,9 @@ def test_water_permittivity_and_debye_length_at_0p1_molar():
     assert sc["debye_length_nm"] == pytest.approx(0.961, rel=3e-3)
     with pytest.raises(ValueError, match=r"outside 273-373 K.*kelvin"):
         water_permittivity(25.0)
+    hot = simulated_concentration(1, 555, 100.0, vol_a3 / 100.0, 400.0)  # outside the fit
+    assert hot["permittivity"] is None and hot["debye_length_nm"] is None
+    assert hot["molarity_mol_per_L"] == pytest.approx(0.1)
     with pytest.raises(ValueError, match=r"need n_water > 0"):
         simulated_concentration(1, 0, 100.0, 10.0)
 
@@ -58,6 +62,13 @@ def test_double_layer_matches_gouy_chapman_for_a_gouy_chapman_profile():
     water = TransportProfile(z, ["H2O"], [0], np.full((1, z.size), 5e4), np.full((1, z.size), 2e-9))
     no = double_layer(water)
     assert not no["applies"] and "both a cation and an anion" in no["why"]
+    # a profile from MD at 400 K (temperature-mapped water): no permittivity, so no comparison
+    d = np.full((2, z.size), 1e-9)
+    hot = TransportProfile(
+        z, ["Na+", "Cl-"], [1, -1], np.array([cp, cm]), d, potential=phi, temperature=400.0
+    )
+    no = double_layer(hot)
+    assert not no["applies"] and re.search(r"at the profile's 400 K: .*outside 273-373", no["why"])
 
 
 def _fake_results(with_ions: bool) -> dict:
@@ -264,3 +275,20 @@ def test_lag_check_is_a_row_and_a_sub_diffusive_liquid_a_todo():
     rows, todo = _checks(res)
     assert any(r.endswith("= 0.95 ± 0.06: diffusive |") for r in rows)
     assert not any("falls with the lag" in t for t in todo)
+
+
+def test_checks_call_an_ion_denser_than_its_crystal_unphysical():
+    """A c(z) above the ion density of a salt crystal is not a concentration: the checks say so,
+    and where it came from (umbrella sampling at infinite dilution, with no saturation)."""
+    from multiscale.pipeline.report import ION_C_MAX_MOL_PER_L, _checks
+
+    ex = {"species": {"H2O": {"charge": 0, "max_c_mol_per_L": 60.6},
+                      "Na+": {"charge": 1, "max_c_mol_per_L": 7.2},
+                      "Cl-": {"charge": -1, "max_c_mol_per_L": 9.22e4}},
+          "umbrella": {"Cl-": {"merged": True}, "Na+": {"merged": True}}}  # fmt: skip
+    _, todo = _checks({"extract": ex})
+    bad = [t for t in todo if "denser than the ion in any salt crystal" in t]
+    assert len(bad) == 1 and bad[0].startswith("Cl-: c(z) reaches 9.22e+04 mol/L")
+    assert "infinite dilution" in bad[0]
+    # NaCl crystal: 2.165 g/cm³ / 58.44 g/mol = 37 mol/L of each ion, below the bound
+    assert 2.165 / 58.44 * 1000 < ION_C_MAX_MOL_PER_L < 60.6

@@ -360,7 +360,8 @@ def simulated_concentration(
     -------
     dict
         ``molality_mol_per_kg``, ``molarity_mol_per_L``, ``water_density_g_per_cm3``,
-        ``permittivity`` (water, Malmberg–Maryott), ``debye_length_nm`` (None without salt).
+        ``permittivity`` (water, Malmberg–Maryott; None outside its 273–373 K fit),
+        ``debye_length_nm`` (None without salt or permittivity).
     """
     from continuum import debye_length
 
@@ -373,9 +374,12 @@ def simulated_concentration(
     vol_l = area_A2 * thickness_A * 1e-27
     molality = n_pairs / (n_water * 18.015e-3)
     molarity = n_pairs / (avogadro * vol_l)
-    eps = water_permittivity(temperature)
+    try:
+        eps = water_permittivity(temperature)
+    except ValueError:  # outside the fit (e.g. temperature-mapped MD at 400 K): no Debye length
+        eps = None
     lam = None
-    if n_pairs > 0:
+    if n_pairs > 0 and eps is not None:
         c = [nu[0] * molarity * 1e3, nu[1] * molarity * 1e3]
         lam = debye_length(c, list(charges), eps, temperature) * 1e9
     return {
@@ -423,7 +427,11 @@ def double_layer(profile, *, cation: str | None = None, anion: str | None = None
     cc, ca = profile.concentration[profile.index(cation)], profile.concentration[
         profile.index(anion)]  # fmt: skip
     c_bulk = float(0.5 * (cc[mid].mean() + ca[mid].mean()))
-    eps = water_permittivity(profile.temperature)
+    try:
+        eps = water_permittivity(profile.temperature)
+    except ValueError as err:  # e.g. a temperature-mapped MD profile at 400 K
+        return {"applies": False, "why": f"no permittivity of water at the profile's "
+                f"{profile.temperature:g} K: {err}"}  # fmt: skip
     phi0 = float(profile.potential[0] - profile.potential[mid].mean())
     x = profile.z - profile.z[0]
     _, gc_c, gc_a = analytic.gouy_chapman(x, phi0, c_bulk, valence=zc, permittivity=eps,

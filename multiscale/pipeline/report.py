@@ -751,7 +751,13 @@ def _electrochemistry(res: dict, config: dict, run_dir: Path) -> list[str]:
             f"| water density of the film | {_f(sc['water_density_g_per_cm3'], '.3g')} g/cm³ |",
             f"| Debye length λ_D at {_f(sc['temperature_K'], '.0f')} K, ε_r = "
             f"{_f(sc['permittivity'], '.3g')} (water, Malmberg–Maryott 1956) | "
-            + (f"{_f(lam, '.3g')} nm |" if lam else "no salt: infinite |"),
+            + (
+                f"{_f(lam, '.3g')} nm |"
+                if lam
+                else "no salt: infinite |"
+                if sc["permittivity"] is not None
+                else "not computed: the temperature is outside the permittivity fit (273–373 K) |"
+            ),
             "",
         ]
         if lam:
@@ -908,6 +914,11 @@ def _integrity_line(what: str, g: dict | None, folder: str) -> str:
     return head + "; ".join([body, *geo]) + " |"
 
 
+#: an ion's concentration above this (mol/L) is unphysical for the salts the pipeline builds:
+#: denser than the ions in their crystals (NaCl 37 mol/L, KCl 27 mol/L)
+ION_C_MAX_MOL_PER_L = 45.0
+
+
 def _checks(res: dict) -> tuple[list[str], list[str]]:
     """Rows of the Checks table and the list of what has not converged."""
     rows: list[str] = []
@@ -1012,6 +1023,19 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
             'use md.ensemble = "bussi" for production'
         )
     for name, s in (ex or {}).get("species", {}).items():
+        cmax = s.get("max_c_mol_per_L")
+        if cmax is not None and s.get("charge") and cmax > ION_C_MAX_MOL_PER_L:
+            src = ((ex.get("umbrella") or {}).get(name) or {}).get("merged")
+            todo.append(
+                f"{name}: c(z) reaches {_f(cmax, '.3g')} mol/L, denser than the ion in any salt "
+                f"crystal (NaCl: 37 mol/L): unphysical, not a concentration"
+                + (
+                    "; it comes from umbrella sampling: c ∝ exp(−F/kT) of a lone ion "
+                    "(infinite dilution) has no saturation of a filled adsorbed layer (section 3)"
+                    if src
+                    else " (section 3)"
+                )
+            )
         nb, ok = s.get("D_perp_bins"), s.get("D_perp_determined_bins")
         if nb is not None and ok is not None and ok < nb:
             todo.append(f"D⊥ of {name}: not determined in {nb - ok} of {nb} bins (section 3)")
