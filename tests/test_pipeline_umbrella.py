@@ -244,6 +244,8 @@ def test_rerun_is_cached_and_interrupted_windows_resume(tiny_run):
     assert [c["resumed_from"] for c in r["cost"]["windows"]] == [140, 140]
     assert [c["steps_this_run"] for c in r["cost"]["windows"]] == [0, 0]
     assert all(c["relax_s"] == 0.0 for c in r["cost"]["windows"])  # not placed/relaxed again
+    report = (run / "report.md").read_text()
+    assert "(windows resumed complete: analysis only, no MD in this run)" in report
     assert r["free_energy_kT"] == first["free_energy_kT"]
     # an extract key that could change which ions free MD leaves out: the umbrella stage
     # decides again (same ion), its windows are resumed, not rerun

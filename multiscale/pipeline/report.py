@@ -295,6 +295,11 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
         zr = u.get("z_range_A") or [None, None]
         cost = u.get("cost") or {}
         per = [w.get("ms_per_step") for w in cost.get("windows", []) if w.get("ms_per_step")]
+        ran = [w.get("steps_this_run") for w in cost.get("windows", [])]
+        if ran and not any(ran):  # every window resumed complete: the cost is the analysis's
+            per_note = " (windows resumed complete: analysis only, no MD in this run)"
+        else:
+            per_note = f" ({_f(sum(per) / len(per), '.3g')} ms/step)" if per else ""
         verdict = "converged" if u.get("converged") else "**not converged**"
         out.append(
             f"| {u.get('name', sym)} | {u.get('n_windows')} ({_f(zr[0], '.3g')}–{_f(zr[1], '.3g')}"
@@ -304,9 +309,7 @@ def _umbrella(r: dict, run_dir: Path) -> list[str]:
             f"{_sigma(u.get('free_energy_max_half_deviation_sigma'))} "
             f"({_sigma(u.get('free_energy_half_threshold_sigma'))}) | "
             f"{u.get('D_perp_converged_windows')} of {u.get('n_windows')} | "
-            f"{_f(cost.get('total_s'), '.3g')} s"
-            + (f" ({_f(sum(per) / len(per), '.3g')} ms/step)" if per else "")
-            + " |"
+            f"{_f(cost.get('total_s'), '.3g')} s{per_note} |"
         )
     for sym, u in r["species"].items():
         out.append("")
