@@ -41,6 +41,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "bulk_reference.md"
+#: ``run``'s defaults: waters in the box and their density (g/cm³)
+N_WATER, DENSITY = 128, 0.997
 
 
 def _md_section(config: str) -> dict:
@@ -177,9 +179,9 @@ def _box_flags(info: dict) -> str:
         flags += f" --concentration {info['concentration_mol_per_L']:g}"
     if info["temperature_K"] != md["temperature_K"]:
         flags += f" --temperature {info['temperature_K']:g}"
-    if info.get("water_density_g_per_cm3", 0.997) != 0.997:
+    if info.get("water_density_g_per_cm3", DENSITY) != DENSITY:
         flags += f" --density {info['water_density_g_per_cm3']:g}"
-    if info["n_water"] != 128:
+    if info["n_water"] != N_WATER:
         flags += f" --n-water {info['n_water']}"
     return flags
 
@@ -384,11 +386,11 @@ def main() -> None:
     sub = ap.add_subparsers(dest="stage", required=True)
     r = sub.add_parser("run")
     r.add_argument("--config", default="production", help="pipeline config (file or built-in)")
-    r.add_argument("--n-water", type=int, default=128)
+    r.add_argument("--n-water", type=int, default=N_WATER)
     r.add_argument("--ps", type=float, default=100.0, help="production length, ps")
     r.add_argument("--seed", type=int, default=5)
     for flag, unit, default in (("--concentration", "salt, mol/L of water; 0: pure water", None),
-                                ("--density", "water density, g/cm³", 0.997),
+                                ("--density", "water density, g/cm³", DENSITY),
                                 ("--temperature", "thermostat target, K", None)):  # fmt: skip
         r.add_argument(flag, type=float, default=default,
                        help=f"{unit} (default: {default or 'the config’s'})")  # fmt: skip

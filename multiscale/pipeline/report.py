@@ -531,8 +531,10 @@ def _permittivity_lines(p: dict | None) -> list[str]:
 
 def _continuum(r: dict, run_dir: Path) -> list[str]:
     out = ["## 4. Nernst–Planck", ""]
+    from .stages import EXTRACT_PROFILE
+
     src = (r.get("profile") or {}).get("source")
-    if src and src != "the extract stage":
+    if src and src != EXTRACT_PROFILE:
         out += [
             f"Fed by the profile `{src}` (continuum.profile), not by this run's extract stage.",
             "",

@@ -1155,6 +1155,10 @@ def md_metal(atoms) -> str:
 
 
 # ---------------------------------------------------------------------------- continuum
+#: the continuum summary's profile source when no continuum.profile is given
+EXTRACT_PROFILE = "the extract stage"
+
+
 def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) -> dict:
     """Nernst–Planck solves on ``comm``: the profile-fed 1D problem and the 2D pit (fed by the
     profile where MD gives its inputs), and the diffuse layer against Gouy–Chapman."""
@@ -1165,7 +1169,7 @@ def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) ->
     if profile_path is not None:
         summary["profile"] = {
             "path": str(profile_path),
-            "source": cfg["profile"] or "the extract stage",  # e.g. "builtin:production"
+            "source": cfg["profile"] or EXTRACT_PROFILE,  # e.g. "builtin:production"
         }
     if cfg["profile_1d"]:
         if profile_path is None:
