@@ -547,3 +547,98 @@ def test_continuum_uncertainty_takes_the_umbrella_covariance(tmp_path):
     assert out["parameters"]["free_energy[Na+]"] == 1  # one bin with an error (F_b - F_far)
     k_layer = out["outputs"]["k_layer[Na+]"]
     assert k_layer["linear_std"] > 0 and "free_energy[Na+]" in k_layer["contributions"]
+
+
+def _well_result(f_kT, zf, cov=None, c_bulk=2000.0):
+    """An umbrella result with F(z) = ``f_kT`` on the grid ``zf`` (and MBAR's covariance)."""
+    n = zf.size
+    out = {
+        "name": "Cl-", "c_bulk_mol_per_m3": c_bulk, "z_A": zf.tolist(),
+        "free_energy_kT": list(map(float, f_kT)), "free_energy_err_kT": [0.1] * n,
+        "windows": {"z_mean_A": [2.5, 5.5], "D_perp_m2_per_s": [1e-9, 1e-9],
+                    "D_perp_err_m2_per_s": [1e-10] * 2, "D_perp_converged": [True] * 2,
+                    "D_par_m2_per_s": [1e-9] * 2, "D_par_err_m2_per_s": [1e-10] * 2},
+    }  # fmt: skip
+    if cov is not None:
+        out["free_energy_cov_kT2"] = cov.tolist()
+    return out
+
+
+def test_packing_limit_saturates_a_deep_well_as_a_langmuir_layer():
+    """c = c_b x/(1 − φ + φx) per F grid point (Bikerman/Langmuir), averaged over the bin: a
+    13 kT well fills to the packing limit instead of 4e5 c_bulk; the bulk side keeps c_bulk;
+    a shallow well (φx ≪ 1) keeps c_bulk x; no limit gives c_bulk x."""
+    zf = np.round(np.arange(2.05, 8.0, 0.1), 6)
+    depth = np.where(zf < 3.0, -13.0, np.where(zf < 5.0, -1.0, 0.0))
+    bins = np.array([2.5, 4.0, 6.5])
+    c_b, c_max = 2000.0, 37000.0
+    free = up.umbrella_columns(_well_result(depth, zf), bins, 2.0, 300.0)
+    sat = up.umbrella_columns(
+        _well_result(depth, zf), bins, 2.0, 300.0, max_concentration_mol_per_m3=c_max
+    )
+
+    def expected(lo, hi, limit):  # the isotherm written out, bin average of the grid points
+        x = np.exp(-depth[(zf >= lo) & (zf < hi)])
+        if not limit:
+            return c_b * x.mean()
+        phi = c_b / limit
+        return np.mean(c_b * x / (1 - phi + phi * x))
+
+    for b, (lo, hi) in enumerate([(1.5, 3.5), (3.0, 5.0), (5.5, 7.5)]):
+        assert free["concentration"][b] == pytest.approx(expected(lo, hi, 0.0), rel=1e-9)
+        assert sat["concentration"][b] == pytest.approx(expected(lo, hi, c_max), rel=1e-9)
+    assert free["concentration"][0] > 1e5 * c_b / 2  # the unphysical infinite-dilution value
+    assert sat["concentration"][0] <= c_max
+    # the well's 10 grid points (of the bin's 15) are full, the other 5 at -1 kT
+    phi = c_b / c_max
+    edge = c_b * np.e / (1 - phi + phi * np.e)
+    assert sat["concentration"][0] == pytest.approx((10 * c_max + 5 * edge) / 15, rel=1e-4)
+    assert sat["concentration"][2] == pytest.approx(c_b, rel=1e-12)  # the reference bin
+    # 1 kT: phi x = 0.15, the layer 12 % below c_b x (1 - phi + phi x = 1.09)
+    assert 0.85 < sat["concentration"][1] / free["concentration"][1] < 0.95
+    assert any("packing limit" in n and "saturated" in n for n in sat["notes"])
+    # the profile's F is the effective one: −RT ln(c/⟨c⟩) of the saturated c
+    rt = 8.314462618 * 300.0
+    c = sat["concentration"]
+    np.testing.assert_allclose(sat["free_energy"], -rt * np.log(c / c.mean()))
+
+
+@pytest.mark.parametrize("c_max", [0.0, 37000.0])
+def test_saturated_concentration_error_matches_finite_differences(c_max):
+    """The error of ln c_b from MBAR's covariance (independent grid errors σ) equals
+    σ |∇ ln c_b| with the gradient by central differences of umbrella_columns itself, F_far's
+    share included; a saturated well's c barely depends on F (a much smaller error)."""
+    zf = np.round(np.arange(2.05, 8.0, 0.1), 6)
+    f0 = np.where(zf < 3.0, -13.0 + 0.3 * (zf - 2.0), np.where(zf < 5.0, -1.0, 0.1 * (zf - 5)))
+    bins = np.array([2.5, 4.0, 6.5])
+    sigma = 0.05
+    cols = up.umbrella_columns(
+        _well_result(f0, zf, sigma**2 * np.eye(zf.size)), bins, 2.0, 300.0,
+        max_concentration_mol_per_m3=c_max,
+    )  # fmt: skip
+    h = 1e-5
+    grad = np.zeros((bins.size, zf.size))
+    for g in range(zf.size):
+        up_, dn = f0.copy(), f0.copy()
+        up_[g] += h
+        dn[g] -= h
+        c_up = up.umbrella_columns(_well_result(up_, zf), bins, 2.0, 300.0,
+                                   max_concentration_mol_per_m3=c_max)["concentration"]  # fmt: skip
+        c_dn = up.umbrella_columns(_well_result(dn, zf), bins, 2.0, 300.0,
+                                   max_concentration_mol_per_m3=c_max)["concentration"]  # fmt: skip
+        grad[:, g] = (np.log(c_up) - np.log(c_dn)) / (2 * h)
+    expected = sigma * np.sqrt(np.sum(grad**2, axis=1))
+    rt = 8.314462618 * 300.0
+    np.testing.assert_allclose(cols["free_energy_err"] / rt, expected, rtol=1e-5, atol=1e-9)
+    if c_max:  # the full well's points hardly matter: the bin's error is that of its edge
+        free = up.umbrella_columns(
+            _well_result(f0, zf, sigma**2 * np.eye(zf.size)), bins, 2.0, 300.0
+        )
+        assert cols["free_energy_err"][0] < 0.2 * free["free_energy_err"][0]
+
+
+def test_packing_limit_below_the_bulk_concentration_is_refused():
+    zf = np.round(np.arange(2.05, 4.0, 0.1), 6)
+    with pytest.raises(ValueError, match=r"packing limit of Cl- .* must exceed its bulk"):
+        up.umbrella_columns(_well_result(np.zeros(zf.size), zf), np.array([3.0]), 2.0, 300.0,
+                            max_concentration_mol_per_m3=1000.0)  # fmt: skip

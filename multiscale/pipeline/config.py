@@ -41,6 +41,9 @@ STAGES = ("qmml", "md", "extract", "continuum")
 #: extract), which runs only when ``[umbrella] enabled = true`` (it then runs with extract,
 #: whose profile it completes; see :mod:`multiscale.pipeline.umbrella_stage`).
 STAGE_ORDER = ("qmml", "md", "umbrella", "extract", "continuum")
+#: each ion's concentration in rock salt (mol/L): NaCl, a = 5.640 Å, 4 formula units per
+#: cubic cell, 4 / (6.02214e23 * (5.640e-9 dm)^3) = 37.0 mol/L: no layer of ions packs denser
+ROCK_SALT_ION_MOL_PER_L = 37.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "fine_bin_width_A": Key(
             "num+", 0.1, "Å", "bin width of the fine density profile (structure, layering)"
+        ),
+        "max_ion_concentration_mol_per_L": Key(
+            "num0",
+            ROCK_SALT_ION_MOL_PER_L,
+            "mol/L",
+            "packing limit of an ion's c(z) from umbrella windows: an adsorbed layer fills up "
+            "(c = c_bulk x/(1 - phi + phi x), x = exp(-dF/kT), phi = c_bulk/limit); default: "
+            "each ion's concentration in rock salt (NaCl); 0: none (c = c_bulk x, infinite "
+            "dilution)",
         ),
         "reference_profile": Key(
             "path",

@@ -648,8 +648,9 @@ def run_extract(
         from .umbrella_profile import merge_umbrella
 
         profile, umbrella_info = merge_umbrella(
-            profile, umbrella, umbrella_dir, dropped, cfg["bin_width_A"]
-        )
+            profile, umbrella, umbrella_dir, dropped, cfg["bin_width_A"],
+            max_concentration_mol_per_m3=1000.0 * cfg["max_ion_concentration_mol_per_L"],
+        )  # fmt: skip
     profile.write(out / "profile.h5")
     reference = _reference_profile(cfg)
     fig = plot_transport_profile(

@@ -47,14 +47,15 @@ def _d_column(
     return np.interp(z_bins, x, d[use][order]), np.interp(z_bins, x, e[use][order])
 
 
-def _relative_covariance(result, z, fin, zg, weights, nearest, far):
-    """Covariance (kT²) of F_b − F_far over the transport bins from the result's MBAR
+def _relative_covariance(result, z, fin, zg, w_sat, weights, nearest, far):
+    """Covariance (kT²) of −ln(c_b/c_bulk) over the transport bins from the result's MBAR
     covariance on the F grid (``free_energy_cov_kT2``), or None when the result has none.
 
     Linear propagation through the steps of :func:`umbrella_columns`: the interpolation over
-    F holes (a matrix), the bin average F_b = −ln⟨e^(−F)⟩ (``weights``: its derivatives
-    e^(−F)/Σe^(−F) with respect to the grid points ``zg`` in the bin, one row per bin), the
-    nearest covered bin for uncovered ones, the difference to the far bin.
+    F holes (a matrix), the bin's c_b (``w_sat``: −d ln c_b/dF at the grid points ``zg`` of
+    the bin, one row per bin; without a packing limit the weights e^(−F)/Σe^(−F) of F_b), the
+    nearest covered bin for uncovered ones, the ratio to the far bin's c, and the reference
+    F_far = −ln⟨e^(−F)⟩ of the far bin (``weights``), on which x = e^(−(F − F_far)) depends.
     """
     raw = result.get("free_energy_cov_kT2")
     if raw is None:
@@ -69,7 +70,8 @@ def _relative_covariance(result, z, fin, zg, weights, nearest, far):
     zf = z[fin]
     # the interpolation of F onto zg from the defined points, as a matrix (linear in F)
     interp = np.array([np.interp(zg, zf, e) for e in np.eye(zf.size)]).T
-    full = (weights[nearest] - weights[far]) @ interp
+    rows = w_sat[nearest] - w_sat[far][None, :]
+    full = (rows - rows.sum(axis=1)[:, None] * weights[far][None, :]) @ interp
     return _nearest_psd(full @ _nearest_psd(c_fin) @ full.T)
 
 
@@ -87,6 +89,7 @@ def umbrella_columns(
     bin_width_A: float,
     temperature_K: float,
     parallel: bool = True,
+    max_concentration_mol_per_m3: float = 0.0,
 ) -> dict[str, Any]:
     """One species' profile columns from its umbrella result, on the transport bins.
 
@@ -105,6 +108,9 @@ def umbrella_columns(
         Temperature of the profile (K).
     parallel : bool
         Also give D∥.
+    max_concentration_mol_per_m3 : float
+        Packing limit c_max of the ion (mol/m³): c(z) saturates towards it where F(z) is a deep
+        well (see Notes); 0: no limit, c = c_bulk exp(−ΔF/kT), exact only at infinite dilution.
 
     Returns
     -------
@@ -121,10 +127,29 @@ def umbrella_columns(
     In a covered bin F_b = −kT ln⟨exp(−F/kT)⟩ over the F grid points inside the bin (F holes
     between windows linearly interpolated), so that c_b is the bin average of c(z) as the
     free-MD concentrations are. c = c_bulk exp(−(F_b − F_far)/kT), F_far in the covered bin
-    farthest from the metal (the bulk side). The covariance of F_b − F_far follows from MBAR's
-    covariance on the F grid (``free_energy_cov_kT2``) by linear propagation and is returned as
-    ``free_energy_cov`` ((J/mol)², its diagonal the squared ``free_energy_err``); a result
-    without it gets the root sum of squares of both MBAR errors. Bins outside the covered range
+    farthest from the metal (the bulk side).
+
+    The windows hold one ion (the infinite-dilution F(z)); an adsorbed layer fills up, which
+    exp(−ΔF/kT) alone does not know (a 13 kT well gives 10⁵ times the bulk concentration).
+    With ``max_concentration_mol_per_m3`` = c_max > 0 each F grid point is a lattice-gas site
+    layer with room for c_max (Bikerman's steric limit, the one-species form of Borukhov,
+    Andelman & Orland, Phys. Rev. Lett. 79, 435 (1997); Kilic, Bazant & Ajdari, Phys. Rev. E
+    75, 021502 (2007), eq. 5): with x = exp(−(F − F_far)/kT) and φ = c_bulk/c_max,
+
+        c = c_bulk x / (1 − φ + φ x),
+
+    the Langmuir isotherm of each layer: c_bulk x where x φ ≪ 1, c_max in a deep well, c_bulk
+    where F = F_far; c_b is the bin average of c on the grid points, divided by that of the far
+    bin (which then holds c_bulk exactly, as without the limit). The profile's F column
+    is then −RT ln(c/⟨c⟩), the effective (finite-concentration) potential of mean force the
+    continuum uses; the umbrella result keeps the infinite-dilution F. The limit ignores the
+    other species (water, the counter-ions) and the ion–ion forces: it caps a filled layer at
+    the packing of the ion, not at a coverage measured with a finite-concentration F(z).
+
+    The covariance of ln(c_b/c_bulk) follows from MBAR's covariance on the F grid
+    (``free_energy_cov_kT2``) by linear propagation and is returned as ``free_energy_cov``
+    ((J/mol)², its diagonal the squared ``free_energy_err``); a result without it gets the root
+    sum of squares of both bins' MBAR errors. Bins outside the covered range
     take the value of the nearest covered bin (a TransportProfile holds no NaN). D⊥ and D∥
     are the windows' values interpolated in their mean heights (constant beyond the outermost
     windows); windows whose D⊥ did not converge are not used when others did, and carry a
@@ -157,8 +182,9 @@ def umbrella_columns(
     dg = np.interp(zg, zf, dff)
     half = 0.5 * float(bin_width_A)
     f_bin = np.full(z_bins.size, np.nan)
-    # per bin, the weights e^(-F)/Σe^(-F) of its grid points: the derivatives of F_b
+    # per bin, its grid points and the weights e^(-F)/Σe^(-F): the derivatives of F_b
     weights = np.zeros((z_bins.size, zg.size))
+    members = np.zeros((z_bins.size, zg.size), dtype=bool)
     for b in np.flatnonzero(covered):
         sel = (zg >= z_bins[b] - half) & (zg < z_bins[b] + half)
         if not sel.any():  # bin narrower than the F grid: the nearest point
@@ -166,25 +192,63 @@ def umbrella_columns(
         w = np.exp(-(fg[sel] - fg[sel].min()))
         f_bin[b] = fg[sel].min() - np.log(w.mean())
         weights[b, sel] = w / w.sum()
-    e_bin = np.where(covered, weights @ dg, np.nan)
+        members[b] = sel
     idx = np.flatnonzero(covered)
     nearest = idx[np.argmin(np.abs(np.arange(z_bins.size)[:, None] - idx[None, :]), axis=1)]
-    f_bin, e_bin = f_bin[nearest], e_bin[nearest]
     far = idx.max()
-    g_cov = _relative_covariance(result, z, fin, zg, weights, nearest, far)
+    c_bulk = float(result["c_bulk_mol_per_m3"])
+    c_max = float(max_concentration_mol_per_m3)
+    if not (np.isfinite(c_max) and c_max >= 0):
+        raise ValueError(
+            f"max_concentration_mol_per_m3 must be >= 0 (0: no packing limit), got {c_max!r}"
+        )
+    if c_max and c_max <= c_bulk:
+        raise ValueError(
+            f"the packing limit of {name} ({c_max:.6g} mol/m³) must exceed its bulk "
+            f"concentration ({c_bulk:.6g} mol/m³): raise extract.max_ion_concentration_mol_per_L "
+            "or give 0 for no limit"
+        )
+    phi = c_bulk / c_max if c_max else 0.0
+    # c/c_bulk on the grid, relative to the far bin, and d ln c_b / dF_g (kT units): the
+    # bin's saturated weights; with phi = 0 they are the weights of F_b above
+    x = np.exp(-(fg - f_bin[far]))
+    occ = x / (1.0 - phi + phi * x)
+    sat = np.where(members, occ * (1.0 - phi) / (1.0 - phi + phi * x), 0.0)
+    n_in = np.maximum(members.sum(axis=1), 1)
+    ratio = np.where(covered, (members * occ).sum(axis=1) / n_in, np.nan)
+    if phi:
+        w_sat = np.where(
+            covered[:, None], sat / (np.where(covered, ratio, 1.0) * n_in)[:, None], 0.0
+        )
+    else:  # the same weights, without their round-off (the far bin's error stays exactly 0)
+        w_sat = weights
+    e_bin = np.where(covered, w_sat @ dg, np.nan)
+    # c_bulk in the far bin exactly (its grid points' occupation averages 1 only without a
+    # limit or where F is flat there)
+    ratio = ratio[nearest] / ratio[far]
+    e_bin = e_bin[nearest]
+    # ln c_b depends on F_g through the bin's points and on F_far through x (sum of w_sat)
+    g_cov = _relative_covariance(result, z, fin, zg, w_sat, weights, nearest, far)
     if g_cov is None:  # an older result without MBAR's covariance: errors as if independent
         rel = np.hypot(e_bin, e_bin[far])
         rel[nearest == far] = 0.0
     else:
         rel = np.sqrt(np.clip(np.diag(g_cov), 0.0, None))
-    c_bulk = float(result["c_bulk_mol_per_m3"])
-    conc = c_bulk * np.exp(-(f_bin - f_bin[far]))
+    conc = c_bulk * ratio
     rt = _R * float(temperature_K)
     notes = [
         f"c = c_bulk exp(-(F - F(z_far))/kT), c_bulk = {c_bulk:.6g} mol/m³ (md salt "
         f"concentration x stoichiometry) in the covered bin farthest from the metal "
         f"(z = {z_bins[far]:.3g} Å)",
     ]
+    if c_max:
+        n_sat = int(np.sum(members[covered] & (phi * x > 0.1)[None, :]))
+        notes.append(
+            f"packing limit c_max = {c_max:.6g} mol/m³ (extract.max_ion_concentration_mol_per_L"
+            f"): c = c_bulk x/(1 - phi + phi x), x = exp(-(F - F(z_far))/kT), phi = "
+            f"c_bulk/c_max; {n_sat} F grid point(s) more than 10 % filled"
+            + (" (the adsorbed layer is saturated there)" if n_sat else "")
+        )
     if not covered.all():
         notes.append(
             f"{int((~covered).sum())} of {z_bins.size} bins lie outside the windows' range "
@@ -265,6 +329,7 @@ def merge_umbrella(
     umbrella_dir: Path,
     dropped: Mapping[str, str],
     bin_width_A: float,
+    max_concentration_mol_per_m3: float = 0.0,
 ):
     """Add the species left out of free MD that the umbrella stage sampled to ``profile``.
 
@@ -280,6 +345,8 @@ def merge_umbrella(
         The extract stage's ``dropped_species`` (name -> why): only these are added.
     bin_width_A : float
         Width of the transport bins (Å).
+    max_concentration_mol_per_m3 : float
+        Packing limit of every ion's c(z) (mol/m³; 0: none), see :func:`umbrella_columns`.
 
     Returns
     -------
@@ -311,6 +378,7 @@ def merge_umbrella(
             cols = umbrella_columns(
                 result, z_a, bin_width_A, profile.temperature,
                 parallel=profile.diffusion_parallel is not None,
+                max_concentration_mol_per_m3=max_concentration_mol_per_m3,
             )  # fmt: skip
         except ValueError as err:  # said in the summary and the report, not silently dropped
             log.warning("extract: %s not merged from umbrella sampling: %s", name, err)
