@@ -642,3 +642,48 @@ def test_packing_limit_below_the_bulk_concentration_is_refused():
     with pytest.raises(ValueError, match=r"packing limit of Cl- .* must exceed its bulk"):
         up.umbrella_columns(_well_result(np.zeros(zf.size), zf), np.array([3.0]), 2.0, 300.0,
                             max_concentration_mol_per_m3=1000.0)  # fmt: skip
+
+
+def test_window_d_scaled_to_the_md_water_with_errors_in_quadrature():
+    """D_ion x D_water(md)/D_water(window) per window, relative errors added in quadrature;
+    without the windows' water D the values stay and a note says why."""
+    zf = np.round(np.arange(2.05, 8.0, 0.1), 6)
+    res = _well_result(np.zeros(zf.size), zf)
+    w = res["windows"]
+    w["D_perp_m2_per_s"], w["D_perp_err_m2_per_s"] = [4e-9, 6e-9], [4e-10, 6e-10]
+    w["D_par_m2_per_s"], w["D_par_err_m2_per_s"] = [5e-9, 5e-9], [5e-10, 5e-10]
+    bins = np.array([2.5, 5.5])
+    plain = up.umbrella_columns(res, bins, 1.0, 300.0, water_md=(3e-9, 1.5e-10))
+    assert any("no water D_par per window" in n for n in plain["notes"])
+    np.testing.assert_allclose(plain["diffusion"], [4e-9, 6e-9])
+    w["D_water_par_m2_per_s"], w["D_water_par_err_m2_per_s"] = [6e-9, 4e-9], [3e-10, 2e-10]
+    cols = up.umbrella_columns(res, bins, 1.0, 300.0, water_md=(3e-9, 1.5e-10))
+    factor = np.array([0.5, 0.75])
+    np.testing.assert_allclose(cols["diffusion"], factor * [4e-9, 6e-9])
+    np.testing.assert_allclose(cols["diffusion_parallel"], factor * 5e-9)
+    rel = np.sqrt(0.1**2 + 0.05**2 + 0.05**2)  # ion 10 %, window water 5 %, md water 5 %
+    np.testing.assert_allclose(cols["diffusion_err"], cols["diffusion"] * rel)
+    assert any("D scaled to the md's water" in n and "0.5..0.75" in n for n in cols["notes"])
+
+
+def test_md_water_diffusion_recovers_a_brownian_d_through_the_periodic_wrap():
+    """The md's water D∥ by the windows' fit: O atoms doing a 2D random walk with a known D,
+    positions wrapped into a periodic cell (the fit unwraps them)."""
+    from ase import Atoms
+
+    rng = np.random.default_rng(5)
+    d, dt, n_frames, n_o = 3e-4, 15.0, 800, 40  # Å²/fs (3e-9 m²/s), fs
+    steps = rng.standard_normal((n_frames, n_o, 2)) * np.sqrt(2 * d * dt)
+    xy = np.cumsum(steps, axis=0) + rng.uniform(0, 8, (1, n_o, 2))
+    frames = []
+    for f in range(n_frames):
+        pos = np.column_stack([xy[f], np.full(n_o, 5.0)])
+        a = Atoms(["O"] * n_o + ["Cu"], positions=[*pos, [0, 0, 0]], cell=[8, 8, 20], pbc=True)
+        a.wrap()
+        frames.append(a)
+    got = up.md_water_diffusion(frames, [150.0, 300.0, 600.0], dt, 4)
+    assert got is not None
+    assert got[0] == pytest.approx(3e-9, abs=4 * got[1] + 0.03e-9)
+    assert 0 < got[1] < 0.1 * 3e-9
+    assert up.md_water_diffusion(frames, [150.0, 6000.0], dt, 4) is None  # lag > a block
+    assert up.md_water_diffusion(frames, None, dt, 4) is None

@@ -192,6 +192,11 @@ class UmbrellaAnalysis:
     xy : list of ndarray, optional
         In-plane positions of the same atom(s), unwrapped (Å), shape (n_frames, 2) or
         (n_frames, n_walkers, 2); without them D∥ is not computed.
+    solvent_xy : list of ndarray, optional
+        In-plane positions of the solvent's molecules in the same frames (e.g. every water
+        O), unwrapped (Å), shape (n_frames, n_molecules, 2): the medium's D∥ in each window,
+        by the same fit and blocks as the ion's (``D_solvent_par``), to compare the windows'
+        liquid with that of unbiased MD. Needs ``xy``.
     bin_width : float
         Histogram bin width for F(z) (Å).
     n_blocks : int
@@ -221,7 +226,9 @@ class UmbrellaAnalysis:
         After :meth:`run`. Per window (sorted by centre): ``centers``, ``k``, ``z_mean``,
         ``z_std`` (Å), ``statistical_inefficiency`` (frames), ``n_samples`` (decorrelated,
         used by MBAR), ``D_perp``, ``D_perp_err`` (Å²/fs), ``tau`` (fs), ``acf_cut`` (fs),
-        ``D_perp_converged``, ``D_par``, ``D_par_err`` (Å²/fs). On the F grid: ``z`` (bin
+        ``D_perp_converged``, ``D_par``, ``D_par_err`` (Å²/fs), with ``solvent_xy``
+        ``D_solvent_par``, ``D_solvent_par_err`` (Å²/fs); ``msd_lags`` (fs, the lags of the
+        D∥ fits). On the F grid: ``z`` (bin
         centres, Å), ``edges``, ``free_energy``, ``free_energy_err`` (kT),
         ``free_energy_cov`` (kT², the covariance of F between bins: MBAR errors of
         neighbouring bins are strongly correlated), ``free_energy_eV``,
@@ -241,6 +248,7 @@ class UmbrellaAnalysis:
         timestep: float,
         xy: Sequence[np.ndarray] | None = None,
         bin_width: float = 0.1,
+        solvent_xy: Sequence[np.ndarray] | None = None,
         n_blocks: int = 8,
         discard: int = 0,
         acf_cutoff: float = 0.1,
@@ -315,6 +323,17 @@ class UmbrellaAnalysis:
                         f"xy[{i}] has {b.shape[:2]} (frames, walkers) but heights[{i}] has "
                         f"{a.shape}: give the same frames and walkers"
                     )
+        q = None
+        if solvent_xy is not None:
+            if p is None:
+                raise ValueError("solvent_xy needs xy (the ion's in-plane positions) as well")
+            q = _as_series("solvent_xy", solvent_xy, c.size, (2,))
+            for i, (a, b) in enumerate(zip(h, q, strict=True)):
+                if b.shape[0] != a.shape[0]:
+                    raise ValueError(
+                        f"solvent_xy[{i}] has {b.shape[0]} frames but heights[{i}] has "
+                        f"{a.shape[0]}: give the solvent in the same frames"
+                    )
         for i, a in enumerate(h):
             if not np.all(a.std(axis=0) > 0):
                 raise ValueError(
@@ -333,11 +352,15 @@ class UmbrellaAnalysis:
         self.k = k_arr[order]
         self._h = [h[i][self.discard :] for i in order]
         self._xy = None if p is None else [p[i][self.discard :] for i in order]
+        self._solvent = None if q is None else [q[i][self.discard :] for i in order]
         self.results = Results()
 
     @classmethod
     def from_directory(
-        cls, directory: str | Path | Sequence[str | Path], **kwargs: Any
+        cls,
+        directory: str | Path | Sequence[str | Path],
+        solvent: str | None = None,
+        **kwargs: Any,
     ) -> UmbrellaAnalysis:
         """Analysis of the windows written by :func:`multiscale.md.run_umbrella_windows`.
 
@@ -353,6 +376,9 @@ class UmbrellaAnalysis:
             ones, where their overlap was poor) in a folder of their own are analysed
             together with the first, provided that all folders restrain the same atom above
             the same surface at the same temperature and frame interval.
+        solvent : str, optional
+            Chemical symbol of the solvent's molecule centres (``"O"`` for water): their
+            in-plane positions go to ``solvent_xy`` (the medium's D∥ in each window).
         """
         from ase.io import read
 
@@ -382,7 +408,7 @@ class UmbrellaAnalysis:
                         "windows analysed together must restrain the same atom above the same "
                         "surface at the same temperature and frame interval"
                     )
-        heights, xys, centers, ks = [], [], [], []
+        heights, xys, centers, ks, sols = [], [], [], [], []
         for d, spec in specs:
             fmt = spec.get("traj_format", "traj")
             for i in range(len(spec["centers"])):
@@ -395,6 +421,15 @@ class UmbrellaAnalysis:
                 heights.append(restraint_height(pos, spec["index"], spec["surface_z"]))
                 ion = unwrap_positions(pos[:, [spec["index"]], :], cells, frames[0].pbc)
                 xys.append(ion[:, 0, :2])
+                if solvent is not None:
+                    mask = np.array(frames[0].get_chemical_symbols()) == solvent
+                    if not mask.any():
+                        raise ValueError(
+                            f"window {i}: no {solvent} atom in {path}; give the symbol of the "
+                            "solvent's molecule centres (e.g. 'O' for water) or None"
+                        )
+                    sol = unwrap_positions(pos[:, mask, :], cells, frames[0].pbc)
+                    sols.append(sol[:, :, :2])
             centers += list(spec["centers"])
             ks += list(np.broadcast_to(np.asarray(spec["k"], float), (len(spec["centers"]),)))
         return cls(
@@ -404,6 +439,7 @@ class UmbrellaAnalysis:
             first["temperature_K"],
             first["frame_interval_fs"],
             xy=xys,
+            solvent_xy=sols if solvent is not None else None,
             **kwargs,
         )
 
@@ -525,6 +561,10 @@ class UmbrellaAnalysis:
         d_par = np.full(n_win, np.nan)
         d_par_err = np.full(n_win, np.nan)
         d_par_blocks = np.full((n_win, nb), np.nan)
+        d_sol = np.full(n_win, np.nan)
+        d_sol_err = np.full(n_win, np.nan)
+        d_sol_blocks = np.full((n_win, nb), np.nan)
+        lags = None
         for i, a in enumerate(self._h):
             dz = a - z_mean[i]
             n_block = a.shape[0] // nb
@@ -560,6 +600,14 @@ class UmbrellaAnalysis:
                         xy[b * n_block : (b + 1) * n_block], lags, self.timestep
                     )
                 d_par_err[i] = np.std(d_par_blocks[i], ddof=1) / np.sqrt(nb)
+            if self._solvent is not None:  # the medium, by the same fit as the ion
+                sol = self._solvent[i]
+                d_sol[i] = window_msd_diffusion(sol, lags, self.timestep)
+                for b in range(nb):
+                    d_sol_blocks[i, b] = window_msd_diffusion(
+                        sol[b * n_block : (b + 1) * n_block], lags, self.timestep
+                    )
+                d_sol_err[i] = np.std(d_sol_blocks[i], ddof=1) / np.sqrt(nb)
         # --- F by MBAR on decorrelated samples
         samples, g = self._decorrelated()
         x = np.concatenate(samples)
@@ -676,6 +724,10 @@ class UmbrellaAnalysis:
         r.D_par = d_par
         r.D_par_err = d_par_err
         r.D_par_blocks = d_par_blocks
+        r.D_solvent_par = d_sol
+        r.D_solvent_par_err = d_sol_err
+        r.D_solvent_par_blocks = d_sol_blocks
+        r.msd_lags = None if lags is None else lags * self.timestep
         r.edges = edges
         r.z = mid
         r.bin_samples = counts

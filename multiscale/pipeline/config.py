@@ -282,6 +282,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "each ion's concentration in rock salt (NaCl); 0: none (c = c_bulk x, infinite "
             "dilution)",
         ),
+        "umbrella_d_scaling": Key(
+            "choice",
+            "water",
+            "",
+            "D of an ion from umbrella windows: water (its window's ion-to-water D ratio times "
+            "the md's water D_par at extract.lags: a window's liquid and lags are not the "
+            "profile's; Stokes-Einstein) or none (the windows' values)",
+            ("water", "none"),
+        ),
         "reference_profile": Key(
             "path",
             "",

@@ -647,9 +647,19 @@ def run_extract(
         # species left out of free MD, sampled by umbrella windows (issue #14 items 2 and 5)
         from .umbrella_profile import merge_umbrella
 
+        water_md = None
+        if cfg["umbrella_d_scaling"] == "water":  # the water's D∥ at the profile's own lags
+            from .umbrella_profile import md_water_diffusion
+
+            water_md = md_water_diffusion(
+                setup["transport_frames"], np.asarray(cfg["lags"]) * md["frame_interval_fs"],
+                md["frame_interval_fs"], cfg["n_blocks"],
+            )  # fmt: skip
+
         profile, umbrella_info = merge_umbrella(
             profile, umbrella, umbrella_dir, dropped, cfg["bin_width_A"],
             max_concentration_mol_per_m3=1000.0 * cfg["max_ion_concentration_mol_per_L"],
+            water_md=water_md,
         )  # fmt: skip
     profile.write(out / "profile.h5")
     reference = _reference_profile(cfg)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["merge_umbrella", "umbrella_columns"]
+__all__ = ["md_water_diffusion", "merge_umbrella", "umbrella_columns"]
 
 log = logging.getLogger("multiscale.pipeline")
 _R = 8.314462618  # J/(mol K)
@@ -34,6 +34,67 @@ FALLBACK_REL_ERR = 0.5
 def _arr(values: Any) -> np.ndarray:
     """A JSON list (None for NaN) as a float array."""
     return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+# --------------------------------------------------------------------------- the medium
+def md_water_diffusion(
+    frames: list, lags_fs: Any, frame_interval_fs: float, n_blocks: int, centre: str = "O"
+) -> tuple[float, float] | None:
+    """In-plane D of the water (every ``centre`` atom) of unbiased MD by the umbrella
+    windows' fit (:func:`multiscale.extract.umbrella.window_msd_diffusion`): a straight line
+    through the MSD at ``lags_fs`` (rounded to frames), mean over ``n_blocks`` time blocks and
+    its standard error, in m²/s; None when the lags do not fit into a block or the frames hold
+    no water.
+
+    Parameters
+    ----------
+    frames : list of ase.Atoms
+        The md stage's frames used by the extract stage.
+    lags_fs : sequence of float
+        Lag times of the fit (fs): the extract stage gives its own (``extract.lags``), the
+        lags of the profile's D.
+    frame_interval_fs : float
+        Time between frames (fs).
+    n_blocks : int
+        Time blocks for the error bar (>= 2).
+    centre : str
+        Symbol of the atom standing for a water molecule.
+    """
+    from multiscale.extract.base import unwrap_positions
+    from multiscale.extract.umbrella import window_msd_diffusion
+
+    if not frames or lags_fs is None:
+        return None
+    mask = np.array(frames[0].get_chemical_symbols()) == centre
+    lags = np.unique(np.round(np.asarray(lags_fs, dtype=float) / frame_interval_fs).astype(int))
+    n_block = len(frames) // n_blocks
+    if not mask.any() or lags.size < 2 or lags.min() < 1 or lags.max() >= n_block:
+        return None
+    pos = np.array([a.positions[mask] for a in frames])
+    cells = np.array([a.cell.array for a in frames])
+    xy = unwrap_positions(pos, cells, frames[0].pbc)[:, :, :2]
+    d = np.array(
+        [
+            window_msd_diffusion(xy[b * n_block : (b + 1) * n_block], lags, frame_interval_fs)
+            for b in range(n_blocks)
+        ]
+    )
+    return float(d.mean() * 1e-5), float(d.std(ddof=1) / np.sqrt(n_blocks) * 1e-5)
+
+
+def _medium_factor(
+    windows: Mapping[str, Any], water_md: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """D∥(water, md) / D∥(water, window) per window and its relative error, or None."""
+    if water_md is None or windows.get("D_water_par_m2_per_s") is None:
+        return None
+    dw, dwe = _arr(windows["D_water_par_m2_per_s"]), _arr(windows["D_water_par_err_m2_per_s"])
+    if not (np.isfinite(dw).all() and (dw > 0).all()):
+        return None
+    d_md, e_md = water_md
+    factor = d_md / dw
+    rel = np.hypot(e_md / d_md, np.where(np.isfinite(dwe), dwe, 0.0) / dw)
+    return factor, rel
 
 
 # --------------------------------------------------------------------------- the profile
@@ -90,6 +151,7 @@ def umbrella_columns(
     temperature_K: float,
     parallel: bool = True,
     max_concentration_mol_per_m3: float = 0.0,
+    water_md: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """One species' profile columns from its umbrella result, on the transport bins.
 
@@ -111,6 +173,10 @@ def umbrella_columns(
     max_concentration_mol_per_m3 : float
         Packing limit c_max of the ion (mol/m³): c(z) saturates towards it where F(z) is a deep
         well (see Notes); 0: no limit, c = c_bulk exp(−ΔF/kT), exact only at infinite dilution.
+    water_md : (float, float), optional
+        D∥ of the water of unbiased MD and its error (m²/s), at the profile's lags
+        (:func:`md_water_diffusion`): the windows' D become the ion-to-water ratio of each
+        window times this (see Notes); None: the windows' D as they are.
 
     Returns
     -------
@@ -155,6 +221,17 @@ def umbrella_columns(
     windows); windows whose D⊥ did not converge are not used when others did, and carry a
     50 % error when they are all there is; with no usable D⊥ at all, D∥ (then the tabulated
     bulk D) stands in, with a 50 % error.
+
+    With ``water_md`` and the windows' own water D∥ (``D_water_par_m2_per_s``), every
+    window's D⊥ and D∥ are multiplied by D∥(water, md)/D∥(water, window), their relative
+    errors added in quadrature: each window then contributes its ion-to-water ratio, times the
+    md's water at the profile's lags. Two things differ between a window and the profile's
+    water: the liquid (the other ions removed, the water relaxed anew around the placed ion;
+    in the first 400 K production the windows' water diffused 1.2–1.5× faster than the md's at
+    the same lags) and the lags (a window's blocks of ~1 ps allow 45–240 fs, where this
+    model's water D∥ is twice its value at 0.6–2.4 ps); an ion's friction follows its
+    medium's (Stokes–Einstein, D ∝ 1/η ∝ D_water), so the ratio carries over. The notes give
+    the factors.
     """
     z_bins = np.asarray(z_bins_A, dtype=float)
     z = np.asarray(result["z_A"], dtype=float)
@@ -259,6 +336,24 @@ def umbrella_columns(
     dp, dpe = _arr(w["D_perp_m2_per_s"]), _arr(w["D_perp_err_m2_per_s"])
     conv = np.array([bool(x) for x in w["D_perp_converged"]]) & np.isfinite(dpe)
     dq, dqe = _arr(w["D_par_m2_per_s"]), _arr(w["D_par_err_m2_per_s"])
+    medium = _medium_factor(w, water_md)
+    if medium is not None:
+        factor, f_rel = medium
+        dpe = factor * dp * np.hypot(dpe / dp, f_rel)
+        dqe = factor * dq * np.hypot(dqe / dq, f_rel)
+        dp, dq = factor * dp, factor * dq
+        notes.append(
+            f"D scaled to the md's water: x D_par(water, md)/D_par(water, window) = "
+            f"{np.min(factor):.3g}..{np.max(factor):.3g} (water D_par {water_md[0]:.3g} m²/s "
+            f"in the md at the profile's lags, "
+            f"{np.min(water_md[0] / factor):.3g}..{np.max(water_md[0] / factor):.3g} in the "
+            "windows at theirs; Stokes-Einstein: the ion-to-water ratio of each window)"
+        )
+    elif water_md is not None:
+        notes.append(
+            "D not scaled to the md's water: the umbrella result has no water D_par per window "
+            "(rerun the umbrella stage's analysis)"
+        )
     has_perp = np.isfinite(dp) & (dp > 0)
     has_par = np.isfinite(dq) & (dq > 0)
     if (has_perp & conv).any():
@@ -330,6 +425,7 @@ def merge_umbrella(
     dropped: Mapping[str, str],
     bin_width_A: float,
     max_concentration_mol_per_m3: float = 0.0,
+    water_md: tuple[float, float] | None = None,
 ):
     """Add the species left out of free MD that the umbrella stage sampled to ``profile``.
 
@@ -347,6 +443,9 @@ def merge_umbrella(
         Width of the transport bins (Å).
     max_concentration_mol_per_m3 : float
         Packing limit of every ion's c(z) (mol/m³; 0: none), see :func:`umbrella_columns`.
+    water_md : (float, float), optional
+        D∥ of the md's water and its error (m²/s, :func:`md_water_diffusion` at the profile's
+        lags); given, the windows' D are scaled to it (see :func:`umbrella_columns`).
 
     Returns
     -------
@@ -379,6 +478,7 @@ def merge_umbrella(
                 result, z_a, bin_width_A, profile.temperature,
                 parallel=profile.diffusion_parallel is not None,
                 max_concentration_mol_per_m3=max_concentration_mol_per_m3,
+                water_md=water_md,
             )  # fmt: skip
         except ValueError as err:  # said in the summary and the report, not silently dropped
             log.warning("extract: %s not merged from umbrella sampling: %s", name, err)

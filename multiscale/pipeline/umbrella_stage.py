@@ -452,7 +452,8 @@ def _run_species(
     result, error = None, None
     if rank == 0:
         try:
-            result = _analyse(cfg, md_cfg, sym, info, ion, surface, run, merged, steps, out)
+            result = _analyse(cfg, md_cfg, sym, info, ion, surface, run, merged, steps, out,
+                              water=WATER_CENTRE in base.get_chemical_symbols())  # fmt: skip
             result["other_ions"] = {"policy": cfg["other_ions"], "removed": removed}
             if spec_used:
                 result["calculator"] = describe_calculator(spec_used["spec"])
@@ -497,14 +498,18 @@ def _analyse(
     timing: dict[int, dict[str, Any]],
     steps: int,
     out: Path,
+    water: bool = True,
 ) -> dict[str, Any]:
-    """UmbrellaAnalysis of one ion's windows, as the JSON record of ``umbrella_<ion>.json``."""
+    """UmbrellaAnalysis of one ion's windows, as the JSON record of ``umbrella_<ion>.json``
+    (with ``water``, the windows' water D∥ as well)."""
     from multiscale.extract import UmbrellaAnalysis
 
     discard = discard_frames(cfg, md_cfg)
+    # the water (its O) of the windows: D∥ of the medium, to compare with unbiased MD's
+    solvent = WATER_CENTRE if water else None
     ana = UmbrellaAnalysis.from_directory(
-        run.directory, discard=discard, n_blocks=cfg["n_blocks"], bin_width=cfg["bin_width_A"],
-        min_bin_samples=cfg["min_bin_samples"],
+        run.directory, solvent=solvent, discard=discard, n_blocks=cfg["n_blocks"],
+        bin_width=cfg["bin_width_A"], min_bin_samples=cfg["min_bin_samples"],
     ).run()  # fmt: skip
     r = ana.results
     kt = _KB_EV * md_cfg["temperature_K"]
@@ -567,7 +572,11 @@ def _analyse(
             "tau_fs": r.tau,
             "D_par_m2_per_s": r.D_par * A2_PER_FS,
             "D_par_err_m2_per_s": r.D_par_err * A2_PER_FS,
+            # the water around the ion (every water O, the ion's fit), None without water
+            "D_water_par_m2_per_s": r.D_solvent_par * A2_PER_FS if solvent else None,
+            "D_water_par_err_m2_per_s": r.D_solvent_par_err * A2_PER_FS if solvent else None,
         },
+        "msd_lags_fs": r.msd_lags,
         "D_perp_converged_windows": int(np.sum(r.D_perp_converged)),
         "overlap_matrix": r.overlap,
         "neighbour_overlap": r.neighbour_overlap,
@@ -589,6 +598,8 @@ def _analyse(
     }
 
 
+#: the atom whose in-plane motion stands for a water molecule's
+WATER_CENTRE = "O"
 #: a window whose ion touches a counter-ion in more than this fraction of its frames samples
 #: an ion pair, not a free ion
 PAIRED_FRACTION = 0.5
