@@ -238,7 +238,9 @@ def test_pipeline_draws_a_reference_profile_and_refuses_a_missing_one(tmp_path):
     pipe = Pipeline(cfg, first)
     h_before = pipe.stage_hash("extract")
     res = pipe.run()
-    assert res["extract"]["reference_profile"] == {"path": str(ref), "label": "production"}
+    assert res["extract"]["reference_profile"] == {
+        "path": str(ref), "label": "production", "not_converged": None,
+    }  # fmt: skip
     assert (first / "extract" / "profile.png").stat().st_size > 1000
     report = (first / "report.md").read_text()
     assert f"are the production profile (`{ref}`)" in report
@@ -255,6 +257,50 @@ def test_pipeline_draws_a_reference_profile_and_refuses_a_missing_one(tmp_path):
         cfg["extract"]["reference_profile"] = value
         with pytest.raises(ValueError, match=msg):
             validate_config(cfg)
+
+
+def test_a_stamped_profile_carries_its_runs_checks_to_the_runs_that_use_it(tmp_path):
+    """checks.json holds the report's list of what has not converged; stamp_profile puts it
+    into the profile's provenance, and a run plotting against that profile or fed by it
+    lists it (and says the continuum's input carries caveats)."""
+    import json
+
+    from continuum import TransportProfile
+    from multiscale.pipeline import Pipeline
+    from multiscale.pipeline.profile_checks import run_caveats, stamp_profile
+
+    cfg = _lj_confined("sandwich", name="ref")
+    cfg["run"]["stages"] = ["md", "extract"]
+    first = tmp_path / "first"
+    Pipeline(cfg, first).run()
+    checks = json.loads((first / "checks.json").read_text())
+    report = (first / "report.md").read_text()
+    assert checks["not_converged"], "a 40-step LJ run has unconverged items"
+    assert all(f"- {t}" in report for t in checks["not_converged"])
+    assert run_caveats(TransportProfile.read(first / "extract" / "profile.h5")) is None
+
+    ref = stamp_profile(first, tmp_path / "stamped.h5", record="benchmarks/results/x")
+    prof = TransportProfile.read(ref)
+    assert run_caveats(prof) == checks["not_converged"]
+    assert prof.provenance["run"]["record"] == "benchmarks/results/x"
+    assert prof.provenance["run"]["config"]["run"]["name"] == "ref"
+
+    cfg["run"]["stages"] = ["md", "extract", "continuum"]
+    cfg["extract"]["reference_profile"] = str(ref)
+    cfg["continuum"] = {"profile": str(ref), "pit": False, "uncertainty_samples": 0}
+    res = Pipeline(cfg, tmp_path / "second").run()
+    n = len(checks["not_converged"])
+    assert res["extract"]["reference_profile"]["not_converged"] == checks["not_converged"]
+    assert res["continuum"]["profile"]["not_converged"] == checks["not_converged"]
+    text = (tmp_path / "second" / "report.md").read_text()
+    assert (
+        f"The {ref.parent.name} profile comes from a run whose checks flagged {n} item(s)" in text
+    )
+    assert f"- the continuum is fed by `{ref}`, whose own run flagged {n} item(s)" in text
+
+    (first / "checks.json").unlink()
+    with pytest.raises(ValueError, match=r"checks.json missing; run .* to the end"):
+        stamp_profile(first, tmp_path / "again.h5")
 
 
 def test_builtin_production_profile_is_refused_while_not_shipped(monkeypatch, tmp_path):

@@ -292,3 +292,31 @@ def test_checks_call_an_ion_denser_than_its_crystal_unphysical():
     assert "infinite dilution" in bad[0]
     # NaCl crystal: 2.165 g/cm³ / 58.44 g/mol = 37 mol/L of each ion, below the bound
     assert 2.165 / 58.44 * 1000 < ION_C_MAX_MOL_PER_L < 60.6
+
+
+def test_ion_faster_than_water_and_a_missing_bulk_are_flagged():
+    """An ion whose D exceeds 1.5x water's beyond two standard errors is implausible; a
+    sandwich (built to hold a bulk) without one says so for its free-MD species only."""
+    from multiscale.pipeline.report import _checks
+
+    def ex(ratio, err, geometry="sandwich"):
+        return {
+            "geometry": geometry,
+            "species": {
+                "H2O": {"charge": 0, "bulk": {"found": False, "reason": "layered (p = 1e-7)"}},
+                "Na+": {
+                    "charge": 1, "source": "umbrella", "bulk": {"found": False, "reason": "x"},
+                    "D_vs_water": {"perp": {"max_ratio": ratio, "max_ratio_err": err,
+                                            "z_A": 2.5}},
+                },
+            },
+        }  # fmt: skip
+
+    _, todo = _checks({"extract": ex(3.0, 0.5)})
+    assert any(t.startswith("Na+: D⊥ = 3 ± 0.5 x water's D∥ at 2.5 Å: implausible") for t in todo)
+    assert "H2O: no bulk region in this sandwich: layered (p = 1e-7)" in todo
+    assert not any(t.startswith("Na+: no bulk") for t in todo)  # its bulk c is imposed
+    _, todo = _checks({"extract": ex(2.0, 0.5)})  # 2.0 - 2 x 0.5 < 1.5: within the noise
+    assert not any("implausible" in t for t in todo)
+    _, todo = _checks({"extract": ex(1.0, 0.1, geometry="film")})  # a film need not have one
+    assert not any("no bulk region" in t for t in todo)

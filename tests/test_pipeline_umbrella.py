@@ -687,3 +687,31 @@ def test_md_water_diffusion_recovers_a_brownian_d_through_the_periodic_wrap():
     assert 0 < got[1] < 0.1 * 3e-9
     assert up.md_water_diffusion(frames, [150.0, 6000.0], dt, 4) is None  # lag > a block
     assert up.md_water_diffusion(frames, None, dt, 4) is None
+
+
+def test_d_vs_water_ratio_per_ion():
+    """The extract summary's D_vs_water: each ion's largest D/D∥(water) over the bins, with
+    the ratio's error from both relative errors."""
+    from continuum import TransportProfile
+    from multiscale.pipeline.stages import _d_vs_water
+
+    z = np.array([2.5, 4.5, 6.5]) * 1e-10
+    d_w = np.array([2.0, 3.0, 4.0]) * 1e-9
+    d_na = np.array([1.0, 6.0, 2.0]) * 1e-9
+    prof = TransportProfile(
+        z=z, species=["H2O", "Na+"], charges=np.array([0, 1]),
+        concentration=np.array([[5e4] * 3, [2e3] * 3]), diffusion=np.array([d_w, d_na]),
+        free_energy=np.zeros((2, 3)), temperature=400.0,
+        diffusion_err=np.array([0.1 * d_w, 0.2 * d_na]), diffusion_parallel=np.array([d_w, d_na]),
+        diffusion_parallel_err=np.array([0.1 * d_w, 0.2 * d_na]),
+    )  # fmt: skip
+    out = _d_vs_water(prof)
+    assert set(out) == {"Na+"}
+    par = out["Na+"]["parallel"]
+    assert par["max_ratio"] == pytest.approx(2.0) and par["z_A"] == pytest.approx(4.5)
+    assert par["max_ratio_err"] == pytest.approx(2.0 * np.hypot(0.2, 0.1))
+    no_water = TransportProfile(
+        z=z, species=["Na+"], charges=np.array([1]), concentration=np.array([[2e3] * 3]),
+        diffusion=np.array([d_na]), free_energy=np.zeros((1, 3)), temperature=400.0,
+    )  # fmt: skip
+    assert _d_vs_water(no_water) == {}

@@ -3,8 +3,11 @@ stages' summaries (``run_dir/<stage>/summary.json``), none is written by hand.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+from .profile_checks import CHECKS_FILE
 
 __all__ = ["write_report"]
 
@@ -504,6 +507,7 @@ def _extract(r: dict, run_dir: Path) -> list[str]:
             "overlap them, the short run has not converged (or the two runs differ).",
             "",
         ]
+        out += _caveat_lines(f"The {ref['label']} profile", ref.get("not_converged"))
     return out + _img(run_dir, "extract", "profile.png", "transport profile")
 
 
@@ -529,6 +533,21 @@ def _permittivity_lines(p: dict | None) -> list[str]:
     ]  # fmt: skip
 
 
+def _caveat_lines(what: str, caveats: list[str] | None) -> list[str]:
+    """What a profile from another run carries of its run's checks."""
+    if caveats is None:
+        return [f"{what} carries no record of its run's checks: read that run's report.", ""]
+    if not caveats:
+        return [f"{what}: its run's checks found nothing unconverged.", ""]
+    return [
+        f"{what} comes from a run whose checks flagged {len(caveats)} item(s); its numbers "
+        "hold with these caveats:",
+        "",
+        *[f"- {c}" for c in caveats],
+        "",
+    ]
+
+
 def _continuum(r: dict, run_dir: Path) -> list[str]:
     out = ["## 4. Nernst–Planck", ""]
     from .stages import EXTRACT_PROFILE
@@ -539,6 +558,7 @@ def _continuum(r: dict, run_dir: Path) -> list[str]:
             f"Fed by the profile `{src}` (continuum.profile), not by this run's extract stage.",
             "",
         ]
+        out += _caveat_lines(f"The profile `{src}`", r["profile"].get("not_converged"))
     p = r.get("profile_1d")
     if p:
         out += [
@@ -922,6 +942,9 @@ def _integrity_line(what: str, g: dict | None, folder: str) -> str:
 #: an ion's concentration above this (mol/L) is unphysical for the salts the pipeline builds:
 #: denser than the ions in their crystals (NaCl 37 mol/L, KCl 27 mol/L)
 ION_C_MAX_MOL_PER_L = 45.0
+#: an ion's D above this multiple of water's D∥ (beyond 2 standard errors) is implausible:
+#: at 25 °C Cl- has 0.88, Na+ 0.58 of water's D (only H3O+ and OH- exceed it)
+ION_D_OVER_WATER_MAX = 1.5
 
 
 def _checks(res: dict) -> tuple[list[str], list[str]]:
@@ -1041,6 +1064,22 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                     else " (section 3)"
                 )
             )
+        bulk = s.get("bulk") or {}
+        if (
+            ex.get("geometry") in ("sandwich", "wall")
+            and s.get("source") != "umbrella"
+            and bulk.get("found") is False
+        ):  # the geometry is built to hold a bulk: without one there is no bulk reference
+            todo.append(f"{name}: no bulk region in this {ex['geometry']}: {bulk.get('reason')}")
+        for kind, r in (s.get("D_vs_water") or {}).items():
+            # beyond two standard errors above 1.5x water: implausible (check's docstring)
+            if r["max_ratio"] - 2 * r["max_ratio_err"] > ION_D_OVER_WATER_MAX:
+                todo.append(
+                    f"{name}: D{'∥' if kind == 'parallel' else '⊥'} = "
+                    f"{_f(r['max_ratio'], '.2g')} ± {_f(r['max_ratio_err'], '.1g')} x water's "
+                    f"D∥ at {_f(r['z_A'], '.3g')} Å: implausible (ions other than H3O+/OH- "
+                    "diffuse slower than water; section 3)"
+                )
         nb, ok = s.get("D_perp_bins"), s.get("D_perp_determined_bins")
         if nb is not None and ok is not None and ok < nb:
             todo.append(f"D⊥ of {name}: not determined in {nb - ok} of {nb} bins (section 3)")
@@ -1107,6 +1146,12 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                     "reported (section 4)")  # fmt: skip
     if (cont.get("profile_1d") or {}).get("sane") is False:
         todo.append("1D Nernst–Planck solve: unphysical state flagged by the solver (section 4)")
+    fed = cont.get("profile") or {}
+    if fed.get("not_converged"):
+        todo.append(
+            f"the continuum is fed by `{fed['source']}`, whose own run flagged "
+            f"{len(fed['not_converged'])} item(s) (section 4)"
+        )
     perm = (ex or {}).get("permittivity")
     if perm and perm.get("status") != "accepted":
         todo.append("ε(z): not converged or not computed, bulk water used (section 3)")
@@ -1156,4 +1201,8 @@ def write_report(pipeline) -> Path:
     lines += ["Configuration: `config.json`; log: `pipeline.log`.", ""]
     path = run_dir / "report.md"
     path.write_text("\n".join(lines))
+    # the same checks as data: a shipped profile carries its run's (profile_checks)
+    (run_dir / CHECKS_FILE).write_text(
+        json.dumps({"checks": rows, "not_converged": todo}, indent=1, ensure_ascii=False)
+    )
     return path

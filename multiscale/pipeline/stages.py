@@ -519,9 +519,13 @@ def _reference_profile(cfg: dict) -> dict[str, Any] | None:
             "(written before profiles were put on the distance from the surface): recompute it "
             "with this version's extract stage"
         )
+    from .profile_checks import run_caveats
+
     builtin = cfg["reference_profile"].startswith("builtin:")
     label = cfg["reference_profile"].removeprefix("builtin:") if builtin else path.parent.name
-    return {"profile": prof, "label": label, "path": str(path)}
+    return {
+        "profile": prof, "label": label, "path": str(path), "not_converged": run_caveats(prof),
+    }  # fmt: skip
 
 
 def run_extract(
@@ -709,7 +713,9 @@ def run_extract(
         "dropped_species": dropped,
         "umbrella": umbrella_info,
         "reference_profile": (
-            None if reference is None else {k: reference[k] for k in ("path", "label")}
+            None
+            if reference is None
+            else {k: reference[k] for k in ("path", "label", "not_converged")}
         ),
         "species": {},
         "wall_s": 0.0,
@@ -770,6 +776,8 @@ def run_extract(
             )
             sel = cfg["species"][name]["selection"]
             summary["species"][name]["lag_check"] = lag_check(setup, cfg, md, profile, k, sel)
+    for name, ratio in _d_vs_water(profile).items():
+        summary["species"][name]["D_vs_water"] = ratio
     if profile.potential is not None:
         summary["potential_drop_V"] = float(profile.potential[-1] - profile.potential[0])
         summary["potential_range_V"] = float(np.ptp(profile.potential))
@@ -778,6 +786,45 @@ def run_extract(
     summary["finite_size"] = _finite_size(frames[0], md["temperature_K"], summary["species"])
     summary["wall_s"] = time.perf_counter() - t0
     return summary
+
+
+def _d_vs_water(profile) -> dict[str, dict[str, Any]]:
+    """Per ion, its largest D/D∥(water) over the bins (D⊥ and D∥ each) and the standard error
+    of that ratio: a plausibility check (ions other than H3O+/OH- diffuse slower than water:
+    at 25 °C Cl- 0.88, Na+ 0.58 of water's 2.30e-9 m²/s). Empty without a neutral water
+    species (charge 0, the one whose name or selection says water)."""
+    water = [
+        k
+        for k, n in enumerate(profile.species)
+        if profile.charges[k] == 0 and n in ("H2O", "water", "O")
+    ]
+    if not water or profile.diffusion_parallel is None:
+        return {}
+    w = water[0]
+    dw = profile.diffusion_parallel[w]
+    dwe = profile.diffusion_parallel_err[w] if profile.diffusion_parallel_err is not None else 0
+    out: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(profile.species):
+        if profile.charges[k] == 0:
+            continue
+        row: dict[str, Any] = {}
+        for kind, d, de in (
+            ("parallel", profile.diffusion_parallel[k], profile.diffusion_parallel_err),
+            ("perp", profile.diffusion[k], profile.diffusion_err),
+        ):
+            e = de[k] if de is not None else np.zeros_like(d)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = d / dw
+                re = r * np.hypot(e / d, dwe / dw)
+            if not np.isfinite(r).any():
+                continue
+            i = int(np.nanargmax(r))
+            row[kind] = {
+                "max_ratio": float(r[i]), "max_ratio_err": float(re[i]),
+                "z_A": float(profile.z[i] * 1e10),
+            }  # fmt: skip
+        out[name] = row
+    return out
 
 
 def extract_setup(cfg: dict, md: dict, md_dir: Path) -> dict[str, Any]:
@@ -1182,6 +1229,12 @@ def run_continuum(cfg: dict, profile_path: Path | None, out: Path, comm=None) ->
             "path": str(profile_path),
             "source": cfg["profile"] or EXTRACT_PROFILE,  # e.g. "builtin:production"
         }
+        if cfg["profile"]:  # another run's profile: what its run flagged comes with it
+            from continuum import TransportProfile
+
+            from .profile_checks import run_caveats
+
+            summary["profile"]["not_converged"] = run_caveats(TransportProfile.read(profile_path))
     if cfg["profile_1d"]:
         if profile_path is None:
             raise ValueError(
