@@ -326,7 +326,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "",
             "",
             "TransportProfile HDF5 to use instead of the extract stage's, or "
-            '"builtin:production" for the production profile once shipped',
+            '"builtin:production" for the shipped production profile',
         ),
         "profile_1d": Key("bool", True, "", "solve the profile-fed 1D equilibrium problem"),
         "cells_1d": Key("int+", 200, "cells", "cells of the 1D mesh"),
