@@ -66,3 +66,26 @@ def test_detect_bulk_from_the_end_of_a_folded_profile():
     assert not rev.found and "3 last bins are not flat" in rev.reason
     with pytest.raises(ValueError, match='start must be "middle" or "end"'):
         detect_bulk(z, c, err, start="far")
+
+
+def test_a_metal_atom_leaving_its_layer_is_named():
+    """A Cu atom pulled 3.7 Å out of the slab (next to a Cl-, as in a 36 Å run at 400 K): the
+    fold refuses with the atom, its distance from the layer and its neighbour, not with a
+    misleading 'liquid atom inside the slab'."""
+    from multiscale.extract.sandwich import loose_metal_atoms
+
+    cu = [[x, y, z] for z in (1.0, 3.0, 5.0) for x in (0, 1.5) for y in (0, 1.5)]
+    a = Atoms("Cu12Cl", positions=[*cu, [0.2, 0.2, 20.0]], cell=[3, 3, 30], pbc=True)
+    a.set_tags([1] * 12 + [0])
+    metal = np.arange(12)
+    assert loose_metal_atoms(a, metal) == []
+    fold_sandwich([a])  # intact: folds
+    a.positions[0, 2] = 1.0 - 3.7 + 30.0  # out of the image's bottom layer (unwrapped up)
+    a.positions[12] = [0.0, 0.0, 30.0 + 1.0 - 3.7 + 2.3]  # its Cl- neighbour, 2.3 Å above it
+    a.wrap()
+    loose = loose_metal_atoms(a, metal)
+    assert [i for i, _ in loose] == [0]
+    assert loose[0][1] == pytest.approx(3.7, abs=0.2)  # below the (now 3-atom) bottom layer
+    with pytest.raises(ValueError, match=r"frame 0: metal atom 0 \(Cu\) has left the slab's "
+                       r"layers \(3\.\d+ Å .* next to Cl at 2\.30 Å\)"):  # fmt: skip
+        fold_sandwich([a])
