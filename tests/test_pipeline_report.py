@@ -320,3 +320,32 @@ def test_ion_faster_than_water_and_a_missing_bulk_are_flagged():
     assert not any("implausible" in t for t in todo)
     _, todo = _checks({"extract": ex(1.0, 0.1, geometry="film")})  # a film need not have one
     assert not any("no bulk region" in t for t in todo)
+
+
+def test_metal_atom_leaving_the_slab_is_found_in_the_md_frames_and_listed(tmp_path):
+    """metal_check scans the md trajectory for slab atoms (tag 1) outside their layers: the
+    first frame it sees one, the atoms at the end; the report lists it as not trustworthy."""
+    from ase import Atoms
+    from ase.io.trajectory import Trajectory
+
+    from multiscale.pipeline.report import _checks
+    from multiscale.pipeline.stages import metal_check
+
+    cu = [[x, y, z] for z in (1.0, 3.0, 5.0) for x in (0, 1.5) for y in (0, 1.5)]
+    with Trajectory(tmp_path / "trajectory.traj", "w") as traj:
+        for k in range(30):
+            a = Atoms("Cu12O", positions=[*cu, [0.5, 0.5, 9.0]], cell=[3, 3, 20], pbc=True)
+            a.set_tags([1] * 12 + [0])
+            if k >= 20:  # atom 11 (top layer) rises out of it from frame 20
+                a.positions[11, 2] = 5.0 + 1.2 + 0.1 * (k - 20)
+            traj.write(a)
+    out = metal_check(tmp_path, frame_fs=10.0, max_frames=100)
+    assert out["first_frame"] == 20 and out["first_time_ps"] == pytest.approx(0.2)
+    assert [i for i, _ in out["loose_atoms"]] == [11]
+    assert out["loose_atoms"][0][1] == pytest.approx(2.1, abs=0.05)
+    rows, todo = _checks({"md": {"metal_layers": out}})
+    assert any("metal (slab atoms in their layers" in r and "left the slab" in r for r in rows)
+    assert any(t.startswith("md: metal atom(s) [11] left the slab's layers") for t in todo)
+    intact = metal_check(tmp_path, frame_fs=10.0, max_frames=100) | {"first_frame": None}
+    rows, todo = _checks({"md": {"metal_layers": intact | {"loose_atoms": []}}})
+    assert any("all in their layers" in r for r in rows) and not todo

@@ -1140,6 +1140,16 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
                 f"umbrella windows of {name}: neighbouring windows overlap too little (smallest "
                 f"{_f(u.get('min_overlap'), '.2g')}); add windows there (section 2b)"
             )
+    mc = (md or {}).get("metal_layers")
+    if mc:
+        rows.append(
+            "| metal (slab atoms in their layers, "
+            f"{mc['n_frames_checked']} frames) | "
+            + (mc["note"] if mc.get("first_frame") is not None else "all in their layers")
+            + " |"
+        )
+        if mc.get("first_frame") is not None:
+            todo.append(f"md: {mc['note']}")
     cont = res.get("continuum") or {}
     if (cont.get("pit") or {}).get("sane") is False:
         todo.append("2D corrosion pit: unphysical state flagged by the solver, no result "

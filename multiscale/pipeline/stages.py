@@ -400,6 +400,9 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
     structure = structure_check(out, (equil or {}).get("t0_frame", 0))
     for note in (structure or {}).get("notes", []):
         log.warning("md: %s", note)
+    metal = metal_check(out, cfg["traj_interval"] * cfg["timestep_fs"])
+    if metal and metal["loose_atoms"]:
+        log.warning("md: %s", metal["note"])
     wall = time.perf_counter() - t0
     done = cfg["steps"] - (res.resumed_from or 0)
     return {
@@ -431,7 +434,53 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "integrity": res.integrity,
         "equilibration": equil,
         "structure": structure,
+        "metal_layers": metal,
     }
+
+
+def metal_check(md_dir: Path, frame_fs: float, max_frames: int = 400) -> dict | None:
+    """Do the slab's atoms stay in their layers? The first of at most ``max_frames`` evenly
+    spaced frames in which a metal atom (tag 1) has left them
+    (:func:`multiscale.extract.sandwich.loose_metal_atoms`: an adatom, or an atom leaving the
+    metal) and which atoms, in the last frame. None without slab atoms.
+
+    The integrity monitor watches the water; this watches the electrode, whose surface the
+    profiles are measured from.
+    """
+    from ase.io import read
+    from ase.io.trajectory import Trajectory
+
+    from multiscale.extract.sandwich import loose_metal_atoms
+
+    path = Path(md_dir) / "trajectory.traj"
+    with Trajectory(path) as traj:
+        n = len(traj)
+        metal = np.flatnonzero(traj[0].get_tags() == 1) if n else np.array([], int)
+    if metal.size == 0:
+        return None
+    stride = max(1, n // max_frames)
+    first = None
+    frames = read(path, f"::{stride}", parallel=False)
+    for k, a in enumerate(frames):
+        if loose_metal_atoms(a, metal):
+            first = k * stride
+            break
+    last = loose_metal_atoms(read(path, -1, parallel=False), metal) if first is not None else []
+    out: dict[str, Any] = {
+        "n_frames_checked": len(frames),
+        "stride": stride,
+        "first_frame": first,
+        "first_time_ps": None if first is None else first * frame_fs / 1000,
+        "loose_atoms": [[i, round(d, 3)] for i, d in last],
+    }
+    if first is not None:
+        out["note"] = (
+            f"metal atom(s) {[i for i, _ in last] or '?'} left the slab's layers (first seen at "
+            f"{out['first_time_ps']:.3g} ps, up to {max((d for _, d in last), default=0):.2g} Å "
+            "out at the end): an adatom or an atom leaving the metal; the electrode is not the "
+            "one built"
+        )
+    return out
 
 
 def structure_check(md_dir: Path, start: int = 0, max_frames: int = 400) -> dict | None:
