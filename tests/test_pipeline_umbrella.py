@@ -705,7 +705,7 @@ def test_d_vs_water_ratio_per_ion():
         diffusion_err=np.array([0.1 * d_w, 0.2 * d_na]), diffusion_parallel=np.array([d_w, d_na]),
         diffusion_parallel_err=np.array([0.1 * d_w, 0.2 * d_na]),
     )  # fmt: skip
-    out = _d_vs_water(prof)
+    out = _d_vs_water(prof, "H2O")
     assert set(out) == {"Na+"}
     par = out["Na+"]["parallel"]
     assert par["max_ratio"] == pytest.approx(2.0) and par["z_A"] == pytest.approx(4.5)
@@ -714,4 +714,4 @@ def test_d_vs_water_ratio_per_ion():
         z=z, species=["Na+"], charges=np.array([1]), concentration=np.array([[2e3] * 3]),
         diffusion=np.array([d_na]), free_energy=np.zeros((1, 3)), temperature=400.0,
     )  # fmt: skip
-    assert _d_vs_water(no_water) == {}
+    assert _d_vs_water(no_water, "H2O") == {}

@@ -49,7 +49,12 @@ from ase import units
 
 from .base import Results, check_int, check_positive, is_real
 
-__all__ = ["UmbrellaAnalysis", "restrained_diffusion", "window_msd_diffusion"]
+__all__ = [
+    "UmbrellaAnalysis",
+    "block_msd_diffusion",
+    "restrained_diffusion",
+    "window_msd_diffusion",
+]
 
 
 def _pymbar():
@@ -144,6 +149,20 @@ def window_msd_diffusion(xy: np.ndarray, lags: np.ndarray, timestep: float) -> f
     msd = np.array([np.mean(np.sum((xy[lag:] - xy[:-lag]) ** 2, axis=-1)) for lag in lags])
     slope = np.polyfit(lags * timestep, msd, 1)[0]
     return float(slope / 4.0)
+
+
+def block_msd_diffusion(xy: np.ndarray, lags: np.ndarray, timestep: float, n_blocks: int):
+    """:func:`window_msd_diffusion` of each of ``n_blocks`` consecutive time blocks of ``xy``
+    (``len(xy) // n_blocks`` frames each) and the standard error of their mean (Å²/fs):
+    (block values, error)."""
+    n_block = xy.shape[0] // n_blocks
+    d = np.array(
+        [
+            window_msd_diffusion(xy[b * n_block : (b + 1) * n_block], lags, timestep)
+            for b in range(n_blocks)
+        ]
+    )
+    return d, float(np.std(d, ddof=1) / np.sqrt(n_blocks))
 
 
 def _as_series(name: str, arrays: Any, n_windows: int | None, trailing: tuple) -> list:
@@ -595,19 +614,11 @@ class UmbrellaAnalysis:
                 xy = self._xy[i]
                 lags = self._msd_lags(n_block)
                 d_par[i] = window_msd_diffusion(xy, lags, self.timestep)
-                for b in range(nb):
-                    d_par_blocks[i, b] = window_msd_diffusion(
-                        xy[b * n_block : (b + 1) * n_block], lags, self.timestep
-                    )
-                d_par_err[i] = np.std(d_par_blocks[i], ddof=1) / np.sqrt(nb)
+                d_par_blocks[i], d_par_err[i] = block_msd_diffusion(xy, lags, self.timestep, nb)
             if self._solvent is not None:  # the medium, by the same fit as the ion
                 sol = self._solvent[i]
                 d_sol[i] = window_msd_diffusion(sol, lags, self.timestep)
-                for b in range(nb):
-                    d_sol_blocks[i, b] = window_msd_diffusion(
-                        sol[b * n_block : (b + 1) * n_block], lags, self.timestep
-                    )
-                d_sol_err[i] = np.std(d_sol_blocks[i], ddof=1) / np.sqrt(nb)
+                d_sol_blocks[i], d_sol_err[i] = block_msd_diffusion(sol, lags, self.timestep, nb)
         # --- F by MBAR on decorrelated samples
         samples, g = self._decorrelated()
         x = np.concatenate(samples)

@@ -401,7 +401,7 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
     for note in (structure or {}).get("notes", []):
         log.warning("md: %s", note)
     metal = metal_check(out, cfg["traj_interval"] * cfg["timestep_fs"])
-    if metal and metal["loose_atoms"]:
+    if metal and metal.get("note"):  # as the report's check: an atom left at any time
         log.warning("md: %s", metal["note"])
     wall = time.perf_counter() - t0
     done = cfg["steps"] - (res.resumed_from or 0)
@@ -825,7 +825,7 @@ def run_extract(
             )
             sel = cfg["species"][name]["selection"]
             summary["species"][name]["lag_check"] = lag_check(setup, cfg, md, profile, k, sel)
-    for name, ratio in _d_vs_water(profile).items():
+    for name, ratio in _d_vs_water(profile, o_name).items():
         summary["species"][name]["D_vs_water"] = ratio
     if profile.potential is not None:
         summary["potential_drop_V"] = float(profile.potential[-1] - profile.potential[0])
@@ -837,19 +837,17 @@ def run_extract(
     return summary
 
 
-def _d_vs_water(profile) -> dict[str, dict[str, Any]]:
+def _d_vs_water(profile, water: str) -> dict[str, dict[str, Any]]:
     """Per ion, its largest D/D∥(water) over the bins (D⊥ and D∥ each) and the standard error
     of that ratio: a plausibility check (ions other than H3O+/OH- diffuse slower than water:
-    at 25 °C Cl- 0.88, Na+ 0.58 of water's 2.30e-9 m²/s). Empty without a neutral water
-    species (charge 0, the one whose name or selection says water)."""
-    water = [
-        k
-        for k, n in enumerate(profile.species)
-        if profile.charges[k] == 0 and n in ("H2O", "water", "O")
-    ]
-    if not water or profile.diffusion_parallel is None:
+    at 25 °C Cl- 0.88, Na+ 0.58 of water's 2.30e-9 m²/s). ``water``: the name of the species
+    selected by its O (as the fine density's); empty when the profile has no such neutral
+    species (e.g. it was dropped) or no D∥."""
+    if water not in profile.species or profile.diffusion_parallel is None:
         return {}
-    w = water[0]
+    w = profile.species.index(water)
+    if profile.charges[w] != 0:
+        return {}
     dw = profile.diffusion_parallel[w]
     dwe = profile.diffusion_parallel_err[w] if profile.diffusion_parallel_err is not None else 0
     out: dict[str, dict[str, Any]] = {}

@@ -41,7 +41,7 @@ def md_water_diffusion(
     frames: list, lags_fs: Any, frame_interval_fs: float, n_blocks: int, centre: str = "O"
 ) -> tuple[float, float] | None:
     """In-plane D of the water (every ``centre`` atom) of unbiased MD by the umbrella
-    windows' fit (:func:`multiscale.extract.umbrella.window_msd_diffusion`): a straight line
+    windows' fit (:func:`multiscale.extract.umbrella.block_msd_diffusion`): a straight line
     through the MSD at ``lags_fs`` (rounded to frames), mean over ``n_blocks`` time blocks and
     its standard error, in m²/s; None when the lags do not fit into a block or the frames hold
     no water.
@@ -61,7 +61,7 @@ def md_water_diffusion(
         Symbol of the atom standing for a water molecule.
     """
     from multiscale.extract.base import unwrap_positions
-    from multiscale.extract.umbrella import window_msd_diffusion
+    from multiscale.extract.umbrella import block_msd_diffusion
 
     if not frames or lags_fs is None:
         return None
@@ -73,13 +73,8 @@ def md_water_diffusion(
     pos = np.array([a.positions[mask] for a in frames])
     cells = np.array([a.cell.array for a in frames])
     xy = unwrap_positions(pos, cells, frames[0].pbc)[:, :, :2]
-    d = np.array(
-        [
-            window_msd_diffusion(xy[b * n_block : (b + 1) * n_block], lags, frame_interval_fs)
-            for b in range(n_blocks)
-        ]
-    )
-    return float(d.mean() * 1e-5), float(d.std(ddof=1) / np.sqrt(n_blocks) * 1e-5)
+    d, err = block_msd_diffusion(xy, lags, frame_interval_fs, n_blocks)
+    return float(d.mean() * 1e-5), err * 1e-5
 
 
 def _medium_factor(
