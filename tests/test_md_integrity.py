@@ -170,6 +170,33 @@ def test_metal_slab_and_adsorbed_chloride():
     assert any(f"Cu {top - 1} and Cu {top} overlap: 1.50 Å" in m for m in msgs), msgs
 
 
+def test_a_copper_atom_leaving_the_slab_is_a_violation_unless_copper_is_reactive():
+    """The 36 Å sandwich's event (benchmarks/results/production_36A.md): a Cu atom bonded to an
+    adsorbed Cl⁻ leaves the top layer; the monitor names it and its neighbour."""
+    slab = fcc111("Cu", size=(3, 4, 3), vacuum=8.0, orthogonal=True, periodic=True)
+    slab.set_tags(1)  # the builders' slab tag
+    top = int(np.argmax(slab.positions[:, 2]))
+    ref = slab + Atoms("Cl", positions=[slab.positions[top] + [0, 0, 2.3]])
+    mon = IntegrityMonitor(ref, policy="stop")
+    assert mon.check(ref).ok
+    frame = ref.copy()
+    frame.positions[[top, -1], 2] += 1.6  # Cu and its Cl 1.6 Å up, out of the top layer
+    with pytest.raises(
+        MDIntegrityError,
+        match=rf"metal atom {top} \(Cu\) left the slab's layers: 1\.60 Å from the nearest "
+        rf"layer's plane, next to Cl {len(ref) - 1} at 2\.30 Å",
+    ):
+        mon(frame, 1)
+    reactive = IntegrityMonitor(ref, policy="stop", reactive_species=["Cu"])
+    res = reactive.check(frame)
+    assert res.ok and [(e.kind, e.i, e.j) for e in res.events] == [("metal_left", top, top)]
+    assert IntegrityMonitor(ref, metal_tag=None).check(frame).ok  # not watched
+    # an adatom already in the reference is not a departure
+    assert IntegrityMonitor(frame, policy="stop").check(frame).ok
+    with pytest.raises(TypeError, match="metal_tag must be an integer tag or None"):
+        IntegrityMonitor(ref, metal_tag=1.0)
+
+
 def test_bad_arguments_are_refused():
     ref = water_box()
     with pytest.raises(ValueError, match="policy must be one of"):

@@ -346,6 +346,11 @@ def test_report_lists_free_energy_errors_above_the_target():
     assert F_ERR_TARGET_KT == 0.3
     assert "F(z) of Na+: errors up to 1.6 kT relative to its minimum" in todo(1.6)
     assert "F(z) of Na+" not in todo(0.25)
+    # with the window settings: 4 ps kept of 5, errors 4x the target -> 16 x 4 + 1 = 65 ps
+    u = {"name": "Na+", "converged": True, "free_energy_max_err_kT": 1.2, "n_windows": 10}
+    um = {"window_ps": 5.0, "discard_ps": 1.0, "species": {"Na": u}}
+    text = "\n".join(_checks({"umbrella": um})[1])
+    assert "about 65 ps per window, 0.65 ns of window MD for this ion" in text
 
 
 def test_merge_turns_a_known_free_energy_into_boltzmann_concentrations(tmp_path):
@@ -715,3 +720,35 @@ def test_d_vs_water_ratio_per_ion():
         diffusion=np.array([d_na]), free_energy=np.zeros((1, 3)), temperature=400.0,
     )  # fmt: skip
     assert _d_vs_water(no_water, "H2O") == {}
+
+
+def test_fix_metal_holds_the_slab_in_the_md_stage_and_the_windows(tmp_path):
+    """md.fix_metal: every md and window frame has the slab where the relaxation left it (the
+    liquid moves); the key changes the md hash only when set, so runs made before it existed
+    keep theirs."""
+    from ase.io import read
+
+    cfg = config(species=["Na"])
+    cfg["md"]["fix_metal"] = True
+    run = tmp_path / "run"
+    pipe = Pipeline(cfg, run)
+    pipe.run(stages=["md", "umbrella"])
+    frames = read(run / "md" / "trajectory.traj", ":")
+    slab = np.flatnonzero(frames[0].get_tags() == 1)
+    liquid = np.flatnonzero(frames[0].get_tags() != 1)
+    for a in frames:
+        np.testing.assert_array_equal(a.positions[slab], frames[0].positions[slab])
+    assert np.abs(frames[-1].positions[liquid] - frames[0].positions[liquid]).max() > 0.05
+    window = read(run / "umbrella" / "windows" / "Na" / "replica_001" / "trajectory.traj", ":")
+    for a in window:
+        np.testing.assert_array_equal(a.positions[slab], window[0].positions[slab])
+    assert pipe.results["md"]["fixed_slab_atoms"] == slab.size
+    assert (
+        f"Rigid electrode (md.fix_metal): the {slab.size} slab atoms"
+        in (run / "report.md").read_text()
+    )
+    assert "fix_metal" in pipe._hash_parts("md")["section"]
+    plain = Pipeline(config(species=["Na"]), tmp_path / "other")
+    assert plain.config["md"]["fix_metal"] is False
+    assert "fix_metal" not in plain._hash_parts("md")["section"]
+    assert plain.stage_hash("md") != Pipeline(cfg, tmp_path / "x").stage_hash("md")

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from multiscale.md.slab import loose_metal_atoms
+
 __all__ = ["SandwichFold", "fold_sandwich", "loose_metal_atoms"]
 
 
@@ -61,40 +63,10 @@ class SandwichFold:
         return self.surface_z + 0.5 * self.separation
 
 
-#: a gap in the slab's z values wider than this (Å) separates two groups of metal atoms: layers
-#: of an fcc(111) or bcc(110) slab are ~2 Å apart, their atoms within ~0.5 Å of each other
-LAYER_GAP_A = 1.0
-
-
 def _layers(atoms: Atoms, metal: np.ndarray, tol: float = 1.0) -> tuple[float, float]:
     """Mean z of the slab's top layer and of its bottom layer (atoms within ``tol`` Å)."""
     z = atoms.positions[metal, 2]
     return float(z[z > z.max() - tol].mean()), float(z[z < z.min() + tol].mean())
-
-
-def loose_metal_atoms(atoms: Atoms, metal: np.ndarray) -> list[tuple[int, float]]:
-    """Metal atoms outside the slab's layers: (index, distance in Å from the nearest full
-    layer's mean plane) of each atom in a group (atoms closer than :data:`LAYER_GAP_A` in z)
-    holding fewer than half a layer's atoms (the largest group's): an adatom, or an atom
-    leaving the metal (dissolution).
-
-    Not for a slab with half-filled or stepped layers: every group there counts as a layer
-    only with at least half the atoms of the fullest one.
-    """
-    z = atoms.positions[metal, 2]
-    order = np.argsort(z)
-    groups = np.split(order, np.flatnonzero(np.diff(z[order]) > LAYER_GAP_A) + 1)
-    full = max(len(g) for g in groups)
-    planes = np.array([float(z[g].mean()) for g in groups if 2 * len(g) >= full])
-    lz = atoms.cell[2, 2] if atoms.pbc[2] else np.inf
-
-    def dist(zi: float) -> float:  # to the nearest layer plane, periodic images included
-        d = zi - planes
-        if np.isfinite(lz):
-            d = (d + 0.5 * lz) % lz - 0.5 * lz
-        return float(np.min(np.abs(d)))
-
-    return [(int(metal[i]), dist(z[i])) for g in groups if 2 * len(g) < full for i in g]
 
 
 def fold_sandwich(frames: Sequence[Atoms], metal_tag: int = 1) -> SandwichFold:

@@ -27,6 +27,13 @@ compares every few steps the bonds of the current frame with those of a referenc
   ``oo_min`` (2.0 Å) are a violation (liquid water: > 2.4 Å).
 * **overlaps**: any pair, metal-metal and metal-adsorbate included, closer than
   ``overlap_factor`` x (r_i + r_j) (0.7: 1.85 Å for Cu-Cu, 1.64 Å for Cu-Cl, 0.68 Å for O-H).
+* **the slab**: metal atoms tagged ``metal_tag`` (the builders' slab) must stay in the slab's
+  layers (:func:`multiscale.md.slab.loose_metal_atoms`): an atom whose height is separated by
+  more than 1 Å from every layer is an adatom or an atom leaving the metal (kind
+  ``metal_left``; i = j = that atom). The shipped Cu/NaCl(aq) model lets a Cl⁻-bonded Cu atom
+  leave Cu(111) at 400 K where its teacher pulls it back (its committee's force spread on
+  that atom jumps tenfold as it leaves): without this check the run goes on in a state the
+  model cannot describe. Atoms already outside the layers in the reference are not watched.
 
 Distances use the minimum image under periodic boundary conditions
 (:func:`ase.neighborlist.neighbor_list`, :func:`ase.geometry.find_mic`); unwrapped positions
@@ -56,6 +63,7 @@ from ase.io import write
 from ase.neighborlist import natural_cutoffs, neighbor_list
 
 from .runner import MDBlowUpError
+from .slab import LAYER_GAP_A, SLAB_TAG, loose_metal_atoms
 
 __all__ = [
     "NONMETALS",
@@ -107,14 +115,15 @@ class IntegrityEvent:
     Attributes
     ----------
     kind : str
-        ``"bond_broken"``, ``"bond_formed"``, ``"O-O_close"``, ``"overlap"`` or
-        ``"proton_crossing"`` (a water H first seen nearer a foreign O; see
-        :attr:`IntegrityCheck.crossings`).
+        ``"bond_broken"``, ``"bond_formed"``, ``"O-O_close"``, ``"overlap"``,
+        ``"metal_left"`` (a slab atom outside the slab's layers) or ``"proton_crossing"``
+        (a water H first seen nearer a foreign O; see :attr:`IntegrityCheck.crossings`).
     i, j : int
-        Atom indices (i < j, or the O first for O-H).
+        Atom indices (i < j, or the O first for O-H; i = j = the atom for ``metal_left``).
     element_i, element_j : str
     distance_A : float
-        Minimum-image distance, Å.
+        Minimum-image distance, Å (``metal_left``: the atom's distance from the nearest
+        layer's plane).
     limit_A : float
         The threshold it crossed, Å.
     exempt : bool
@@ -232,6 +241,9 @@ class IntegrityMonitor:
     overlap_factor : float
         Any pair closer than ``overlap_factor`` x (sum of covalent radii) overlaps (never
         exempt).
+    metal_tag : int or None
+        Tag of the slab atoms whose layers are watched (the builders tag the slab 1); None,
+        or fewer than 4 metal atoms with the tag: the slab is not watched.
     output_dir : str, Path or None
         Where ``integrity.csv`` and ``integrity_events.csv`` are written; None: nothing is
         written (the runner sets its own folder).
@@ -259,6 +271,7 @@ class IntegrityMonitor:
         overlap_factor: float = 0.7,
         transfer_checks: int = 2,
         transfer_fs: float = 100.0,
+        metal_tag: int | None = SLAB_TAG,
         output_dir: str | Path | None = None,
         write: bool = True,
     ):
@@ -299,6 +312,11 @@ class IntegrityMonitor:
         if not np.isfinite(transfer_fs) or transfer_fs < 0:
             raise ValueError(f"transfer_fs must be a finite time >= 0 fs, got {transfer_fs!r}")
         self.transfer_fs = float(transfer_fs)
+        if metal_tag is not None and (
+            isinstance(metal_tag, bool) or not isinstance(metal_tag, int | np.integer)
+        ):
+            raise TypeError(f"metal_tag must be an integer tag or None, got {metal_tag!r}")
+        self.metal_tag = None if metal_tag is None else int(metal_tag)
         # proton crossings seen at the last check: (checks in a row, time of the first sighting)
         self._streak: dict[tuple[int, int], tuple[int, float | None]] = {}
         if self.break_factor < self.bond_factor:
@@ -355,6 +373,12 @@ class IntegrityMonitor:
         self.h_owner = {int(h): int(o) for o, hs in self.waters.items() for h in hs}
         self.water_h = np.zeros(n, dtype=bool)
         self.water_h[list(self.h_owner)] = True
+        slab = np.zeros(0, dtype=int)
+        if self.metal_tag is not None:
+            slab = np.flatnonzero((ref.get_tags() == self.metal_tag) & ~self.nonmetal)
+        self.slab = slab if slab.size >= 4 else np.zeros(0, dtype=int)
+        # an adatom built on purpose is not a departure
+        self._loose_at_start = {i for i, _ in loose_metal_atoms(ref, self.slab)}
 
     @staticmethod
     def _pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -526,6 +550,21 @@ class IntegrityMonitor:
                     f"{_pair(d[k], limit)} (not bonded at the start)"
                 )
                 found[(a, b)] = self._event("bond_formed", a, b, d[k], limit, text)
+        # 3. slab atoms outside the slab's layers
+        for a, dz in loose_metal_atoms(atoms, self.slab):
+            if a in self._loose_at_start:
+                continue
+            others = np.setdiff1d(np.arange(n), self.slab)
+            near = ""
+            if others.size:
+                dist = atoms.get_distances(a, others, mic=True)
+                k = int(np.argmin(dist))
+                near = f", next to {self.symbols[others[k]]} {int(others[k])} at {dist[k]:.2f} Å"
+            text = (
+                f"metal atom {a} ({self.symbols[a]}) left the slab's layers: {dz:.2f} Å from "
+                f"the nearest layer's plane{near} (an adatom or an atom leaving the metal)"
+            )
+            found[(a, a)] = self._event("metal_left", a, a, dz, LAYER_GAP_A, text)
         # H count of the oxygens named (O-H within oh_max)
         if any("{n_h}" in e.message for e in found.values()):
             close_oh = d < self.oh_max

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
-from ase.constraints import FixCom
+from ase.constraints import FixAtoms, FixCom
 from ase.io import Trajectory, read, write
 from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
@@ -350,6 +350,12 @@ class MDRunner:
         if not np.isfinite(atoms.cell.array).all():
             raise ValueError(f"the cell is not finite: {atoms.cell.array.tolist()}")
         check_min_distance(atoms, min_distance)
+        if settings.fix_com and any(isinstance(c, FixAtoms) for c in atoms.constraints):
+            # FixCom would give the fixed atoms the opposite of the rest's mean velocity
+            raise ValueError(
+                "the atoms have fixed atoms (FixAtoms) and settings.fix_com is True: the fixed "
+                "atoms already hold the system in place; use MDSettings(fix_com=False)"
+            )
         self.atoms = atoms
         self.settings = settings
         self.comm = comm if comm is not None else DummyMPI()

@@ -155,6 +155,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "friction_per_fs": Key("num+", 0.01, "1/fs", "Langevin friction"),
         "traj_interval": Key("int+", 10, "steps", "steps between trajectory frames"),
         "checkpoint_interval": Key("int+", 100, "steps", "steps between checkpoints"),
+        "fix_metal": Key(
+            "bool",
+            False,
+            "",
+            "hold every slab atom at its relaxed position (a rigid electrode; md and umbrella "
+            "windows): no atom can leave the metal, and no centre-of-mass constraint is added",
+        ),
         "integrity": Key(
             "choice",
             "stop",

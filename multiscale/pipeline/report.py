@@ -114,6 +114,13 @@ def _md(r: dict, run_dir: Path) -> list[str]:
         "",
     ]
     out += _thermostat(r)
+    if r.get("fixed_slab_atoms"):
+        out += [
+            f"Rigid electrode (md.fix_metal): the {r['fixed_slab_atoms']} slab atoms are held "
+            "where the relaxation left them; the liquid sees a metal without vibrations, and "
+            "no metal atom can leave it.",
+            "",
+        ]
     if r.get("hydrogen_mass_u"):
         out += [
             f"Hydrogen mass repartitioning: bonded H carry {_f(r['hydrogen_mass_u'], '.3g')} u "
@@ -128,6 +135,16 @@ def _md(r: dict, run_dir: Path) -> list[str]:
 
 #: mass of a water molecule (kg) and its experimental self-diffusion at 298 K (m²/s)
 _M_WATER, _D_WATER = 18.015 * 1.66053907e-27, 2.30e-9
+
+
+def _window_ps_needed(umbrella: dict, err_kT: float) -> float | None:
+    """Window length (ps) at which F errors of ``err_kT`` fall to :data:`F_ERR_TARGET_KT`,
+    if they fall as 1/√t (statistical errors; the sampled part is window_ps − discard_ps).
+    None when the stage's window settings are unknown."""
+    w, disc = umbrella.get("window_ps"), umbrella.get("discard_ps") or 0.0
+    if not w or w <= disc or not err_kT:
+        return None
+    return float(disc + (w - disc) * (err_kT / F_ERR_TARGET_KT) ** 2)
 
 
 def _thermostat(r: dict) -> list[str]:
@@ -1130,10 +1147,18 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
             )
         err = u.get("free_energy_max_err_kT")
         if err is not None and err > F_ERR_TARGET_KT:
+            need = _window_ps_needed(res.get("umbrella") or {}, err)
             todo.append(
                 f"F(z) of {name}: errors up to {_f(err, '.2g')} kT relative to its minimum "
                 f"(more than {F_ERR_TARGET_KT} kT): longer windows (umbrella.window_ps; "
                 "docs/extract.md, how long windows must be)"
+                + (
+                    ""
+                    if need is None
+                    else f"; at the 1/√t rate of statistical errors about {_f(need, '.3g')} ps "
+                    f"per window, {_f(need * u.get('n_windows', 0) / 1000, '.2g')} ns of window "
+                    "MD for this ion"
+                )
             )
         if u.get("poor_overlap"):
             todo.append(

@@ -69,6 +69,10 @@ KNOWN_PATTERNS = {"umbrella": ("umbrella_*.json", "umbrella_*.png")}
 EXTRACT_SELECTION_KEYS = ("species", "bin_width_A", "z_margin_A", "range_start",
                           "fine_bin_width_A", "lags", "n_blocks", "parallel", "discard",
                           "discard_frames", "water_model", "ion_charges")  # fmt: skip
+#: keys added to a section after runs of it existed, with the value that reproduces what those
+#: runs did: while a key holds it, it stays out of the stage's hash, so that a run folder made
+#: before the key existed is not recomputed (a new md key must not throw away hours of MD)
+HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, Any]] = {"md": {"fix_metal": False}}
 #: config keys that may change while a stage resumes its own earlier outputs (md: a larger
 #: ``steps`` continues the run from its checkpoint)
 RESUMABLE_KEYS = {
@@ -228,8 +232,14 @@ class Pipeline:
         return UPSTREAM[stage]
 
     def _hash_parts(self, stage: str) -> dict[str, Any]:
+        neutral = HASH_NEUTRAL_DEFAULTS.get(stage, {})
+        section = {
+            k: v
+            for k, v in self.config[stage].items()
+            if not (k in neutral and v == neutral[k] and type(v) is type(neutral[k]))
+        }
         parts = {
-            "section": self.config[stage],
+            "section": section,
             "seed": self.config["run"]["seed"],
             "upstream": {u: self._hashes.get(u) for u in self._upstream(stage)},
         }

@@ -344,8 +344,14 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         timestep_fs=cfg["timestep_fs"], ensemble=cfg["ensemble"],
         temperature_K=cfg["temperature_K"], friction_per_fs=cfg["friction_per_fs"], seed=seed,
         initial_temperature_K=cfg["temperature_K"], traj_interval=cfg["traj_interval"],
-        checkpoint_interval=cfg["checkpoint_interval"],
+        checkpoint_interval=cfg["checkpoint_interval"], fix_com=not cfg.get("fix_metal"),
     )  # fmt: skip
+    fixed = None
+    if cfg.get("fix_metal"):  # a rigid electrode: the slab held where the relaxation leaves it
+        from multiscale.md.slab import fix_slab
+
+        fixed = fix_slab(atoms)
+        log.info("md: %d slab atoms held fixed (md.fix_metal)", fixed)
     if cfg["hydrogen_mass_u"] > 0:
         # hydrogen mass repartitioning (multiscale.md.hmr): static properties unchanged,
         # dynamics changed (docs/md.md); before the reference copy so checkpoints agree
@@ -412,6 +418,7 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
         "steps": cfg["steps"],
         "timestep_fs": cfg["timestep_fs"],
         "hydrogen_mass_u": cfg["hydrogen_mass_u"] or None,
+        "fixed_slab_atoms": fixed,
         "temperature_K": cfg["temperature_K"],
         "ensemble": cfg["ensemble"],
         "friction_per_fs": cfg["friction_per_fs"] if cfg["ensemble"] == "langevin" else None,
@@ -441,7 +448,7 @@ def run_md(cfg: dict, seed: int, out: Path, progress: bool = True) -> dict[str, 
 def metal_check(md_dir: Path, frame_fs: float, max_frames: int = 400) -> dict | None:
     """Do the slab's atoms stay in their layers? The first of at most ``max_frames`` evenly
     spaced frames in which a metal atom (tag 1) has left them
-    (:func:`multiscale.extract.sandwich.loose_metal_atoms`: an adatom, or an atom leaving the
+    (:func:`multiscale.md.slab.loose_metal_atoms`: an adatom, or an atom leaving the
     metal) and which atoms, in the last frame. None without slab atoms.
 
     The integrity monitor watches the water; this watches the electrode, whose surface the
@@ -450,7 +457,7 @@ def metal_check(md_dir: Path, frame_fs: float, max_frames: int = 400) -> dict | 
     from ase.io import read
     from ase.io.trajectory import Trajectory
 
-    from multiscale.extract.sandwich import loose_metal_atoms
+    from multiscale.md.slab import loose_metal_atoms
 
     path = Path(md_dir) / "trajectory.traj"
     with Trajectory(path) as traj:

@@ -403,6 +403,10 @@ def _run_species(
         close_last()
         t = time.perf_counter()
         atoms = base.copy()
+        if md_cfg.get("fix_metal"):  # the md stage's rigid electrode
+            from multiscale.md.slab import fix_slab
+
+            fix_slab(atoms)
         calc, spec = _calculator(md_cfg, atoms, seed)
         spec_used.setdefault("spec", spec)
         t_relax = time.perf_counter()
@@ -426,6 +430,7 @@ def _run_species(
         temperature_K=md_cfg["temperature_K"], friction_per_fs=md_cfg["friction_per_fs"],
         seed=species_seed, initial_temperature_K=md_cfg["temperature_K"],
         traj_interval=md_cfg["traj_interval"], checkpoint_interval=md_cfg["checkpoint_interval"],
+        fix_com=not md_cfg.get("fix_metal"),
     )  # fmt: skip
     log.info("umbrella: %s (atom %d), %d windows at %s Å, k = %g eV/Å², %d steps each", sym, ion,
              len(centers), centers, k, steps)  # fmt: skip
