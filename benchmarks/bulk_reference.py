@@ -126,18 +126,23 @@ def analyse(args) -> None:
     from multiscale.pipeline.state import atomic_write_text
 
     info = json.loads((args.out / "bulk.json").read_text())
-    nums = bulk_numbers(args.out, frame_fs=info["frame_fs"], temperature_K=info["temperature_K"])
+    skip = _skip_frames(info, args.from_ps)
+    nums = bulk_numbers(args.out, frame_fs=info["frame_fs"], temperature_K=info["temperature_K"],
+                        skip=skip)  # fmt: skip
     if info.get("status") != "done":
         print(f"note: the run in {args.out} has not finished ({info['ps']:g} ps asked for); "
               f"analysing the {nums['ps']:.1f} ps written so far")  # fmt: skip
-    result = {"run": info, "numbers": nums}
+    result = {"run": info, "numbers": nums, "from_ps": args.from_ps}
     atomic_write_text(args.out / "bulk_reference.json", json.dumps(result, indent=1))
     lines = [
         f"## {info['formula']}, {info['temperature_K']:g} K ({info['config']} md settings "
-        f"otherwise), {nums['ps']:.1f} ps analysed",
+        f"otherwise), {nums['ps']:.1f} ps analysed"
+        + (f" (from {args.from_ps:g} ps on)" if args.from_ps else ""),
         "",
         f"Command: `python benchmarks/bulk_reference.py run --out {args.out} --ps {info['ps']:g}"
-        f"{_box_flags(info)}` then `analyse`. {info['n_water']} waters and {info['n_salt']} "
+        f"{_box_flags(info)}` then `analyse"
+        + (f" --from-ps {args.from_ps:g}" if args.from_ps else "")
+        + f"`. {info['n_water']} waters and {info['n_salt']} "
         f"{info['salt']} "
         f"({info['concentration_mol_per_L']:g} mol/L of water), cubic box "
         f"{info['cell_A'][0]:.2f} Å, {info['ensemble']} {info['temperature_K']:g} K, "
@@ -163,7 +168,7 @@ def analyse(args) -> None:
         lines += ["", f"g_OO first peak: {r[0]:.2f} ± {r[1]:.2f} Å, height {h[0]:.2f} ± "
                   f"{h[1]:.2f} (experiment 2.80 Å, 2.57: Skinner et al. 2013)"]  # fmt: skip
     lines.append("")
-    lines += structure_lines(args.out, info)
+    lines += structure_lines(args.out, info, skip=skip)
     text = "\n".join(lines)
     head = "# Bulk-box diffusion of the interface model (`benchmarks/bulk_reference.py`)\n\n"
     old = RESULTS.read_text() if RESULTS.exists() else head
@@ -186,17 +191,33 @@ def _box_flags(info: dict) -> str:
     return flags
 
 
-def _production_frames(out: Path) -> tuple[list, int]:
-    """The box's production frames used by the analyses (as ``bulk_numbers``: the first 10 %
-    left out) and how many were left out."""
+def _skip_frames(info: dict, from_ps: float | None) -> int | None:
+    """Frames left out at the start for ``analyse --from-ps`` (None: the default 10 %)."""
+    if not from_ps:
+        return None
+    if from_ps < 0:
+        raise SystemExit(f"--from-ps must be >= 0 ps, got {from_ps:g}")
+    return round(from_ps * 1000.0 / info["frame_fs"])
+
+
+def _production_frames(out: Path, skip: int | None = None) -> tuple[list, int]:
+    """The box's production frames used by the analyses (as ``bulk_numbers``: from frame
+    ``skip``, by default the first 10 % left out) and how many were left out."""
     import ase.io
 
     frames = ase.io.read(out / "production" / "trajectory.traj", index=":")
-    n0 = len(frames) // 10
+    n0 = len(frames) // 10 if skip is None else skip
+    if n0 >= len(frames) - 10:
+        raise SystemExit(
+            f"{out}: {len(frames)} frames, {n0} of them left out: too few to analyse; lower "
+            "--from-ps"
+        )
     return frames[n0:], n0
 
 
-def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 400) -> list[str]:
+def structure_lines(
+    out: Path, info: dict, n_blocks: int = 4, max_frames: int = 400, skip: int | None = None
+) -> list[str]:
     """Markdown lines: E_pot, water's tetrahedral order and ion pairing per time block.
 
     Tells a D that falls from block to block apart: still relaxing (E_pot falling), water
@@ -207,7 +228,7 @@ def structure_lines(out: Path, info: dict, n_blocks: int = 4, max_frames: int = 
 
     from multiscale.md.structure import StructureDrift
 
-    frames, n0 = _production_frames(out)
+    frames, n0 = _production_frames(out, skip)
     stride = max(1, len(frames) // max_frames)
     ana = StructureDrift(frames[::stride], n_blocks=n_blocks,
                          timestep=info["frame_fs"] * stride).run()  # fmt: skip
@@ -277,7 +298,9 @@ def box_d_at_lags(out: Path, lag_fs: list[float], n_blocks: int = 4) -> dict[str
     import numpy as np
 
     info = json.loads((out / "bulk.json").read_text())
-    frames, _ = _production_frames(out)
+    ref = out / "bulk_reference.json"  # the window its analyse used
+    from_ps = json.loads(ref.read_text()).get("from_ps") if ref.exists() else None
+    frames, _ = _production_frames(out, _skip_frames(info, from_ps))
     lags = np.unique(np.maximum(1, np.round(np.asarray(lag_fs) / info["frame_fs"]).astype(int)))
     pos = np.array([a.positions for a in frames])  # unwrapped (the runner never wraps)
     syms = np.array(frames[0].get_chemical_symbols())
@@ -397,6 +420,9 @@ def main() -> None:
     r.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("analyse")
     a.add_argument("--out", type=Path, required=True)
+    a.add_argument(
+        "--from-ps", type=float, default=None, help="analyse from this time on, ps (default: 10 %%)"
+    )
     c = sub.add_parser("compare", help="a pipeline run's bulk-region D against this box")
     c.add_argument("--out", type=Path, required=True, help="the bulk box folder (analysed)")
     c.add_argument("--run", type=Path, required=True, help="pipeline run directory")

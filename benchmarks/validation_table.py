@@ -92,15 +92,19 @@ def stationarity_note(block_values) -> str:
     return ""
 
 
-def bulk_numbers(folder: Path, frame_fs: float = 10.0, temperature_K: float = T_K) -> dict:
+def bulk_numbers(
+    folder: Path, frame_fs: float = 10.0, temperature_K: float = T_K, skip: int | None = None
+) -> dict:
     """g_OO's first peak and D of H2O, Na⁺, Cl⁻ (D_PBC, Yeh–Hummer, block errors) of the bulk
-    run in ``folder`` (``production/trajectory.traj``, frames ``frame_fs`` apart)."""
+    run in ``folder`` (``production/trajectory.traj``, frames ``frame_fs`` apart), from frame
+    ``skip`` on (None: the first 10 % left out)."""
     import ase.io
 
     from multiscale.md.validation import WATER_VISCOSITY_298K, goo_first_peak, self_diffusion
 
     frames = ase.io.read(folder / "production" / "trajectory.traj", index=":")
-    frames = frames[len(frames) // 10 :]  # the heating is in prepare/; drop 10 % more
+    # the heating is in prepare/; by default drop 10 % more
+    frames = frames[len(frames) // 10 if skip is None else skip :]
     out: dict = {"n_frames": len(frames), "ps": (len(frames) - 1) * frame_fs / 1000}
     peak = goo_first_peak(frames)
     out["goo_r"] = (peak.position.value, peak.position.error)

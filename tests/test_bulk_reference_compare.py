@@ -103,3 +103,29 @@ def test_box_d_at_the_runs_lags_recovers_a_brownian_d(bulk_reference, tmp_path, 
     # within 30 % of the box at the same lags, although 4x its (here made-up) D_PBC
     (row,) = [line for line in text.splitlines() if line.startswith("| H2O |")]
     assert row.endswith("| within 30 % |") and "| 0.5 ± 0.1 |" in row
+
+
+def test_box_d_at_lags_uses_the_window_analyse_was_given(bulk_reference, tmp_path):
+    """analyse --from-ps stores its window; the box's D at the run's lags then comes from the
+    same frames: a box whose O diffuse 4x faster in the first half gives the second half's D."""
+    import numpy as np
+    from ase import Atoms
+    from ase.io import write
+
+    rng = np.random.default_rng(5)
+    n, frames, dt = 60, 1600, 10.0
+    d = np.where(np.arange(frames) < 800, 8e-9, 2e-9)[:, None, None] * 1e5  # Å²/fs
+    pos = np.cumsum(rng.normal(0, 1, (frames, n, 3)) * np.sqrt(2 * d * dt), axis=0)
+    box = tmp_path / "box"
+    (box / "production").mkdir(parents=True)
+    write(box / "production" / "trajectory.traj",
+          [Atoms(f"O{n}", positions=p, cell=[15, 15, 15], pbc=True) for p in pos])  # fmt: skip
+    (box / "bulk.json").write_text(json.dumps({"frame_fs": dt}))
+    default, _ = bulk_reference.box_d_at_lags(box, [50.0, 100.0, 200.0])["H2O"]
+    (box / "bulk_reference.json").write_text(json.dumps({"numbers": {}, "from_ps": 8.0}))
+    late, err = bulk_reference.box_d_at_lags(box, [50.0, 100.0, 200.0])["H2O"]
+    assert late == pytest.approx(2e-9, abs=3 * err + 0.05e-9)
+    assert default > 3e-9  # the first 10 % left out: mostly the fast half
+    (box / "bulk_reference.json").write_text(json.dumps({"numbers": {}, "from_ps": 15.95}))
+    with pytest.raises(SystemExit, match=r"1600 frames, 1595 of them left out.*lower --from-ps"):
+        bulk_reference.box_d_at_lags(box, [50.0])
