@@ -142,6 +142,21 @@ def test_one_call_pipeline_matches_steps(slab_frames, profile):
     assert p.diffusion_parallel is None
 
 
+def test_perp_lags_drive_the_propagator_and_its_ck_test_and_nothing_else(slab_frames, profile):
+    """perp_lags: D⊥, F from transitions and the CK test at those lags (equal to a standalone
+    analysis at them), D∥ and c at ``lags`` as without them."""
+    kw = {"timestep": FRAME_DT, "temperature": 300.0, "bin_width": 0.5, "lags": (1, 2, 3, 4)}
+    sp = {"Na+": ("Na", 1), "Cl-": ("Cl", -1)}
+    p = extract_transport_profile(slab_frames, sp, perp_lags=(4, 8, 16), n_blocks=8, **kw)
+    np.testing.assert_allclose(p.diffusion, profile.diffusion, rtol=1e-9)
+    np.testing.assert_allclose(p.concentration, profile.concentration, rtol=1e-12)
+    np.testing.assert_allclose(p.diffusion_parallel, profile.diffusion_parallel, rtol=1e-9)
+    settings = p.provenance["diffusion_perp_settings"]["Na+"]
+    assert settings["lags_fs"] == [4 * FRAME_DT, 8 * FRAME_DT, 16 * FRAME_DT]
+    assert settings["chapman_kolmogorov"]["lag_fs"] == 4 * FRAME_DT
+    # without perp_lags the propagator takes ``lags`` (test_one_call_pipeline_matches_steps)
+
+
 def test_builder_errors(slab_frames):
     density = DensityProfile(slab_frames[:50], {"Na+": "Na"}, bin_width=1.0)
     perp = PerpendicularDiffusionProfile(slab_frames[:50], "Na", FRAME_DT, lags=(1, 2), n_blocks=2)

@@ -162,6 +162,12 @@ BAD = [
         {"md": {**MD_OK, "steps": 20}, "extract": {"lags": [10]}},
         r"extract\.lags = \[10\] need at least 20 frames",
     ),
+    (
+        {"md": MD_OK, "extract": {"perp_lags": [40, 80]}},
+        r"extract\.perp_lags = \[40, 80\] need at least 160 frames \(twice the largest lag\), "
+        r"but .* gives 101; run more md\.steps, lower extract\.perp_lags",
+    ),
+    ({"extract": {"perp_lags": [0]}}, r"extract\.perp_lags: expected a list of positive integers"),
     # [continuum]
     (
         {"continuum": {"alpha_anodic": 0.5, "alpha_cathodic": 0.5}},

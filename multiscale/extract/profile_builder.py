@@ -313,6 +313,7 @@ def extract_transport_profile(
     min_crossings: int = 20,
     chapman_kolmogorov: bool = True,
     bulk_diffusion: Mapping[str, float] | None = None,
+    perp_lags: tuple[int, ...] | None = None,
 ) -> TransportProfile:
     """Run every analysis on a trajectory and return the :class:`TransportProfile`.
 
@@ -355,6 +356,11 @@ def extract_transport_profile(
         Record the Chapman–Kolmogorov test of each species in the provenance.
     bulk_diffusion : mapping of str to float, optional
         Bulk D per species (m²/s): last fallback of :func:`build_transport_profile`.
+    perp_lags : tuple of int, optional
+        Lag times (frames) of the propagator (D⊥, F from transitions, and the
+        Chapman–Kolmogorov test at the shortest) when they must differ from ``lags``: the
+        motion between coarse bins becomes Markovian only after a few ps in a liquid with
+        memory, where the survival MSD of D∥ has no survivors left. None: ``lags``.
 
     Raises
     ------
@@ -411,7 +417,7 @@ def extract_transport_profile(
             timestep,
             bin_width=bin_width,
             z_range=z_range,
-            lags=lags,
+            lags=lags if perp_lags is None else perp_lags,
             n_blocks=n_blocks,
             min_crossings=min_crossings,
         )

@@ -51,7 +51,8 @@ class Key:
     """One configuration key: its kind, unit, default and meaning.
 
     kind is one of "int+", "int0" (>= 0), "num+" (> 0), "num0" (>= 0), "num" (any finite),
-    "str", "bool", "choice", "calc" (calculator spec), "ints", "nums", "strs", "table",
+    "str", "bool", "choice", "calc" (calculator spec), "ints", "ints0" (may be empty), "nums",
+    "strs", "table",
     "species" (extraction species table), "path".
     """
 
@@ -307,6 +308,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
             'shipped production profile, or "" for none',
         ),
         "lags": Key("ints", [2, 4, 8], "frames", "lag times of the D(z) estimators"),
+        "perp_lags": Key(
+            "ints0",
+            [],
+            "frames",
+            "lag times of the D⊥(z)/F(z) propagator fit and of its Chapman–Kolmogorov test, "
+            "when they must differ from lags ([]: lags); the shortest is the CK test's τ",
+        ),
         "n_blocks": Key("int+", 4, "blocks", "independent blocks for error bars"),
         "parallel": Key("bool", True, "", "also compute D∥(z) (in-plane diffusion)"),
         "discard": Key(
@@ -399,6 +407,7 @@ _EXPECT = {
     "str": "a string",
     "bool": "true or false",
     "ints": "a list of positive integers",
+    "ints0": "a list of positive integers (may be empty)",
     "strs": "a list of strings",
     "nums": "a list of finite numbers",
     "table": "a table of numbers",
@@ -435,10 +444,10 @@ def _check(name: str, key: Key, v: Any) -> Any:
     elif k == "choice":
         if v not in key.choices:
             raise _expect(name, key, v, "one of " + ", ".join(map(repr, key.choices)))
-    elif k == "ints":
+    elif k in ("ints", "ints0"):
         if (
             not isinstance(v, list)
-            or not v
+            or (not v and k == "ints")
             or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v)
         ):
             raise _expect(name, key, v)
@@ -783,13 +792,15 @@ def _check_extract(cfg: dict[str, Any], md: dict[str, Any] | None) -> None:
                 "bin_width_A"
             )
         frames = md["steps"] // md["traj_interval"] + 1 - cfg["discard_frames"]
-        need = 2 * max(cfg["lags"])
-        if frames < need:
-            raise ValueError(
-                f"extract.lags = {cfg['lags']} need at least {need} frames (twice the largest "
-                f"lag), but md.steps / md.traj_interval + 1 - extract.discard_frames gives "
-                f"{frames}; run more md.steps, lower extract.lags or extract.discard_frames"
-            )
+        for key in ("lags", "perp_lags"):
+            need = 2 * max(cfg[key] or cfg["lags"])
+            if cfg[key] and frames < need:
+                raise ValueError(
+                    f"extract.{key} = {cfg[key]} need at least {need} frames (twice the "
+                    f"largest lag), but md.steps / md.traj_interval + 1 - "
+                    f"extract.discard_frames gives {frames}; run more md.steps, lower "
+                    f"extract.{key} or extract.discard_frames"
+                )
 
 
 def _check_continuum(cfg: dict[str, Any]) -> None:

@@ -1100,8 +1100,13 @@ def _checks(res: dict) -> tuple[list[str], list[str]]:
         nb, ok = s.get("D_perp_bins"), s.get("D_perp_determined_bins")
         if nb is not None and ok is not None and ok < nb:
             todo.append(f"D⊥ of {name}: not determined in {nb - ok} of {nb} bins (section 3)")
-        if (s.get("chapman_kolmogorov") or {}).get("verdict") == "inconsistent":
-            todo.append(f"Chapman–Kolmogorov check of {name}'s D⊥ model fails (section 3)")
+        ck = s.get("chapman_kolmogorov") or {}
+        if ck.get("verdict") == "inconsistent":
+            todo.append(
+                f"Chapman–Kolmogorov check of {name}'s D⊥ model fails at τ = "
+                f"{_f(ck.get('lag_fs'), '.3g')} fs (section 3): the motion between bins is not "
+                "Markovian at that lag; fit the propagator at longer lags (extract.perp_lags)"
+            )
         lc = s.get("lag_check") or {}
         if lc.get("verdict"):
             fs = (md or {}).get("frame_interval_fs")

@@ -72,7 +72,10 @@ EXTRACT_SELECTION_KEYS = ("species", "bin_width_A", "z_margin_A", "range_start",
 #: keys added to a section after runs of it existed, with the value that reproduces what those
 #: runs did: while a key holds it, it stays out of the stage's hash, so that a run folder made
 #: before the key existed is not recomputed (a new md key must not throw away hours of MD)
-HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, Any]] = {"md": {"fix_metal": False}}
+HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "md": {"fix_metal": False},
+    "extract": {"perp_lags": []},
+}
 #: config keys that may change while a stage resumes its own earlier outputs (md: a larger
 #: ``steps`` continues the run from its checkpoint)
 RESUMABLE_KEYS = {

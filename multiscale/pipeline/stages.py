@@ -962,6 +962,7 @@ def _extract_species(setup: dict, cfg: dict, md: dict, sp: dict, progress: bool)
         setup["transport_frames"], sp, timestep=md["frame_interval_fs"],
         temperature=md["temperature_K"],
         bin_width=cfg["bin_width_A"], z_range=setup["z_range"], lags=tuple(cfg["lags"]),
+        perp_lags=tuple(cfg.get("perp_lags") or ()) or None,
         n_blocks=cfg["n_blocks"], parallel=cfg["parallel"], charges=setup["charges"],
         water_model=cfg["water_model"], boundary="open", progress=progress,
         provenance={"md_calculator": md["calculator"], "md_steps": md["steps"]},
