@@ -451,8 +451,9 @@ def metal_check(md_dir: Path, frame_fs: float, max_frames: int = 400) -> dict | 
     (:func:`multiscale.md.slab.loose_metal_atoms`: an adatom, or an atom leaving the
     metal) and which atoms, in the last frame. None without slab atoms.
 
-    The integrity monitor watches the water; this watches the electrode, whose surface the
-    profiles are measured from.
+    The integrity monitor checks the slab during the run too (and stops a "stop" run at the
+    first such atom); this scan of the written frames also covers runs with the monitor off
+    or flagging, and runs made before it watched the slab.
     """
     from ase.io import read
     from ase.io.trajectory import Trajectory
