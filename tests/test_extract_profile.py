@@ -195,3 +195,24 @@ def test_plot_has_every_profile_with_error_bars(profile, tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_plot_leaves_out_the_d_perp_bins_that_were_not_determined(profile):
+    """A bin whose D⊥ was not determined holds a fallback for the continuum; the plot draws only
+    the measured bins and says how many it left out."""
+    import copy
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    prov = copy.deepcopy(profile.provenance)
+    n = profile.z.size
+    prov["diffusion_perp_settings"]["Na+"]["determined"] = [k >= 3 for k in range(n)]
+    fig = plot_transport_profile(dataclasses.replace(profile, provenance=prov))
+    ax = fig.axes[1]
+    labels = [c.get_label() for c in ax.containers]
+    assert "Na+ ⊥ (3 bins not determined: not drawn)" in labels and "Cl- ⊥" in labels
+    y = ax.containers[labels.index("Na+ ⊥ (3 bins not determined: not drawn)")].lines[0].get_ydata()
+    assert np.isnan(y[:3]).all()
+    np.testing.assert_allclose(y[3:], profile.diffusion[0][3:] * 1e9)
+    plt.close(fig)

@@ -97,10 +97,24 @@ def plot_transport_profile(
         err = getattr(prof, name + "_err", None)
         if data is None:
             return []
-        return [
-            (f"{s}{suffix}", data[i] * scale, None if err is None else err[i] * scale, ls)
-            for i, s in enumerate(prof.species)
-        ]
+        out = []
+        for i, s in enumerate(prof.species):
+            value = data[i] * scale
+            e = None if err is None else err[i] * scale
+            label = f"{s}{suffix}"
+            if name == "diffusion":
+                # a bin whose D⊥ was not determined carries a fallback in the profile (for the
+                # continuum); the plot shows only what was measured
+                settings = ((getattr(prof, "provenance", None) or {})
+                            .get("diffusion_perp_settings") or {}).get(s) or {}  # fmt: skip
+                known = settings.get("determined")
+                if known is not None and len(known) == len(value) and not all(known):
+                    keep = np.asarray(known, dtype=bool)
+                    value = np.where(keep, value, np.nan)
+                    e = None if e is None else np.where(keep, e, np.nan)
+                    label += f" ({int((~keep).sum())} bins not determined: not drawn)"
+            out.append((label, value, e, ls))
+        return out
 
     def panel(ylabel: str, name: str, scale: float) -> tuple[str, list, list]:
         return (ylabel, per_species(profile, name, scale), per_species(reference, name, scale))
