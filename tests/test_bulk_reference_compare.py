@@ -39,6 +39,19 @@ def _write(tmp_path, box, run):
     return SimpleNamespace(out=tmp_path / "box", run=tmp_path / "run")
 
 
+def _water_run(tmp_path, extract: dict, d_par: float) -> Path:
+    """A pipeline run folder (frames 10 fs apart) whose water has a bulk region with D∥ =
+    ``d_par`` ± 0.05 (1e-9 m²/s)."""
+    run = tmp_path / "run"
+    (run / "extract").mkdir(parents=True)
+    (run / "md").mkdir()
+    (run / "config.json").write_text(json.dumps({"extract": extract}))
+    (run / "md" / "done.json").write_text(json.dumps({"summary": {"frame_interval_fs": 10.0}}))
+    bulk = {"found": True, "D_parallel_1e-9_m2_per_s": d_par, "D_parallel_err_1e-9_m2_per_s": 0.05}
+    (run / "extract" / "summary.json").write_text(json.dumps({"species": {"H2O": {"bulk": bulk}}}))
+    return run
+
+
 def test_compare_verdicts(bulk_reference, tmp_path, capsys):
     args = _write(
         tmp_path,
@@ -90,13 +103,7 @@ def test_box_d_at_the_runs_lags_recovers_a_brownian_d(bulk_reference, tmp_path, 
 
     numbers = {"D_H2O": [2.6e-9, 0.1e-9, 0.5e-9], "D_H2O_errors": {"block_values": [0.5e-9] * 4}}
     (box / "bulk_reference.json").write_text(json.dumps({"numbers": numbers}))
-    run = tmp_path / "run"
-    (run / "extract").mkdir(parents=True)
-    (run / "md").mkdir()
-    (run / "config.json").write_text(json.dumps({"extract": {"lags": [5, 10, 20]}}))
-    (run / "md" / "done.json").write_text(json.dumps({"summary": {"frame_interval_fs": 10.0}}))
-    bulk = {"found": True, "D_parallel_1e-9_m2_per_s": 2.1, "D_parallel_err_1e-9_m2_per_s": 0.05}
-    (run / "extract" / "summary.json").write_text(json.dumps({"species": {"H2O": {"bulk": bulk}}}))
+    run = _water_run(tmp_path, {"lags": [5, 10, 20]}, d_par=2.1)
     bulk_reference.compare(SimpleNamespace(out=box, run=run))
     text = capsys.readouterr().out
     assert "the run's own lag times (0.05, 0.1, 0.2 ps)" in text
@@ -166,14 +173,7 @@ def test_box_d_by_the_runs_own_estimator(bulk_reference, tmp_path, capsys):
     # compare: the run's bin width is known, so the verdict uses the same estimator
     numbers = {"D_H2O": [2.6e-9, 0.1e-9, 2.0e-9], "D_H2O_errors": {"block_values": [2e-9] * 4}}
     (box / "bulk_reference.json").write_text(json.dumps({"numbers": numbers}))
-    run = tmp_path / "run"
-    (run / "extract").mkdir(parents=True)
-    (run / "md").mkdir()
-    cfg = {"extract": {"lags": [5, 10, 20], "bin_width_A": 2.0}}
-    (run / "config.json").write_text(json.dumps(cfg))
-    (run / "md" / "done.json").write_text(json.dumps({"summary": {"frame_interval_fs": 10.0}}))
-    bulk = {"found": True, "D_parallel_1e-9_m2_per_s": 2.0, "D_parallel_err_1e-9_m2_per_s": 0.05}
-    (run / "extract" / "summary.json").write_text(json.dumps({"species": {"H2O": {"bulk": bulk}}}))
+    run = _water_run(tmp_path, {"lags": [5, 10, 20], "bin_width_A": 2.0}, d_par=2.0)
     bulk_reference.compare(SimpleNamespace(out=box, run=run))
     text = capsys.readouterr().out
     assert "survival-conditioned in-plane MSD in 2 Å slabs" in text
