@@ -291,21 +291,38 @@ def conditions(box: dict, summary: dict) -> str:
 TOLERANCE = 0.30
 
 
-def box_d_at_lags(out: Path, lag_fs: list[float], n_blocks: int = 4) -> dict[str, tuple]:
+def _analysed_box(out: Path) -> tuple[dict, list]:
+    """The box's ``bulk.json`` and the production frames of the window its ``analyse`` used
+    (``--from-ps``, stored in ``bulk_reference.json``; else the default 10 % left out)."""
+    info = json.loads((out / "bulk.json").read_text())
+    ref = out / "bulk_reference.json"
+    from_ps = json.loads(ref.read_text()).get("from_ps") if ref.exists() else None
+    frames, _ = _production_frames(out, _skip_frames(info, from_ps))
+    return info, frames
+
+
+def _lag_frames(lag_fs: list[float], frame_fs: float):
+    """Lag times (fs) as distinct whole numbers of frames, at least 1."""
+    import numpy as np
+
+    return np.unique(np.maximum(1, np.round(np.asarray(lag_fs) / frame_fs).astype(int)))
+
+
+def box_d_at_lags(
+    out: Path, lag_fs: list[float], n_blocks: int = 4, box: tuple[dict, list] | None = None
+) -> dict[str, tuple]:
     """D of each species of the box from the in-plane MSD slope between the given lag times
     (fs), as the extract stage's D∥ (there conditioned on staying in a bin; in a bulk box every
     particle "stays"): (D, error from ``n_blocks`` time blocks), m²/s.
 
     The like-for-like reference of a profile's D∥ in a liquid whose MSD is not yet linear at
-    the lags: both slopes then come from the same time window.
+    the lags: both slopes then come from the same time window. ``box``: ``(bulk.json,
+    frames)`` already read by :func:`_analysed_box` (read from ``out`` when None).
     """
     import numpy as np
 
-    info = json.loads((out / "bulk.json").read_text())
-    ref = out / "bulk_reference.json"  # the window its analyse used
-    from_ps = json.loads(ref.read_text()).get("from_ps") if ref.exists() else None
-    frames, _ = _production_frames(out, _skip_frames(info, from_ps))
-    lags = np.unique(np.maximum(1, np.round(np.asarray(lag_fs) / info["frame_fs"]).astype(int)))
+    info, frames = box if box is not None else _analysed_box(out)
+    lags = _lag_frames(lag_fs, info["frame_fs"])
     pos = np.array([a.positions for a in frames])  # unwrapped (the runner never wraps)
     syms = np.array(frames[0].get_chemical_symbols())
     result = {}
@@ -328,7 +345,11 @@ def box_d_at_lags(out: Path, lag_fs: list[float], n_blocks: int = 4) -> dict[str
 
 
 def box_d_conditioned(
-    out: Path, lag_fs: list[float], bin_width: float, n_blocks: int = 4
+    out: Path,
+    lag_fs: list[float],
+    bin_width: float,
+    n_blocks: int = 4,
+    box: tuple[dict, list] | None = None,
 ) -> dict[str, tuple]:
     """D∥ of each species of the box by the run's own estimator: the survival-conditioned
     in-plane MSD (:class:`multiscale.extract.ParallelDiffusionProfile`) in slabs of
@@ -339,20 +360,19 @@ def box_d_conditioned(
     whole lag are the slower ones, so the conditioned D∥ is below the whole-box value even in
     the bulk; comparing a film's bulk-region D∥ with the box through the same estimator
     cancels that bias. z is wrapped into the box (a molecule that crosses the periodic
-    boundary leaves its slab, as it would cross a plane); x, y stay unwrapped.
+    boundary leaves its slab, as it would cross a plane); x, y stay unwrapped. ``box``: as
+    for :func:`box_d_at_lags` (its frames are not changed).
     """
     import numpy as np
 
     from multiscale.extract import ParallelDiffusionProfile
 
-    info = json.loads((out / "bulk.json").read_text())
-    ref = out / "bulk_reference.json"
-    from_ps = json.loads(ref.read_text()).get("from_ps") if ref.exists() else None
-    frames, _ = _production_frames(out, _skip_frames(info, from_ps))
+    info, frames = box if box is not None else _analysed_box(out)
     lz = float(frames[0].cell[2, 2])
+    frames = [a.copy() for a in frames]
     for a in frames:
         a.positions[:, 2] %= lz
-    lags = np.unique(np.maximum(1, np.round(np.asarray(lag_fs) / info["frame_fs"]).astype(int)))
+    lags = _lag_frames(lag_fs, info["frame_fs"])
     syms = np.array(frames[0].get_chemical_symbols())
     result = {}
     for name, sym in (("H2O", "O"), ("Na+", "Na"), ("Cl-", "Cl")):
@@ -399,9 +419,14 @@ def compare(args) -> None:
     ref = json.loads((args.out / "bulk_reference.json").read_text())["numbers"]
     summary = json.loads((args.run / "extract" / "summary.json").read_text())
     lag_fs = _run_lag_fs(args.run)
-    at_lags = box_d_at_lags(args.out, lag_fs) if lag_fs else {}
     bin_width = _run_bin_width(args.run)
-    same = box_d_conditioned(args.out, lag_fs, bin_width) if lag_fs and bin_width else {}
+    box_frames = _analysed_box(args.out) if lag_fs else None  # read once for both
+    at_lags = box_d_at_lags(args.out, lag_fs, box=box_frames) if lag_fs else {}
+    same = (
+        box_d_conditioned(args.out, lag_fs, bin_width, box=box_frames)
+        if lag_fs and bin_width
+        else {}
+    )
     lines = [
         f"### {args.run}: bulk region against the bulk box {args.out}",
         "",

@@ -458,12 +458,12 @@ def metal_check(md_dir: Path, frame_fs: float, max_frames: int = 400) -> dict | 
     from ase.io import read
     from ase.io.trajectory import Trajectory
 
-    from multiscale.md.slab import loose_metal_atoms
+    from multiscale.md.slab import loose_metal_atoms, slab_indices
 
     path = Path(md_dir) / "trajectory.traj"
     with Trajectory(path) as traj:
         n = len(traj)
-        metal = np.flatnonzero(traj[0].get_tags() == 1) if n else np.array([], int)
+        metal = slab_indices(traj[0]) if n else np.array([], int)
     if metal.size == 0:
         return None
     stride = max(1, n // max_frames)
