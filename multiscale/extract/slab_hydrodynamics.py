@@ -47,11 +47,14 @@ from .base import is_real
 
 __all__ = [
     "SlabFiniteSize",
+    "com_viscosity",
     "fit_slit_viscosity",
     "fluid_com_msd",
+    "half_density_offset",
     "k0_green",
     "k0_msd_excess",
     "lattice_constant_2d",
+    "liquid_com_xy",
     "slab_finite_size_correction",
     "slit_modes",
 ]
@@ -75,6 +78,17 @@ def _heights(z: object, height: float) -> np.ndarray:
             f"got {zz.min():.4g} to {zz.max():.4g} m"
         )
     return zz
+
+
+def _bracketed_root(f, lo: float, hi: float) -> float:
+    """The root of f in [lo, hi]; an endpoint where f changes sign within round-off of it
+    (a slip length so small that the root is the no-slip one to machine precision)."""
+    f_lo, f_hi = f(lo), f(hi)
+    if f_lo == 0.0:
+        return lo
+    if f_hi == 0.0 or np.sign(f_lo) == np.sign(f_hi):
+        return hi
+    return float(brentq(f, lo, hi, xtol=1e-15 * hi, rtol=1e-14))
 
 
 def slit_modes(height: float, slip_length: float = 0.0, n_modes: int = 200):
@@ -105,23 +119,24 @@ def slit_modes(height: float, slip_length: float = 0.0, n_modes: int = 200):
     if not (isinstance(n_modes, int | np.integer) and n_modes >= 1):
         raise ValueError(f"n_modes must be a positive integer, got {n_modes!r}")
     beta = 2.0 * b / H
-    x = np.empty(n_modes)
-    sym = np.zeros(n_modes, dtype=bool)
-    for n in range(n_modes):
-        m = n // 2
-        if n % 2 == 0:  # symmetric: cos x = β x sin x, x = qH/2 in (mπ, (m + ½)π]
-            sym[n] = True
-            lo, hi = m * np.pi, (m + 0.5) * np.pi
-            if beta == 0.0:
-                x[n] = hi
-            else:
-                x[n] = brentq(lambda t: np.cos(t) - beta * t * np.sin(t), lo + 1e-12, hi)
-        else:  # antisymmetric: sin x = −β x cos x, x in ((m + ½)π, (m + 1)π]
-            lo, hi = (m + 0.5) * np.pi, (m + 1) * np.pi
-            if beta == 0.0:
-                x[n] = hi
-            else:
-                x[n] = brentq(lambda t: np.sin(t) + beta * t * np.cos(t), lo, hi - 1e-12)
+    n = np.arange(n_modes)
+    m = n // 2
+    sym = n % 2 == 0
+    # x = qH/2. Symmetric modes: cot x = β x, x in (mπ, (m + ½)π]; antisymmetric: tan x = −β x,
+    # x in ((m + ½)π, (m + 1)π]. As fixed points x = mπ + atan(1/(β x)) and
+    # x = (m + 1)π − atan(β x), contractions (factor <= 1/(2x)) for every x > ½, iterated
+    # on all modes at once; the first symmetric root (x can be small) by bracketing.
+    x = np.where(sym, (m + 0.5) * np.pi, (m + 1.0) * np.pi)
+    if beta > 0.0:
+        for _ in range(200):
+            new = np.where(
+                sym, m * np.pi + np.arctan2(1.0, beta * x), (m + 1) * np.pi - np.arctan(beta * x)
+            )
+            done = np.max(np.abs(new - x)) <= 1e-15 * np.max(x)
+            x = new
+            if done:
+                break
+        x[0] = _bracketed_root(lambda t: np.cos(t) - beta * t * np.sin(t), 0.0, 0.5 * np.pi)
     q = 2.0 * x / H
     s = np.sin(q * H) / (2.0 * q)
     norm = 1.0 / np.sqrt(np.where(sym, H / 2 + s, H / 2 - s))
@@ -464,7 +479,9 @@ def fit_slit_viscosity(
     y = np.asarray(com_msd, dtype=float)
     if y.shape != t.shape or not np.all(np.isfinite(y)):
         raise ValueError("com_msd must hold one finite MSD (m²) per lag time")
-    s = np.ones_like(y) if sigma is None else np.asarray(sigma, dtype=float)
+    # equal weights: residuals in units of the largest MSD, so the solver's tolerances apply
+    scale = float(np.max(np.abs(y))) if np.any(y) else 1.0
+    s = np.full_like(y, scale) if sigma is None else np.asarray(sigma, dtype=float)
     if s.shape != t.shape or not np.all(s > 0):
         raise ValueError("sigma must hold one standard error > 0 (m²) per lag time")
     kw = dict(height=height, area=area, density=density, temperature=temperature)
@@ -476,8 +493,12 @@ def fit_slit_viscosity(
     def resid(p: np.ndarray) -> np.ndarray:
         return (model(p) - y) / s
 
+    # η in [1e-5, 1] Pa·s, b in [1e-3, 10] H: a trajectory too short to tell η and b apart
+    # drives them up together, the bounds keep that finite (and visible as a large error)
+    lo = [np.log(1e-5)] + ([np.log(1e-3 * height)] if fit_slip else [])
+    hi = [0.0] + ([np.log(10.0 * height)] if fit_slip else [])
     p0 = [np.log(1e-3)] + ([np.log(0.1 * height)] if fit_slip else [])
-    sol = least_squares(resid, p0)
+    sol = least_squares(resid, p0, bounds=(lo, hi))
     # standard errors from the Jacobian (in log parameters: relative errors)
     cov = np.linalg.pinv(sol.jac.T @ sol.jac)
     if sigma is None:  # unit weights: scale by the residual variance
@@ -492,3 +513,126 @@ def fit_slit_viscosity(
         "slip_length_err_m": b * float(np.sqrt(cov[1, 1])) if fit_slip else 0.0,
         "chi2": float(np.sum(sol.fun**2)),
     }
+
+
+def liquid_com_xy(positions: np.ndarray, masses: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """In-plane centre of mass of the liquid per frame, from unwrapped positions (Å).
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n_frames, n_atoms, 3)
+        Positions of the liquid's atoms (Å), wrapped or not (unwrapped here in x, y).
+    masses : ndarray, shape (n_atoms,)
+        Their masses (any unit).
+    cells : ndarray, shape (n_frames, 3, 3) or (3, 3)
+        Cell vectors (Å).
+
+    Returns
+    -------
+    ndarray, shape (n_frames, 2)
+    """
+    from .base import unwrap_positions
+
+    m = np.asarray(masses, dtype=float)
+    pos = np.asarray(positions, dtype=float)
+    if pos.ndim != 3 or pos.shape[1] != m.size or not np.all(m > 0):
+        raise ValueError("positions must be (n_frames, n_atoms, 3) with one mass > 0 per atom")
+    xy = unwrap_positions(pos, cells, (True, True, False))[:, :, :2]
+    return np.einsum("fai,a->fi", xy, m) / m.sum()
+
+
+def half_density_offset(heights: np.ndarray, separation: float, bin_width: float = 0.1) -> float:
+    """Where a folded density first reaches half its midplane value (Å from the surface).
+
+    The walls' hydrodynamic planes are put there by default: the liquid's edge, a
+    Gibbs-like dividing surface (the no-slip plane of water at solids lies within ~1 Å of it).
+
+    Parameters
+    ----------
+    heights : ndarray
+        Folded heights of the liquid's O atoms above the nearer surface, all frames (Å).
+    separation : float
+        Distance between the two metal surfaces (Å).
+    bin_width : float
+        Histogram bin (Å).
+    """
+    h = np.asarray(heights, dtype=float).ravel()
+    if h.size == 0 or not np.all(np.isfinite(h)):
+        raise ValueError("heights must be a non-empty array of finite folded heights (Å)")
+    edges = np.arange(0.0, separation / 2 + bin_width, bin_width)
+    hist, _ = np.histogram(h, edges)
+    n_mid = max(1, round(2.0 / bin_width))  # the last 2 Å before the midplane
+    mid = hist[-n_mid:].mean()
+    if mid <= 0:
+        raise ValueError("no liquid within 2 Å of the midplane: not a filled sandwich")
+    return float(edges[np.argmax(hist >= 0.5 * mid)])
+
+
+def com_viscosity(
+    com_xy: np.ndarray,
+    frame_time: float,
+    *,
+    height: float,
+    area: float,
+    density: float,
+    temperature: float,
+    max_lag: float = 3e-12,
+    n_blocks: int = 4,
+) -> dict:
+    """η with no slip, and η with a slip length, from the liquid's centre-of-mass MSD.
+
+    The whole trajectory gives the values, ``n_blocks`` time blocks their standard errors
+    (the MSD at neighbouring lags is correlated, so the fit's own errors would be too small).
+
+    Parameters
+    ----------
+    com_xy : ndarray, shape (n_frames, 2)
+        The liquid's in-plane centre of mass (Å), :func:`liquid_com_xy`.
+    frame_time : float
+        Time between frames (s).
+    height, area, density, temperature
+        As in :func:`fluid_com_msd` (m, m², kg/m³, K).
+    max_lag : float
+        Largest lag fitted (s).
+    n_blocks : int
+        Time blocks for the errors.
+
+    Returns
+    -------
+    dict
+        ``lags_s``, ``msd_m2`` (whole trajectory), and for ``"no_slip"`` and ``"slip"``:
+        ``viscosity_Pa_s``, ``viscosity_err_Pa_s``, ``slip_length_m``, ``slip_length_err_m``
+        and the per-block values.
+    """
+    import tidynamics
+
+    com = np.asarray(com_xy, dtype=float)
+    n = max(2, round(_positive("max_lag", max_lag) / _positive("frame_time", frame_time)))
+    if not (isinstance(n_blocks, int) and n_blocks >= 2):
+        raise ValueError(f"n_blocks must be an integer >= 2, got {n_blocks!r}")
+    if com.ndim != 2 or com.shape[1] != 2 or len(com) < n_blocks * 4 * n:
+        raise ValueError(
+            f"com_xy must be (n_frames, 2) with at least {n_blocks * 4 * n} frames "
+            f"({n_blocks} blocks of 4 x the largest lag); lower max_lag or n_blocks"
+        )
+    t = np.arange(1, n + 1) * frame_time
+    whole = np.asarray(tidynamics.msd(com))[1 : n + 1] * 1e-20
+    blocks = [
+        np.asarray(tidynamics.msd(b))[1 : n + 1] * 1e-20 for b in np.array_split(com, n_blocks)
+    ]
+    kw = dict(height=height, area=area, density=density, temperature=temperature)
+    out: dict = {"lags_s": t, "msd_m2": whole}
+    for key, slip in (("no_slip", False), ("slip", True)):
+        f = fit_slit_viscosity(t, whole, fit_slip=slip, **kw)
+        per = [fit_slit_viscosity(t, b, fit_slip=slip, **kw) for b in blocks]
+        eta_b = np.array([p["viscosity_Pa_s"] for p in per])
+        b_b = np.array([p["slip_length_m"] for p in per])
+        out[key] = {
+            "viscosity_Pa_s": f["viscosity_Pa_s"],
+            "viscosity_err_Pa_s": float(np.std(eta_b, ddof=1) / np.sqrt(n_blocks)),
+            "viscosity_blocks_Pa_s": eta_b,
+            "slip_length_m": f["slip_length_m"],
+            "slip_length_err_m": float(np.std(b_b, ddof=1) / np.sqrt(n_blocks)),
+            "slip_length_blocks_m": b_b,
+        }
+    return out
