@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from ase.units import _k as K_B
 from scipy.linalg import eigh_tridiagonal
+from slit_toy import synthetic_com
 
 from multiscale.extract.slab_hydrodynamics import (
     fit_slit_viscosity,
@@ -217,31 +218,6 @@ def test_bad_input_is_refused_with_a_message():
         fit_slit_viscosity([1e-12, 2e-12], [1.0], height=H, area=A, density=1e3, temperature=300)
 
 
-def _synthetic_com(n_frames, frame_fs, sub, eta, rng, b=0.0):
-    """A liquid centre of mass (Å, x and y) moving by the slit's k = 0 mode: a Gaussian
-    process with the theory's velocity autocorrelation (circulant embedding, exact), sampled
-    every ``sub`` fine steps."""
-    q, sym, norm = slit_modes(H, b, 400)
-    rho, T = 1050.0, 400.0
-    tau = rho / (eta * q**2)
-    c = np.where(sym, 2 * norm * np.sin(q * H / 2) / q, 0.0)
-    dt = frame_fs / sub * 1e-15
-    n = n_frames * sub
-    s = np.arange(n) * dt
-    acf = K_B * T / (rho * A * H**2) * (np.exp(-np.outer(s, 1 / tau)) @ c**2)  # m²/s²
-    circ = np.concatenate([acf, acf[-2:0:-1]])
-    lam = np.clip(np.fft.fft(circ).real, 0, None)
-    out = []
-    for _ in range(1):
-        z = np.sqrt(lam / circ.size) * (
-            rng.standard_normal(circ.size) + 1j * rng.standard_normal(circ.size)
-        )
-        v = np.fft.fft(z)[:n]
-        xy = np.cumsum(np.stack([v.real, v.imag], axis=1), axis=0) * dt * 1e10  # Å
-        out.append(xy[::sub])
-    return out[0]
-
-
 def test_com_viscosity_recovers_eta_with_honest_block_errors():
     """40 ps trajectories (like a production run's) of a liquid with known η: the block errors
     describe the scatter of the estimates (~40 % per run: the k = 0 mode decorrelates in
@@ -253,7 +229,7 @@ def test_com_viscosity_recovers_eta_with_honest_block_errors():
     kw = dict(height=H, area=A, density=1050.0, temperature=400.0)
     est, err = [], []
     for _ in range(10):
-        com = _synthetic_com(2500, 16.0, 8, eta, rng)
+        com = synthetic_com(2500, 16.0, 8, eta, rng)
         r = com_viscosity(com, 16e-15, max_lag=2e-12, **kw)["no_slip"]
         est.append(r["viscosity_Pa_s"])
         err.append(r["viscosity_err_Pa_s"])

@@ -576,7 +576,7 @@ def com_viscosity(
     area: float,
     density: float,
     temperature: float,
-    max_lag: float = 3e-12,
+    max_lag: float | None = None,
     n_blocks: int = 4,
 ) -> dict:
     """η with no slip, and η with a slip length, from the liquid's centre-of-mass MSD.
@@ -592,8 +592,9 @@ def com_viscosity(
         Time between frames (s).
     height, area, density, temperature
         As in :func:`fluid_com_msd` (m, m², kg/m³, K).
-    max_lag : float
-        Largest lag fitted (s).
+    max_lag : float, optional
+        Largest lag fitted (s). Default: 3 ps, or less where each block must hold 4 times it
+        (at least 0.5 ps: the k = 0 mode's decay, ~H²/(π²ν), must be inside the fit).
     n_blocks : int
         Time blocks for the errors.
 
@@ -607,9 +608,12 @@ def com_viscosity(
     import tidynamics
 
     com = np.asarray(com_xy, dtype=float)
-    n = max(2, round(_positive("max_lag", max_lag) / _positive("frame_time", frame_time)))
     if not (isinstance(n_blocks, int) and n_blocks >= 2):
         raise ValueError(f"n_blocks must be an integer >= 2, got {n_blocks!r}")
+    dt = _positive("frame_time", frame_time)
+    if max_lag is None:
+        max_lag = max(0.5e-12, min(3e-12, len(com) // (4 * n_blocks) * dt))
+    n = max(2, round(_positive("max_lag", max_lag) / dt))
     if com.ndim != 2 or com.shape[1] != 2 or len(com) < n_blocks * 4 * n:
         raise ValueError(
             f"com_xy must be (n_frames, 2) with at least {n_blocks * 4 * n} frames "

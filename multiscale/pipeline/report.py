@@ -257,13 +257,38 @@ def _finite_size_line(fs: dict | None) -> list[str]:
         )
         return ["", f"Finite size: Yeh–Hummer correction of the cubic box applied ({rows})."]
     cell = " × ".join(_f(x, ".3g") for x in fs.get("cell_A", []))
+    slab = fs.get("slab") or {}
+    if slab.get("slit") == "estimated":
+        k0 = slab["k0_1e-9_m2_per_s"]
+        rows = ", ".join(
+            f"{n} {_f(v['D_parallel_middle_cell_1e-9_m2_per_s'], '.3g')} (this cell) → "
+            f"{_f(v['D_parallel_middle_infinite_1e-9_m2_per_s'], '.3g')} ± "
+            f"{_f(v['D_parallel_middle_infinite_err_1e-9_m2_per_s'], '.2g')}"
+            for n, v in slab["species"].items()
+        )
+        return [
+            "",
+            f"Finite size (slit, multiscale.extract.slab_hydrodynamics): in this {cell} Å cell "
+            "the liquid's laterally uniform flow mode carries every molecule "
+            f"(+{_f(min(k0), '.2g')} to +{_f(max(k0), '.2g')}e-9 m²/s on D∥ at the profile's "
+            f"lags) and the periodic images slow it "
+            f"({_f(slab['images_1e-9_m2_per_s'], '.2g')}e-9 m²/s on D∥, "
+            f"{_f(slab['images_perp_1e-9_m2_per_s'], '.2g')} on D⊥), with the liquid's own "
+            f"viscosity η = {_f(slab['viscosity_Pa_s'] * 1e3, '.2g')} ± "
+            f"{_f(slab['viscosity_err_Pa_s'] * 1e3, '.2g')} mPa·s (from its centre-of-mass "
+            f"MSD, no slip; walls {_f(slab['hydrodynamic_offset_A'], '.2g')} Å inside the "
+            f"surfaces). D∥ in the middle, 1e-9 m²/s: {rows} (infinite film). The profile "
+            "keeps this cell's values.",
+        ]
+    why = f" ({slab['why']})" if slab.get("why") else ""
     return [
         "",
         f"Finite size: the cell ({cell} Å, periodic {fs.get('pbc')}) is a slab, not a cubic "
         "box: the 3D Yeh–Hummer correction does not apply and is not applied. In-plane "
-        "diffusion in a slab has its own correction, growing with ln of the lateral box size "
-        "(Simonnin, Noetinger, Nieto-Draghi, Marry & Rotenberg, JCTC 13, 2881 (2017)), not "
-        "applied either: the D values are those of this cell.",
+        "diffusion in a slit has its own correction (the laterally uniform flow mode, growing "
+        "with the film thickness over the cell area, and the images' negative term; Simonnin, "
+        "Noetinger, Nieto-Draghi, Marry & Rotenberg, JCTC 13, 2881 (2017)), not estimated "
+        f"here{why}: the D values are those of this cell.",
     ]
 
 

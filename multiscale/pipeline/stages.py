@@ -841,6 +841,13 @@ def run_extract(
     summary["electrostatics"] = electrostatics
     summary["permittivity"] = permittivity
     summary["finite_size"] = _finite_size(frames[0], md["temperature_K"], summary["species"])
+    if summary["geometry"] == "sandwich":
+        from .slab_finite_size import slab_finite_size
+
+        lags_fs = [lag * md["frame_interval_fs"] for lag in cfg["lags"]]
+        summary["finite_size"]["slab"] = slab_finite_size(
+            setup, md, profile, md["temperature_K"], mid, lags_fs
+        )
     summary["wall_s"] = time.perf_counter() - t0
     return summary
 
@@ -1195,8 +1202,8 @@ def _finite_size(atoms, temperature_K: float, species: dict) -> dict[str, Any]:
     """Yeh-Hummer correction of the isotropic middle D, applied only to a cubic periodic box.
 
     The interface geometries of the md stage are slabs, for which the 3D correction does not
-    hold; the summary then says so (in-plane D in a slab has its own ln-dependent correction,
-    Simonnin et al., JCTC 13, 2881 (2017), not applied here)."""
+    hold; the summary then says so (a sandwich's slit correction is estimated separately,
+    :mod:`multiscale.pipeline.slab_finite_size`)."""
     from multiscale.md.validation import WATER_VISCOSITY_298K, yeh_hummer_corrected
 
     cell = atoms.cell.lengths().tolist()
