@@ -168,6 +168,12 @@ def k0_green(z: object, height: float, slip_length: float = 0.0) -> np.ndarray:
     return (zz + b) * (H - zz + b) / (H + 2 * b)
 
 
+def _slit_parameters(*values: object) -> tuple[float, ...]:
+    """height, area, viscosity, density, temperature checked > 0 (SI units)."""
+    names = ("height", "area", "viscosity", "density", "temperature")
+    return tuple(_positive(n, v) for n, v in zip(names, values, strict=True))
+
+
 def _check_lags(lag_times: object) -> np.ndarray:
     t = np.atleast_1d(np.asarray(lag_times, dtype=float))
     if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
@@ -220,11 +226,7 @@ def k0_msd_excess(
     ndarray, shape (len(lag_times), len(z))
         Excess in-plane MSD (m²); its slope over 4 is the excess in-plane D.
     """
-    H = _positive("height", height)
-    A = _positive("area", area)
-    eta = _positive("viscosity", viscosity)
-    rho = _positive("density", density)
-    T = _positive("temperature", temperature)
+    H, A, eta, rho, T = _slit_parameters(height, area, viscosity, density, temperature)
     zz = _heights(z, H)
     t = _check_lags(lag_times)
     q, sym, norm = slit_modes(H, slip_length, n_modes)
@@ -265,11 +267,7 @@ def fluid_com_msd(
     -------
     ndarray, shape (len(lag_times),)
     """
-    H = _positive("height", height)
-    A = _positive("area", area)
-    eta = _positive("viscosity", viscosity)
-    rho = _positive("density", density)
-    T = _positive("temperature", temperature)
+    H, A, eta, rho, T = _slit_parameters(height, area, viscosity, density, temperature)
     b = _positive("slip_length", slip_length, allow_zero=True)
     t = _check_lags(lag_times)
     q, sym, norm = slit_modes(H, b, n_modes)
