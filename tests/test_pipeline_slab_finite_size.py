@@ -91,3 +91,49 @@ def test_slit_estimate_refuses_a_moving_slab_and_an_unfolded_film():
     setup, prof = _sandwich(n_frames=200)  # too short for the centre-of-mass MSD
     out = slab_finite_size(setup, {"frame_interval_fs": 16.0}, prof, 400.0, slice(3, 5), [1, 2])
     assert out["slit"] == "not estimated" and "gives no viscosity" in out["why"]
+
+
+def test_remove_liquid_drift_leaves_each_molecules_own_diffusion():
+    """Brownian molecules (known D) on top of a common sliding of the whole liquid: in the lab
+    frame D∥ reads high, relative to the liquid's centre of mass it is D (up to 1/N)."""
+    from multiscale.extract import ParallelDiffusionProfile
+    from multiscale.pipeline.report import _finite_size_line
+    from multiscale.pipeline.stages import remove_liquid_drift
+
+    rng = np.random.default_rng(2)
+    n_frames, n_mol, dt, d = 1200, 60, 10.0, 1e-4  # fs, Å²/fs
+    steps = rng.normal(0.0, np.sqrt(2 * d * dt), (n_frames, n_mol, 2))
+    own = np.cumsum(steps, axis=0)
+    slide = np.cumsum(np.full((n_frames, 2), 0.02), axis=0)  # 0.02 Å per frame, ballistic
+    frames = []
+    for k in range(n_frames):
+        xy = own[k] + slide[k]
+        pos = np.column_stack([xy, np.full(n_mol, 6.0)])
+        a = Atoms(
+            ["Cu"] * 2 + ["O"] * n_mol,
+            positions=np.vstack([[[0, 0, 0], [5, 5, 0]], pos]),
+            cell=[LX, LY, LZ],
+            pbc=True,
+        )
+        a.set_tags([1, 1] + [0] * n_mol)
+        frames.append(a)
+    kw = dict(bin_width=4.0, z_range=(4.0, 8.0), lags=(5, 10, 20), n_blocks=4)
+    lab = ParallelDiffusionProfile(frames, "O", dt, **kw).run().results.D[0]
+    fixed, info = remove_liquid_drift(frames)
+    rel = ParallelDiffusionProfile(fixed, "O", dt, **kw).run().results.D[0]
+    assert lab > 1.5 * d  # the sliding adds a ballistic (0.002 Å/fs × t)²: far above D
+    assert rel == pytest.approx(d * (1 - 1 / n_mol), rel=0.1)
+    np.testing.assert_array_equal(fixed[5].positions[:2], frames[5].positions[:2])
+    assert info["liquid_com_net_A"] == pytest.approx(
+        np.linalg.norm(slide[-1] - slide[0] + own[-1].mean(0) - own[0].mean(0)), rel=1e-9
+    )
+    text = " ".join(_finite_size_line({"cell_A": [LX, LY, LZ], "liquid_drift_removed": info}))
+    assert "relative to the liquid's in-plane centre of mass" in text
+
+
+def test_a_liquid_sliding_as_a_whole_gives_no_viscosity():
+    setup, prof = _sandwich(n_frames=2400)
+    for k, a in enumerate(setup["frames"]):  # every liquid atom drifts 0.05 Å per frame
+        a.positions[4:, 0] += 0.05 * k
+    out = slab_finite_size(setup, {"frame_interval_fs": 16.0}, prof, 400.0, slice(3, 5), [1, 2])
+    assert out["slit"] == "not estimated" and "slides over the walls as a whole" in out["why"]

@@ -317,6 +317,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "n_blocks": Key("int+", 4, "blocks", "independent blocks for error bars"),
         "parallel": Key("bool", True, "", "also compute D∥(z) (in-plane diffusion)"),
+        "remove_liquid_drift": Key(
+            "bool",
+            False,
+            "",
+            "D∥(z) relative to the liquid's in-plane centre of mass: the liquid sliding as a "
+            "whole over the metal (a mode of the periodic cell, absent from an infinite film) "
+            "is taken out of every displacement",
+        ),
         "discard": Key(
             "choice",
             "auto",

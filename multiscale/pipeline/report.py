@@ -249,6 +249,22 @@ def _dperp_lines(name: str, s: dict) -> list[str]:
 def _finite_size_line(fs: dict | None) -> list[str]:
     if not fs:
         return []
+    drift = fs.get("liquid_drift_removed")
+    out = _finite_size_text(fs)
+    if drift:
+        out += [
+            "",
+            "Liquid drift (extract.remove_liquid_drift): D∥ is taken relative to the liquid's "
+            "in-plane centre of mass, which moved "
+            f"{_f(drift['liquid_com_net_A'], '.2g')} Å net (up to "
+            f"{_f(drift['liquid_com_max_A'], '.2g')} Å) over the analysed frames: the liquid "
+            "sliding over the metal as a whole is a mode of the periodic cell (its weight falls "
+            "as 1/mass), absent from an infinite film.",
+        ]
+    return out
+
+
+def _finite_size_text(fs: dict) -> list[str]:
     if fs.get("yeh_hummer") == "applied":
         rows = ", ".join(
             f"{n}: {_f(v['D_pbc_1e-9_m2_per_s'], '.3g')} → "

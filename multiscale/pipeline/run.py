@@ -74,7 +74,7 @@ EXTRACT_SELECTION_KEYS = ("species", "bin_width_A", "z_margin_A", "range_start",
 #: before the key existed is not recomputed (a new md key must not throw away hours of MD)
 HASH_NEUTRAL_DEFAULTS: dict[str, dict[str, Any]] = {
     "md": {"fix_metal": False},
-    "extract": {"perp_lags": []},
+    "extract": {"perp_lags": [], "remove_liquid_drift": False},
 }
 #: config keys that may change while a stage resumes its own earlier outputs (md: a larger
 #: ``steps`` continues the run from its checkpoint)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from ase.units import _k as K_B
 
 #: Å -> m
 _A = 1e-10
@@ -90,11 +91,24 @@ def slab_finite_size(
     frame_s = md["frame_interval_fs"] * 1e-15
     com = liquid_com_xy(pos[:, liquid], frames[0].get_masses()[liquid], cells)
     try:
-        visc = com_viscosity(
+        fit = com_viscosity(
             com, frame_s, height=height, area=area, density=rho, temperature=temperature_K
-        )["no_slip"]
+        )
     except ValueError as err:
         return _not(f"the liquid's centre-of-mass MSD gives no viscosity: {err}")
+    visc = fit["no_slip"]
+    # a liquid sliding over the walls as a whole: its centre of mass still moves ballistically
+    # (MSD = 2kT t²/M) at the largest lag, and the no-slip fit reads that as a vanishing η
+    t_max = float(fit["lags_s"][-1])
+    ballistic = 2 * K_B * temperature_K * t_max**2 / mass
+    share = float(fit["msd_m2"][-1]) / ballistic
+    if share > 0.5:
+        return _not(
+            f"the liquid slides over the walls as a whole: its centre-of-mass MSD at "
+            f"{t_max * 1e12:.2g} ps is {share:.0%} of the ballistic 2kT t²/M (no measurable "
+            "wall friction), so η cannot be read from it; the sliding mode itself, absent "
+            "from an infinite film, is taken out of D∥ by extract.remove_liquid_drift"
+        )
     eta, eta_err = visc["viscosity_Pa_s"], visc["viscosity_err_Pa_s"]
     lags = np.asarray(lags_fs, dtype=float)
     z = np.clip(profile.z - delta * _A, 0.0, height)
